@@ -1,0 +1,75 @@
+# One-command development and test workflow. See README.md.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell command -v python3.11 || command -v python3)
+endif
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEVSTACK := $(PY) tools/devstack.py
+# Procfile commands (uvicorn, celery) come from the virtualenv.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+WEB_HOST ?= 127.0.0.1
+WEB_PORT ?= 8000
+FLOWER_PORT ?= 5555
+export WEB_HOST WEB_PORT FLOWER_PORT
+
+# `make run` is the development stack: DEBUG on and a development secret unless you set them.
+run: export DEBUG ?= true
+test: export DEBUG ?= true
+# Tests use Redis database 1 of the embedded server, so a running `make run` (database 0) is untouched.
+TEST_REDIS_DB ?= 1
+
+.PHONY: install run test lint format bench stack-up stack-down clean _run
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(DEVSTACK) exec -- $(MAKE) --no-print-directory _run
+
+_run:
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "  Web          http://$(WEB_HOST):$(WEB_PORT)/"
+	@echo "  Admin        http://$(WEB_HOST):$(WEB_PORT)/admin/"
+	@echo "  API docs     http://$(WEB_HOST):$(WEB_PORT)/api/docs/"
+	@echo "  API schema   http://$(WEB_HOST):$(WEB_PORT)/api/schema/"
+	@echo "  Health       http://$(WEB_HOST):$(WEB_PORT)/readyz"
+	@echo "  Metrics      http://$(WEB_HOST):$(WEB_PORT)/metrics"
+	@echo "  Flower       http://$(WEB_HOST):$(FLOWER_PORT)/"
+	@echo "  PostgreSQL   $$DATABASE_URL"
+	@echo "  Redis        $$REDIS_URL"
+	@echo "  Ctrl-C stops everything."
+	@echo ""
+	$(VENV)/bin/honcho start -f Procfile
+
+test: $(STAMP)
+	$(DEVSTACK) exec --redis-db $(TEST_REDIS_DB) -- $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP)
+	$(DEVSTACK) exec --redis-db 2 -- $(PY) bench/run.py
+
+stack-up: $(STAMP)
+	$(DEVSTACK) up
+
+stack-down: $(STAMP)
+	$(DEVSTACK) down
+
+clean: stack-down
+	rm -rf var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""Serializer fields for the API.md conventions: decimal-string money and millisecond UTC times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+# Plain positional notation only: no exponent, no NaN/Infinity, no spaces, no leading '+'.
+# ASCII digits only (\d would admit other scripts' digits); fullmatch, so no trailing newline.
+_DECIMAL_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+
+
+def format_decimal(value: Decimal) -> str:
+    """A Decimal as a plain string, never in exponent notation ("0.00000001", not "1E-8")."""
+    return format(value, "f")
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": f"^{_DECIMAL_RE.pattern}$", "example": "0.015"})
+class MoneyField(serializers.Field):
+    """An amount or a price: a decimal string (or a JSON integer) in, a decimal string out.
+
+    Rejects JSON floats (their value is already rounded by the JSON parser), exponent notation,
+    NaN, infinity, booleans, negatives (unless `allow_negative`), zero (unless `allow_zero`) and
+    more than `max_decimal_places` decimals. A view can tighten `max_decimal_places` per market
+    before validation (the market's tick or lot precision).
+    """
+
+    default_error_messages = {
+        "invalid": 'Must be a decimal string such as "0.015".',
+        "float": 'Must be a decimal string such as "0.015", not a JSON number with a fraction.',
+        "negative": "Must not be negative.",
+        "zero": "Must be greater than zero.",
+        "max_decimal_places": "Must have no more than {max_decimal_places} decimal places.",
+        "max_digits": "Must have no more than {max_digits} digits in total.",
+    }
+
+    def __init__(
+        self,
+        *,
+        max_digits: int = 36,
+        max_decimal_places: int = 18,
+        allow_negative: bool = False,
+        allow_zero: bool = False,
+        **kwargs,
+    ):
+        self.max_digits = max_digits
+        self.max_decimal_places = max_decimal_places
+        self.allow_negative = allow_negative
+        self.allow_zero = allow_zero
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> Decimal:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, float):
+            self.fail("float")
+        if isinstance(data, int):
+            data = str(data)
+        if not isinstance(data, str) or not _DECIMAL_RE.fullmatch(data):
+            self.fail("invalid")
+        try:
+            value = Decimal(data)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only valid literals
+            self.fail("invalid")
+        if value < 0 and not self.allow_negative:
+            self.fail("negative")
+        if value == 0 and not self.allow_zero:
+            self.fail("zero")
+        decimals = len(data.partition(".")[2])
+        if decimals > self.max_decimal_places:
+            self.fail("max_decimal_places", max_decimal_places=self.max_decimal_places)
+        digits = len(data.lstrip("-").replace(".", "").lstrip("0")) or 1
+        if digits > self.max_digits:
+            self.fail("max_digits", max_digits=self.max_digits)
+        return value
+
+    def to_representation(self, value) -> str:
+        return format_decimal(Decimal(value))
+
+
+def format_time(value: dt.datetime) -> str:
+    """ISO-8601 in UTC with milliseconds and a Z: "2026-11-22T10:00:00.123Z"."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: every time in this system is timezone-aware")
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@extend_schema_field({"type": "string", "format": "date-time", "example": "2026-11-22T10:00:00.123Z"})
+class UTCDateTimeField(serializers.DateTimeField):
+    """DateTimeField rendered as format_time(); input accepts any ISO-8601 with an offset."""
+
+    def to_representation(self, value):
+        if not value:
+            return None
+        return format_time(value)

@@ -1,0 +1,83 @@
+"""Core reads: readiness of the stores and the last Celery heartbeat."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from apps.core.fields import format_time
+from apps.core.redis import get_redis
+from apps.core.services import HEARTBEAT_KEY
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    latency_ms: float
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        data = {"ok": self.ok, "latency_ms": round(self.latency_ms, 2)}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+def _timed(check) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", named in the answer
+        return CheckResult(False, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"[:300])
+    return CheckResult(True, (time.perf_counter() - started) * 1000)
+
+
+def check_postgres() -> CheckResult:
+    def probe():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+        except Exception:
+            # Drop a broken connection so the next request reconnects instead of reusing it.
+            connection.close()
+            raise
+
+    return _timed(probe)
+
+
+def check_redis() -> CheckResult:
+    return _timed(lambda: get_redis().ping())
+
+
+def celery_heartbeat() -> dict:
+    """When the beat-scheduled heartbeat last ran on a worker, and whether that is recent."""
+    try:
+        data = get_redis().hgetall(HEARTBEAT_KEY)
+    except Exception:  # noqa: BLE001 - Redis being down is reported by check_redis
+        data = {}
+    if not data:
+        return {"last_beat": None, "age_seconds": None, "healthy": False}
+    last = dt.datetime.fromtimestamp(float(data["epoch"]), tz=dt.UTC)
+    age = (timezone.now() - last).total_seconds()
+    return {
+        "last_beat": format_time(last),
+        "age_seconds": round(age, 1),
+        "worker": data.get("worker"),
+        "healthy": age <= 3 * settings.HEARTBEAT_INTERVAL_SECONDS,
+    }
+
+
+def readiness() -> tuple[bool, dict]:
+    checks = {"postgres": check_postgres(), "redis": check_redis()}
+    ready = all(result.ok for result in checks.values())
+    return ready, {
+        "checks": {name: result.as_dict() for name, result in checks.items()},
+        "failing": [name for name, result in checks.items() if not result.ok],
+        "celery": celery_heartbeat(),
+    }

@@ -1,0 +1,11 @@
+"""Core periodic tasks (thin: call a service)."""
+
+from celery import shared_task
+
+from apps.core import services
+
+
+@shared_task(name="apps.core.tasks.record_heartbeat", ignore_result=False)
+def record_heartbeat() -> str:
+    worker = record_heartbeat.request.hostname or "unknown"
+    return services.record_heartbeat(worker=worker).isoformat()

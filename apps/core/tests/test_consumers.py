@@ -1,0 +1,50 @@
+"""The /ws/v1/ protocol, through the full ASGI application and the Redis channel layer."""
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from exchange.asgi import application
+
+
+async def connect():
+    communicator = WebsocketCommunicator(application, "/ws/v1/", headers=[(b"origin", b"http://localhost")])
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+@pytest.mark.asyncio
+async def test_ping_is_answered_with_pong():
+    ws = await connect()
+    await ws.send_json_to({"op": "ping"})
+    assert await ws.receive_json_from() == {"type": "pong"}
+    await ws.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "invalid_message"),
+        ("[1, 2]", "invalid_message"),
+        ('{"no_op": 1}', "invalid_message"),
+        ('{"op": "dance"}', "unknown_op"),
+        ('{"op": "subscribe", "channel": "nope", "symbol": "BTC-USDT"}', "unknown_channel"),
+        ('{"op": "ping", "pad": "' + "x" * 5000 + '"}', "invalid_message"),
+    ],
+)
+async def test_bad_messages_get_an_error_and_keep_the_connection(raw, code):
+    ws = await connect()
+    await ws.send_to(text_data=raw)
+    reply = await ws.receive_json_from()
+    assert reply["type"] == "error" and reply["code"] == code and reply["message"]
+    await ws.send_json_to({"op": "ping"})
+    assert await ws.receive_json_from() == {"type": "pong"}
+    await ws.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_foreign_origin_is_refused():
+    communicator = WebsocketCommunicator(application, "/ws/v1/", headers=[(b"origin", b"http://evil.example")])
+    connected, _ = await communicator.connect()
+    assert not connected

@@ -1,0 +1,86 @@
+"""Settings load from the environment, with and without the URLs, and are production-safe."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+PROBE = (
+    "import json, django; from django.conf import settings; django.setup(); "
+    "d = settings.DATABASES['default']; "
+    "print(json.dumps({'db': [d['HOST'], str(d['PORT']), d['NAME'], d['USER']], 'redis': settings.REDIS_URL, "
+    "'broker': settings.CELERY_BROKER_URL, 'layer': settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'], "
+    "'cache': settings.CACHES['default']['LOCATION'], 'debug': settings.DEBUG, 'ssl': settings.SECURE_SSL_REDIRECT}))"
+)
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "p" * 20 + "-production-secret-with-enough-entropy-0123456789abcdef",
+    "ALLOWED_HOSTS": "exchange.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://exchange.example.com",
+    "SECURE_HSTS_PRELOAD": "true",
+    "DATABASE_URL": "postgres://exchange:pw@db.internal:5432/exchange",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+}
+
+
+def run(env_overrides: dict, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CELERY_BROKER_URL"}
+    }
+    env.update(env_overrides)
+    env["DJANGO_SETTINGS_MODULE"] = "exchange.settings"
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def load(env_overrides: dict) -> dict:
+    result = run(env_overrides, "-c", PROBE)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_without_urls_settings_point_at_the_embedded_servers():
+    loaded = load({"DEBUG": "true"})
+    assert loaded["db"] == ["127.0.0.1", "55432", "exchange", "postgres"]
+    assert loaded["redis"] == "redis://127.0.0.1:56379/0"
+    assert loaded["broker"] == loaded["redis"] == loaded["cache"] == loaded["layer"][0]
+
+
+def test_with_urls_every_component_uses_them():
+    loaded = load(
+        {
+            "DEBUG": "true",
+            "DATABASE_URL": "postgres://u:p@db.example:6543/ex",
+            "REDIS_URL": "redis://cache.example:6380/3",
+        }
+    )
+    assert loaded["db"] == ["db.example", "6543", "ex", "u"]
+    assert loaded["redis"] == loaded["broker"] == loaded["cache"] == "redis://cache.example:6380/3"
+    assert loaded["layer"] == ["redis://cache.example:6380/3"]
+
+
+def test_production_defaults_are_safe():
+    loaded = load(PRODUCTION)
+    assert loaded["debug"] is False
+    assert loaded["ssl"] is True
+
+
+def test_debug_off_without_secret_key_refuses_to_start():
+    result = run({"DEBUG": "false"}, "-c", PROBE)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_non_postgres_database_url_is_refused():
+    result = run({"DEBUG": "true", "DATABASE_URL": "sqlite:///x.db"}, "-c", PROBE)
+    assert result.returncode != 0
+    assert "PostgreSQL" in result.stderr
+
+
+def test_check_deploy_is_clean_with_the_documented_production_variables():
+    result = run(PRODUCTION, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

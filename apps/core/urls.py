@@ -1,0 +1,7 @@
+from django.urls import path
+
+from apps.core import views
+
+urlpatterns = [
+    path("time", views.ServerTimeView.as_view(), name="server-time"),
+]

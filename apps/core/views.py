@@ -1,0 +1,92 @@
+"""Health, readiness, server time and the home page."""
+
+import datetime as dt
+import time
+
+from django.conf import settings
+from django.shortcuts import render
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core import metrics, selectors
+from apps.core.errors import error_body, page_not_found
+from apps.core.fields import format_time
+from apps.core.serializers import ErrorSerializer
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class PublicView(APIView):
+    """No authentication, no throttling: probes and public data."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+
+class HealthView(PublicView):
+    @extend_schema(
+        summary="Liveness: the process answers",
+        responses=inline_serializer("Health", {"status": serializers.CharField()}),
+        tags=["health"],
+    )
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+class ReadinessView(PublicView):
+    @extend_schema(
+        summary="Readiness: PostgreSQL and Redis reachable",
+        description="503 with the failing dependency named when PostgreSQL or Redis cannot be reached. "
+        "Also reports when a Celery worker last ran the beat-scheduled heartbeat.",
+        responses={
+            200: inline_serializer(
+                "Ready",
+                {
+                    "status": serializers.CharField(),
+                    "checks": serializers.DictField(),
+                    "failing": serializers.ListField(),
+                    "celery": serializers.DictField(),
+                },
+            ),
+            503: ErrorSerializer,
+        },
+        tags=["health"],
+    )
+    def get(self, request):
+        ready, report = selectors.readiness()
+        for name, result in report["checks"].items():
+            metrics.DEPENDENCY_UP.labels(name).set(1 if result["ok"] else 0)
+            metrics.DEPENDENCY_LATENCY.labels(name).set(result["latency_ms"] / 1000)
+        if report["celery"]["age_seconds"] is not None:
+            metrics.CELERY_HEARTBEAT_AGE.set(report["celery"]["age_seconds"])
+        if ready:
+            return Response({"status": "ok", **report})
+        failing = ", ".join(report["failing"])
+        return Response(error_body("not_ready", f"Not ready: {failing} unreachable.", report), status=503)
+
+
+class ServerTimeView(PublicView):
+    @extend_schema(
+        summary="Server time",
+        description="For API-key clients: signed requests must carry a timestamp within 5 seconds of this clock.",
+        responses=inline_serializer(
+            "ServerTime", {"time": serializers.CharField(), "epoch_ms": serializers.IntegerField()}
+        ),
+        tags=["meta"],
+    )
+    def get(self, request):
+        epoch_ms = time.time_ns() // 1_000_000
+        now = EPOCH + dt.timedelta(milliseconds=epoch_ms)  # exact: no float rounding of the ms
+        return Response({"time": format_time(now), "epoch_ms": epoch_ms})
+
+
+def home(request):
+    return render(request, "home.html", {"flower_url": settings.FLOWER_URL})
+
+
+def api_not_found(request):
+    return page_not_found(request)

@@ -1,0 +1,20 @@
+"""Suite-wide fixtures. The suite runs against real PostgreSQL and Redis (`make test` starts them)."""
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_redis_database():
+    """Start from an empty Redis database: `make test` points REDIS_URL at database 1 of the embedded
+    server, so this never touches a `make run` stack (database 0)."""
+    from apps.core.redis import get_redis
+
+    get_redis().flushdb()
+    yield
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()

@@ -1,0 +1,136 @@
+"""Helpers for tests that start real processes (uvicorn, celery) on this machine."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL for the database Django is using now (the test database in tests)."""
+    user = settings_dict.get("USER") or "postgres"
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{password}" if password else user
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    env = {**os.environ, "DEBUG": "true", "LOG_FORMAT": "console", "PYTHONUNBUFFERED": "1"}
+    env.update(overrides)
+    return env
+
+
+class Process:
+    """A child process with its output in a log file; stopped (and reaped) on exit."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if predicate():
+                    return
+            except (OSError, httpx.HTTPError):
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name}: {what} not within {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class WebServer(Process):
+    """`uvicorn exchange.asgi:application` on a free port, as the Procfile runs it."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            "web",
+            [
+                str(BIN / "uvicorn"),
+                "exchange.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--lifespan",
+                "off",
+            ],
+            env,
+            log_dir,
+        )
+        self.wait_until(
+            lambda: httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200, 60, "/healthz answering"
+        )
+
+
+class CeleryWorker(Process):
+    """`celery -A exchange worker`, solo pool, ready once it answers a ping."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, app):
+        self.hostname = f"test-{os.getpid()}-{free_port()}@localhost"
+        super().__init__(
+            "celery-worker",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "exchange",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                self.hostname,
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env,
+            log_dir,
+        )
+        self.wait_until(
+            lambda: bool(app.control.ping(destination=[self.hostname], timeout=1)), 60, "the worker answering a ping"
+        )

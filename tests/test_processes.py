@@ -1,0 +1,92 @@
+"""The processes of `make run` over real sockets: uvicorn (HTTP + WebSocket), Celery worker, Flower."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import websockets
+
+from apps.core.redis import get_redis
+from apps.core.services import HEARTBEAT_KEY
+from exchange.celery import app as celery_app
+from tests.support import BIN, CeleryWorker, Process, free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "content_type"),
+    [
+        ("/", 200, "text/html"),
+        ("/admin/", 302, None),
+        ("/admin/login/", 200, "text/html"),
+        ("/api/docs/", 200, "text/html"),
+        ("/api/schema/", 200, "application/vnd.oai.openapi"),
+        ("/healthz", 200, "application/json"),
+        ("/readyz", 200, "application/json"),
+        ("/metrics", 200, "text/plain"),
+        ("/api/v1/time", 200, "application/json"),
+        ("/api/v1/nope", 404, "application/json"),
+    ],
+)
+def test_every_printed_url_answers(web_server, path, status, content_type):
+    response = httpx.get(web_server.base_url + path, timeout=10)
+    assert response.status_code == status, response.text[:500]
+    if content_type:
+        assert response.headers["content-type"].startswith(content_type)
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_static_assets_are_served(web_server):
+    response = httpx.get(web_server.base_url + "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css")
+    assert response.status_code == 200
+
+
+def test_websocket_ping_pong_over_a_real_socket(web_server):
+    async def talk():
+        url = f"ws://127.0.0.1:{web_server.port}/ws/v1/"
+        async with websockets.connect(url, origin=f"http://127.0.0.1:{web_server.port}") as ws:
+            await ws.send(json.dumps({"op": "ping"}))
+            pong = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await ws.send("{broken")
+            error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        return pong, error
+
+    pong, error = asyncio.run(talk())
+    assert pong == {"type": "pong"}
+    assert error["type"] == "error" and error["code"] == "invalid_message"
+
+
+def test_celery_task_runs_on_a_real_worker_and_readyz_reports_it(live_env, process_log_dir, web_server):
+    get_redis().delete(HEARTBEAT_KEY)
+    with CeleryWorker(live_env, process_log_dir, celery_app) as worker:
+        result = celery_app.send_task("apps.core.tasks.record_heartbeat")
+        assert result.get(timeout=60)
+        assert get_redis().hget(HEARTBEAT_KEY, "worker") == worker.hostname
+    celery = httpx.get(web_server.base_url + "/readyz", timeout=10).json()["celery"]
+    assert celery["worker"] == worker.hostname and celery["healthy"] is True
+
+
+def test_beat_schedules_the_heartbeat(live_env, process_log_dir, tmp_path):
+    """celery beat, started as the Procfile starts it, sends the heartbeat task to the broker."""
+    env = {**live_env, "HEARTBEAT_INTERVAL_SECONDS": "1", "EXCHANGE_VAR_DIR": str(tmp_path)}
+    get_redis().delete("celery")
+    with Process(
+        "celery-beat", [str(BIN / "celery"), "-A", "exchange", "beat", "--loglevel", "INFO"], env, process_log_dir
+    ) as beat:
+        beat.wait_until(lambda: get_redis().llen("celery") > 0, 30, "a heartbeat task on the queue")
+    message = json.loads(get_redis().lpop("celery"))
+    assert message["headers"]["task"] == "apps.core.tasks.record_heartbeat"
+
+
+def test_flower_is_reachable(live_env, process_log_dir):
+    port = free_port()
+    args = [str(BIN / "celery"), "-A", "exchange", "flower", "--address=127.0.0.1", f"--port={port}"]
+    with Process("flower", args, live_env, process_log_dir) as flower:
+        flower.wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200,
+            60,
+            "Flower's dashboard answering",
+        )
+        assert "Flower" in httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
