@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def database_url(settings_dict: dict) -> str:
 
 
 def process_env(**overrides: str) -> dict[str, str]:
-    env = {**os.environ, "DEBUG": "true", "LOG_FORMAT": "console", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DEBUG": "true", "LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"}
     env.update(overrides)
     return env
 
@@ -81,27 +82,25 @@ class Process:
         self.stop()
 
 
+def procfile_command(name: str, **variables: str) -> list[str]:
+    """The Procfile's command line for process `name`, with $VARIABLES filled in."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            command = line.split(":", 1)[1]
+            for key, value in variables.items():
+                command = command.replace(f"${key}", value)
+            args = shlex.split(command)
+            return [str(BIN / args[0]), *args[1:]]
+    raise KeyError(name)
+
+
 class WebServer(Process):
-    """`uvicorn exchange.asgi:application` on a free port, as the Procfile runs it."""
+    """The Procfile's web process (uvicorn on exchange.asgi) on a free port."""
 
     def __init__(self, env: dict[str, str], log_dir: Path):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        super().__init__(
-            "web",
-            [
-                str(BIN / "uvicorn"),
-                "exchange.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--lifespan",
-                "off",
-            ],
-            env,
-            log_dir,
-        )
+        super().__init__("web", procfile_command("web", WEB_HOST="127.0.0.1", WEB_PORT=str(self.port)), env, log_dir)
         self.wait_until(
             lambda: httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200, 60, "/healthz answering"
         )

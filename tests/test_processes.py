@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import uuid
 
 import httpx
 import pytest
@@ -10,7 +11,7 @@ import websockets
 from apps.core.redis import get_redis
 from apps.core.services import HEARTBEAT_KEY
 from exchange.celery import app as celery_app
-from tests.support import BIN, CeleryWorker, Process, free_port
+from tests.support import CeleryWorker, Process, free_port, procfile_command
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +37,25 @@ def test_every_printed_url_answers(web_server, path, status, content_type):
     if content_type:
         assert response.headers["content-type"].startswith(content_type)
     assert len(response.headers["x-request-id"]) == 32
+
+
+def test_logs_are_json_lines_carrying_the_request_id(web_server):
+    request_id = uuid.uuid4().hex
+    response = httpx.get(web_server.base_url + "/api/v1/time", headers={"X-Request-ID": request_id})
+    assert response.headers["x-request-id"] == request_id
+
+    def access_line():
+        for line in web_server.log_path.read_text().splitlines():
+            if request_id in line:
+                return json.loads(line)
+        return None
+
+    web_server.wait_until(lambda: access_line() is not None, 10, "the access log line")
+    entry = access_line()
+    assert entry["request_id"] == request_id
+    assert entry["logger"] == "exchange.access"
+    assert entry["status"] == 200 and entry["path"] == "/api/v1/time" and entry["method"] == "GET"
+    assert entry["time"].startswith("20") and entry["level"] == "INFO"
 
 
 def test_static_assets_are_served(web_server):
@@ -72,9 +92,7 @@ def test_beat_schedules_the_heartbeat(live_env, process_log_dir, tmp_path):
     """celery beat, started as the Procfile starts it, sends the heartbeat task to the broker."""
     env = {**live_env, "HEARTBEAT_INTERVAL_SECONDS": "1", "EXCHANGE_VAR_DIR": str(tmp_path)}
     get_redis().delete("celery")
-    with Process(
-        "celery-beat", [str(BIN / "celery"), "-A", "exchange", "beat", "--loglevel", "INFO"], env, process_log_dir
-    ) as beat:
+    with Process("celery-beat", procfile_command("beat"), env, process_log_dir) as beat:
         beat.wait_until(lambda: get_redis().llen("celery") > 0, 30, "a heartbeat task on the queue")
     message = json.loads(get_redis().lpop("celery"))
     assert message["headers"]["task"] == "apps.core.tasks.record_heartbeat"
@@ -82,7 +100,7 @@ def test_beat_schedules_the_heartbeat(live_env, process_log_dir, tmp_path):
 
 def test_flower_is_reachable(live_env, process_log_dir):
     port = free_port()
-    args = [str(BIN / "celery"), "-A", "exchange", "flower", "--address=127.0.0.1", f"--port={port}"]
+    args = procfile_command("flower", WEB_HOST="127.0.0.1", FLOWER_PORT=str(port))
     with Process("flower", args, live_env, process_log_dir) as flower:
         flower.wait_until(
             lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200,

@@ -1,0 +1,52 @@
+"""One structured access-log line per request, carrying the request id (django-guid's filter)."""
+
+import logging
+import time
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+logger = logging.getLogger("exchange.access")
+
+
+class AccessLogMiddleware:
+    """Logs method, path, status and duration. Probe and metrics scrapes log at DEBUG to keep noise down."""
+
+    sync_capable = True
+    async_capable = True
+    QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        self._log(request, response, started)
+        return response
+
+    async def _acall(self, request):
+        started = time.perf_counter()
+        response = await self.get_response(request)
+        self._log(request, response, started)
+        return response
+
+    def _log(self, request, response, started: float) -> None:
+        level = logging.DEBUG if request.path in self.QUIET_PATHS else logging.INFO
+        logger.log(
+            level,
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": request.META.get("REMOTE_ADDR"),
+            },
+        )
