@@ -49,7 +49,8 @@ _run:
 	@echo "  Redis        $$REDIS_URL"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
-	$(VENV)/bin/honcho start -f Procfile
+	@# Ctrl-C makes honcho stop every process and exit 130: that is the normal way to stop.
+	$(VENV)/bin/honcho start -f Procfile || [ $$? -eq 130 ]
 
 test: $(STAMP)
 	$(DEVSTACK) exec --redis-db $(TEST_REDIS_DB) -- $(PY) -m pytest $(PYTEST_ARGS)

@@ -326,7 +326,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
             server.stop()
         if started:
             print(f"devstack: stopped embedded {names}", file=sys.stderr)
-    return code
+    # A child ended by a signal reports -N; a shell reports 128 + N.
+    return 128 - code if code < 0 else code
 
 
 def cmd_up(args: argparse.Namespace) -> int:
