@@ -84,3 +84,11 @@ def test_check_deploy_is_clean_with_the_documented_production_variables():
     result = run(PRODUCTION, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_static_files_collect_with_hashed_names(tmp_path):
+    result = run({**PRODUCTION, "STATIC_ROOT": str(tmp_path)}, "manage.py", "collectstatic", "--noinput", "-v0")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
+    assert "css/site.css" in manifest
+    assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in manifest

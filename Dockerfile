@@ -1,0 +1,20 @@
+# One image for every process; docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    EXCHANGE_VAR_DIR=/app/var
+
+WORKDIR /app
+RUN useradd --system --create-home --home-dir /home/exchange exchange
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+# Static files are collected at build time; the secret is a build-only placeholder.
+RUN DEBUG=false SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput \
+    && mkdir -p var && chown exchange:exchange var
+USER exchange
+EXPOSE 8000 5555
+CMD ["uvicorn", "exchange.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", \
+     "--proxy-headers", "--no-access-log", "--log-config", "exchange/uvicorn-logging.json"]
