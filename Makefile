@@ -16,7 +16,9 @@ export WEB_HOST WEB_PORT FLOWER_PORT
 
 # `make run` is the development stack: DEBUG on and a development secret unless you set them.
 run: export DEBUG ?= true
-test: export DEBUG ?= true
+# Tests import settings in development mode whatever the shell says; production settings are
+# tested in subprocesses (apps/core/tests/test_settings.py).
+test: export DEBUG = true
 # Tests use Redis database 1 of the embedded server, so a running `make run` (database 0) is untouched.
 TEST_REDIS_DB ?= 1
 

@@ -98,7 +98,7 @@ if env.bool("DATABASE_POOL", default=True):
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
-        "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+        "timeout": env.int("DATABASE_POOL_TIMEOUT", default=5),
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
@@ -160,7 +160,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Probes and the Prometheus scraper talk plain HTTP inside the cluster.
+# Probes and the Prometheus scraper talk plain HTTP inside the cluster (set METRICS_TOKEN).
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # --- REST API -----------------------------------------------------------------------------------
@@ -260,6 +260,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": HEARTBEAT_INTERVAL_SECONDS},
     },
 }
+
+# /readyz gives each dependency this long before calling it down.
+READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
+
+# /metrics: when set, the scraper must send `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # Where `make run` serves Flower; linked from the home page.
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/")

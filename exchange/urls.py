@@ -12,7 +12,7 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
     path("readyz", core_views.ReadinessView.as_view(), name="readyz"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", core_views.prometheus_metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

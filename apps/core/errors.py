@@ -14,6 +14,9 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.template.response import TemplateResponse
 from django_guid import get_guid
@@ -77,6 +80,7 @@ def _code_for(exc: exceptions.APIException) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    exc = _translate_django_exception(exc)
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
@@ -108,6 +112,39 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         details = {"allowed": sorted(getattr(view, "allowed_methods", []) or [])}
     response.data = error_body(_code_for(exc), _message_for(exc), details)
     return response
+
+
+class _PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def _is_store_outage(exc: Exception) -> bool:
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # pragma: no cover - the pool is a pinned dependency
+        return False
+    return isinstance(exc, PoolTimeout)
+
+
+def _translate_django_exception(exc: Exception) -> Exception:
+    """Django and database errors DRF leaves alone, as the API error they mean."""
+    from apps.core.exceptions import ServiceUnavailable
+
+    if isinstance(exc, RequestDataTooBig):
+        return _PayloadTooLarge()
+    if isinstance(exc, SuspiciousOperation):
+        return exceptions.ParseError("The request could not be understood.")
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return exceptions.ValidationError(detail)
+    if _is_store_outage(exc):
+        logger.warning("database unavailable: %s", exc)
+        return ServiceUnavailable()
+    return exc
 
 
 def _internal_error_body() -> dict[str, Any]:

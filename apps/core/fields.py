@@ -68,8 +68,10 @@ class MoneyField(serializers.Field):
             self.fail("invalid")
         if value < 0 and not self.allow_negative:
             self.fail("negative")
-        if value == 0 and not self.allow_zero:
-            self.fail("zero")
+        if value == 0:
+            if not self.allow_zero:
+                self.fail("zero")
+            value = abs(value)  # "-0" is zero
         decimals = len(data.partition(".")[2])
         if decimals > self.max_decimal_places:
             self.fail("max_decimal_places", max_decimal_places=self.max_decimal_places)

@@ -1,5 +1,8 @@
 """Cursor pagination in the API.md shape: {"results": [...], "next": "<url or null>"}."""
 
+import re
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -21,7 +24,8 @@ class CursorPagination(pagination.CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        # ASCII digits only: str.isdigit() also admits "²", which int() then refuses.
+        if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= self.max_page_size:
             raise ValidationError({"limit": [f"Must be an integer from 1 to {self.max_page_size}."]})
         return int(raw)
 
@@ -29,6 +33,14 @@ class CursorPagination(pagination.CursorPagination):
         try:
             return super().decode_cursor(request)
         except NotFound as exc:
+            raise ValidationError({"cursor": ["Invalid cursor."]}) from exc
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # A well-formed cursor can still carry a position the ordering field cannot hold
+        # ("p=not-a-date"); the database refuses it while filtering.
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (DjangoValidationError, ValueError, TypeError, OverflowError) as exc:
             raise ValidationError({"cursor": ["Invalid cursor."]}) from exc
 
     def get_paginated_response(self, data):

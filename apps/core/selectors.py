@@ -39,6 +39,14 @@ def _timed(check) -> CheckResult:
 
 def check_postgres() -> CheckResult:
     def probe():
+        pool = connection.pool
+        if pool is not None:
+            # Borrow with the probe's own budget, not the pool's request timeout: a probe must
+            # answer 503 within seconds when PostgreSQL is down. The pool checks the connection.
+            pool.open(wait=False)
+            with pool.connection(timeout=settings.READINESS_TIMEOUT_SECONDS) as conn:
+                conn.execute("SELECT 1").fetchone()
+            return
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")

@@ -1,10 +1,13 @@
 """Health, readiness, server time and the home page."""
 
 import datetime as dt
+import hmac
 import time
 
 from django.conf import settings
+from django.http import JsonResponse
 from django.shortcuts import render
+from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -82,6 +85,18 @@ class ServerTimeView(PublicView):
         epoch_ms = time.time_ns() // 1_000_000
         now = EPOCH + dt.timedelta(milliseconds=epoch_ms)  # exact: no float rounding of the ms
         return Response({"time": format_time(now), "epoch_ms": epoch_ms})
+
+
+def prometheus_metrics(request):
+    """Prometheus exposition (django-prometheus), behind a bearer token when METRICS_TOKEN is set."""
+    token = settings.METRICS_TOKEN
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            response = JsonResponse(error_body("not_authenticated", "A metrics token is required."), status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    return ExportToDjangoView(request)
 
 
 def home(request):

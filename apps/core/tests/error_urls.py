@@ -78,6 +78,22 @@ class Boom(Open):
         raise RuntimeError("secret internal detail")
 
 
+class DjangoErrors(Open):
+    """Errors raised by Django or the database inside an API view."""
+
+    def get(self, request, kind):
+        from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
+        from django.db import OperationalError
+
+        raise {
+            "suspicious": SuspiciousOperation("bad host header"),
+            "too-big": RequestDataTooBig("too big"),
+            "model-validation": ValidationError({"price": ["Not on the tick."]}),
+            "plain-validation": ValidationError("Nope."),
+            "database-down": OperationalError("connection refused"),
+        }[kind]
+
+
 @csrf_protect
 def plain_form(request):
     return HttpResponse("ok")
@@ -96,6 +112,7 @@ urlpatterns = [
     path("throttled", Throttled.as_view()),
     path("domain", Domain.as_view()),
     path("boom", Boom.as_view()),
+    path("django/<str:kind>", DjangoErrors.as_view()),
     path("plain-form", plain_form),
     path("plain-boom", plain_boom),
 ]

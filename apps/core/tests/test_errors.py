@@ -153,3 +153,26 @@ def test_error_body_is_valid_json_with_request_id_header(api_client):
     response = api_client.get("/missing")
     assert json.loads(response.content)
     assert len(response["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("suspicious", 400, "malformed_request"),
+        ("too-big", 413, "payload_too_large"),
+        ("model-validation", 400, "invalid_request"),
+        ("plain-validation", 400, "invalid_request"),
+        ("database-down", 503, "service_unavailable"),
+    ],
+)
+def test_django_and_database_errors_in_api_views_are_not_500(api_client, kind, status, code):
+    response = api_client.get(f"/django/{kind}")
+    assert response.status_code == status
+    assert error_of(response)["code"] == code
+
+
+def test_django_validation_error_keeps_field_messages(api_client):
+    error = error_of(api_client.get("/django/model-validation"))
+    assert error["details"] == {"price": ["Not on the tick."]}
+    error = error_of(api_client.get("/django/plain-validation"))
+    assert error["details"] == {"non_field_errors": ["Nope."]}

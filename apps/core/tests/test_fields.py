@@ -144,3 +144,23 @@ def test_datetime_field_renders_and_parses():
     assert field.to_internal_value("2026-11-22T12:00:00.5+02:00") == dt.datetime(
         2026, 11, 22, 10, 0, 0, 500000, tzinfo=dt.UTC
     )
+
+
+def test_negative_zero_is_zero():
+    assert str(validate("-0.00", allow_zero=True)) == "0.00"
+
+
+def test_amount_arithmetic_keeps_36_digits_in_any_thread():
+    import threading
+
+    import exchange  # noqa: F401 - sets the money precision
+
+    results = []
+
+    def multiply():
+        results.append(Decimal("123456789012345678.123456789012345678") * Decimal("1.000000000000000001"))
+
+    thread = threading.Thread(target=multiply)
+    thread.start()
+    thread.join()
+    assert results[0] == Decimal("123456789012345678.246913578024691356123456789012345678")

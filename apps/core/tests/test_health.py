@@ -104,3 +104,13 @@ def test_home_page_links_the_operator_urls():
     html = Client().get("/").content.decode()
     for href in ("/api/docs/", "/admin/", "/readyz", "/metrics"):
         assert f'href="{href}' in html
+
+
+def test_metrics_require_the_token_when_one_is_set(settings):
+    settings.METRICS_TOKEN = "s3cret-scrape-token"
+    client = Client()
+    response = client.get("/metrics")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token").status_code == 200

@@ -60,7 +60,7 @@ def test_rows_inserted_while_paging_do_not_shift_pages(users):
     assert [row["id"] for row in second.data["results"]] == [u.id for u in reversed(users)][3:6]
 
 
-@pytest.mark.parametrize("limit", ["0", "501", "-1", "abc", "1.5", ""])
+@pytest.mark.parametrize("limit", ["0", "501", "-1", "abc", "1.5", "", "\u00b2", "9" * 5000, "\u0661"])
 def test_bad_limit_is_400(limit):
     response = get(f"/users?limit={limit}")
     assert response.status_code == 400
@@ -74,5 +74,16 @@ def test_limit_500_is_allowed(users):
 
 def test_tampered_cursor_is_400(users):
     response = get("/users?cursor=not-a-cursor")
+    assert response.status_code == 400
+    assert response.data["error"]["details"] == {"cursor": ["Invalid cursor."]}
+
+
+@pytest.mark.parametrize("position", ["not-a-date", "2020-13-45", "9" * 400])
+def test_well_formed_cursor_with_an_impossible_position_is_400(users, position):
+    import base64
+    from urllib.parse import urlencode
+
+    cursor = base64.b64encode(urlencode({"p": position}).encode()).decode()
+    response = get(f"/users?{urlencode({'cursor': cursor})}")
     assert response.status_code == 400
     assert response.data["error"]["details"] == {"cursor": ["Invalid cursor."]}
