@@ -11,14 +11,3 @@ class ModelSerializer(serializers.ModelSerializer):
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: UTCDateTimeField,
     }
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The API.md error envelope, for the OpenAPI schema."""
-
-    class _Error(serializers.Serializer):
-        code = serializers.CharField()
-        message = serializers.CharField()
-        details = serializers.DictField()
-
-    error = _Error()

@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 from apps.core import metrics, selectors
 from apps.core.errors import error_body, page_not_found
 from apps.core.fields import format_time
-from apps.core.serializers import ErrorSerializer
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -43,8 +42,8 @@ class HealthView(PublicView):
 class ReadinessView(PublicView):
     @extend_schema(
         summary="Readiness: PostgreSQL and Redis reachable",
-        description="503 with the failing dependency named when PostgreSQL or Redis cannot be reached. "
-        "Also reports when a Celery worker last ran the beat-scheduled heartbeat.",
+        description="503 `not_ready` (the Error envelope, `details.failing` naming the dependency) when "
+        "PostgreSQL or Redis cannot be reached. Also reports when a Celery worker last ran the beat heartbeat.",
         responses={
             200: inline_serializer(
                 "Ready",
@@ -55,7 +54,6 @@ class ReadinessView(PublicView):
                     "celery": serializers.DictField(),
                 },
             ),
-            503: ErrorSerializer,
         },
         tags=["health"],
     )

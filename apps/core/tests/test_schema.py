@@ -14,6 +14,12 @@ def test_schema_endpoint_returns_a_valid_openapi_3_document():
     assert document["openapi"].startswith("3.")
     validate(document)
     assert "/api/v1/time" in document["paths"]
+    assert document["components"]["schemas"]["Error"]["required"] == ["error"]
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            assert operation["responses"]["default"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }
 
 
 def test_schema_generates_without_warnings(tmp_path):
