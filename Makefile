@@ -16,6 +16,8 @@ export WEB_HOST WEB_PORT FLOWER_PORT
 
 # `make run` is the development stack: DEBUG on and a development secret unless you set them.
 run: export DEBUG ?= true
+# The demo admin logs in without a TOTP code; seed_demo says so where it prints the credentials.
+run: export ADMIN_REQUIRE_OTP ?= false
 # Tests import settings in development mode whatever the shell says; production settings are
 # tested in subprocesses (apps/core/tests/test_settings.py).
 test: export DEBUG = true

@@ -5,6 +5,7 @@ Without DATABASE_URL / REDIS_URL the defaults point at the embedded servers that
 key must be given, cookies are secure, HTTPS is enforced and HSTS is sent.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -37,7 +38,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -56,6 +62,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.accounts.middleware.RateLimitHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -121,6 +129,7 @@ CHANNEL_LAYERS = {
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["apps.accounts.backends.UsernameOrEmailBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -166,9 +175,15 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # The first class's challenge (Bearer) makes "not logged in" a 401, not a 403.
+        "apps.accounts.authentication.JWTAuthentication",
+        "apps.accounts.authentication.ApiKeyAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "apps.accounts.permissions.ApiKeyScope",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.accounts.throttling.TieredRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CursorPagination",
@@ -198,6 +213,53 @@ SPECTACULAR_SETTINGS = {
         "apps.core.schema.add_error_responses",
     ],
 }
+
+# --- Accounts: JWT, API keys, 2FA, rate limits ---------------------------------------------------
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=5)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    # Tokens carry a hash of the password: changing it ends every session.
+    "CHECK_REVOKE_TOKEN": True,
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+# API key secrets are encrypted with the first of these Fernet keys; the others still decrypt
+# (rotation: put the new key first). Make one with:
+#   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+API_KEY_ENCRYPTION_KEYS = env.list("API_KEY_ENCRYPTION_KEYS", default=[])
+if not API_KEY_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("API_KEY_ENCRYPTION_KEYS must be set when DEBUG is off.")
+    import base64
+    import hashlib
+
+    API_KEY_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
+API_KEY_TIMESTAMP_WINDOW_MS = 5000
+API_KEY_LAST_USED_RESOLUTION_SECONDS = 10
+
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Exchange")
+OTP_TOTP_THROTTLE_FACTOR = 1  # after n wrong codes in a row, wait 2^(n-1) seconds before the next try
+OTP_STATIC_THROTTLE_FACTOR = 1
+TWO_FACTOR_BACKUP_CODES = 10
+# Staff pass a TOTP code to enter the admin. `make run` turns this off for its demo admin only.
+ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=True)
+
+# Requests per RATE_LIMIT_WINDOW_SECONDS (sliding window), per tier and budget. Identity: the API
+# key for signed requests, the user for JWT, the client address for anonymous requests.
+RATE_LIMIT_WINDOW_SECONDS = 60
+RATE_LIMITS = {
+    "anonymous":     {"orders": 0,    "private": 0,    "public": 300},
+    "basic":         {"orders": 120,  "private": 300,  "public": 600},
+    "pro":           {"orders": 600,  "private": 1200, "public": 1200},
+    "institutional": {"orders": 3000, "private": 6000, "public": 6000},
+}  # fmt: skip
+# Brute-force limits, the same for everyone: per client address (login, register, refresh) or per
+# user (two_factor: setup, confirm, disable), per window.
+STRICT_RATE_LIMITS = {"login": 10, "register": 5, "refresh": 30, "two_factor": 10}
 
 # --- Request ids and logging --------------------------------------------------------------------
 DJANGO_GUID = {

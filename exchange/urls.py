@@ -1,12 +1,19 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import views as core_views
 
 api_v1 = [
     path("", include("apps.core.urls")),
+    path("", include("apps.accounts.urls")),
 ]
+
+if settings.ADMIN_REQUIRE_OTP:
+    # Staff enter a TOTP code with their password (django-otp's admin site).
+    admin.site.__class__ = OTPAdminSite
 
 urlpatterns = [
     path("", core_views.home, name="home"),

@@ -1,11 +1,32 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils import timezone
 
-from apps.accounts.models import User
+from apps.accounts.models import ApiKey, User
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ("username", "email", "tier", "is_staff", "is_active", "date_joined")
-    list_filter = ("tier", "is_staff", "is_active")
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Exchange", {"fields": ("tier",)}))
+    list_display = ("username", "email", "tier", "kyc_level", "is_staff", "is_active", "date_joined")
+    list_filter = ("tier", "kyc_level", "is_staff", "is_active")
+    fieldsets = (*BaseUserAdmin.fieldsets, ("Exchange", {"fields": ("tier", "kyc_level")}))
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Staff see and revoke keys; nobody sees a secret (it is encrypted and never displayed)."""
+
+    list_display = ("label", "user", "key", "permissions", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("label", "key", "user__username", "user__email")
+    fields = ("user", "label", "key", "permissions", "ip_allowlist", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # keys are created by their owners, who must see the secret once
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {count} key(s).")

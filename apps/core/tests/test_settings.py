@@ -20,6 +20,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "exchange.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://exchange.example.com",
     "SECURE_HSTS_PRELOAD": "true",
+    "API_KEY_ENCRYPTION_KEYS": "bXVzdC1iZS0zMi11cmwtc2FmZS1iYXNlNjQtYnl0ZXM=",
     "DATABASE_URL": "postgres://exchange:pw@db.internal:5432/exchange",
     "REDIS_URL": "redis://cache.internal:6379/0",
 }
@@ -66,6 +67,13 @@ def test_production_defaults_are_safe():
     loaded = load(PRODUCTION)
     assert loaded["debug"] is False
     assert loaded["ssl"] is True
+
+
+def test_debug_off_without_api_key_encryption_keys_refuses_to_start():
+    env = {k: v for k, v in PRODUCTION.items() if k != "API_KEY_ENCRYPTION_KEYS"}
+    result = run(env, "-c", PROBE)
+    assert result.returncode != 0
+    assert "API_KEY_ENCRYPTION_KEYS must be set" in result.stderr
 
 
 def test_debug_off_without_secret_key_refuses_to_start():
