@@ -144,7 +144,7 @@ def logout(*, user: User, refresh: str) -> None:
         token = RefreshToken(refresh)
     except TokenError as exc:
         raise InvalidToken() from exc
-    if token.get("user_id") != user.pk:
+    if str(token.get("user_id")) != str(user.pk):
         raise InvalidToken()
     token.blacklist()
 

@@ -1,0 +1,48 @@
+import time
+
+import pytest
+from django_otp.oath import TOTP
+from rest_framework.test import APIClient
+
+from apps.accounts import services
+from apps.accounts.tests.factories import PASSWORD, UserFactory
+from apps.core.redis import get_redis
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with empty rate-limit counters and replay caches."""
+    redis = get_redis()
+    for pattern in ("exchange:ratelimit:*", "exchange:apikey:seen:*"):
+        keys = list(redis.scan_iter(pattern, count=1000))
+        if keys:
+            redis.delete(*keys)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+def bearer(access: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+@pytest.fixture
+def jwt_client(user):
+    pair = services.login(username=user.username, password=PASSWORD, otp_code=None)
+    return bearer(pair.access)
+
+
+def totp_code(device, offset_steps: int = 0) -> str:
+    """The code an authenticator app shows now (or `offset_steps` steps later)."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, 0)
+    totp.time = time.time() + offset_steps * device.step
+    return f"{totp.token():0{device.digits}d}"
