@@ -1,0 +1,187 @@
+"""API keys: creation (secret once, stored encrypted), signed requests, replay, permissions, allowlist."""
+
+import json
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.accounts import signing
+from apps.accounts.models import ApiKey
+from apps.accounts.tests.factories import UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("apps.accounts.tests.keyed_urls")]
+
+
+def create_key(jwt_client, **body):
+    body = {"label": "bot", "permissions": ["read", "trade"], **body}
+    response = jwt_client.post("/api/v1/account/api-keys", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def signed(key, secret, method, path, body=None, timestamp=None, remote_addr="127.0.0.1", signature=None):
+    raw = json.dumps(body).encode() if body is not None else b""
+    headers = signing.signed_headers(key, secret, method, path, raw, timestamp=timestamp)
+    if signature is not None:
+        headers[signing.SIGNATURE_HEADER] = signature
+    meta = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+    client = APIClient(REMOTE_ADDR=remote_addr)
+    call = getattr(client, method.lower())
+    if body is None:
+        return call(path, **meta)
+    return call(path, data=raw, content_type="application/json", **meta)
+
+
+def error_code(response):
+    return response.json()["error"]["code"]
+
+
+def test_create_shows_the_secret_once_and_stores_it_encrypted(jwt_client):
+    created = create_key(jwt_client, ip_allowlist=["10.1.2.3", "192.168.0.0/16"])
+    assert set(created) == {"id", "label", "key", "secret", "permissions", "ip_allowlist", "created_at", "last_used_at"}
+    assert created["permissions"] == ["read", "trade"]
+    assert created["ip_allowlist"] == ["10.1.2.3/32", "192.168.0.0/16"]
+    stored = ApiKey.objects.get(pk=created["id"])
+    assert created["secret"].encode() not in bytes(stored.secret_encrypted)
+    listed = jwt_client.get("/api/v1/account/api-keys").json()
+    assert [k["id"] for k in listed] == [created["id"]]
+    assert "secret" not in listed[0] and created["secret"] not in json.dumps(listed)
+
+
+def test_a_signed_request_acts_as_the_owner_and_records_last_use(jwt_client, user):
+    created = create_key(jwt_client)
+    response = signed(created["key"], created["secret"], "GET", "/api/v1/account")
+    assert response.status_code == 200, response.content
+    assert response.json()["username"] == user.username
+    assert ApiKey.objects.get(pk=created["id"]).last_used_at is not None
+    trade = signed(created["key"], created["secret"], "POST", "/api/v1/test/trade?x=1", body={"qty": "1"})
+    assert trade.status_code == 200 and trade.json() == {"user": user.username, "body": {"qty": "1"}}
+
+
+def test_the_same_signed_request_is_accepted_once(jwt_client):
+    created = create_key(jwt_client)
+    timestamp = signing.now_ms()
+    first = signed(created["key"], created["secret"], "GET", "/api/v1/account", timestamp=timestamp)
+    again = signed(created["key"], created["secret"], "GET", "/api/v1/account", timestamp=timestamp)
+    assert first.status_code == 200
+    assert again.status_code == 401 and error_code(again) == "replayed_request"
+
+
+@pytest.mark.parametrize("skew_ms", [-5_001, 5_200, -60_000])
+def test_a_timestamp_outside_five_seconds_is_refused(jwt_client, skew_ms):
+    created = create_key(jwt_client)
+    response = signed(created["key"], created["secret"], "GET", "/api/v1/account", timestamp=signing.now_ms() + skew_ms)
+    assert response.status_code == 401 and error_code(response) == "invalid_timestamp"
+
+
+def test_a_malformed_timestamp_is_refused(jwt_client):
+    created = create_key(jwt_client)
+    client = APIClient()
+    headers = {"HTTP_X_API_KEY": created["key"], "HTTP_X_API_TIMESTAMP": "soon", "HTTP_X_API_SIGNATURE": "ab"}
+    response = client.get("/api/v1/account", **headers)
+    assert response.status_code == 401 and error_code(response) == "invalid_timestamp"
+
+
+def test_bad_signatures_are_refused(jwt_client):
+    created = create_key(jwt_client)
+    key, secret = created["key"], created["secret"]
+    assert error_code(signed(key, "wrong-secret", "GET", "/api/v1/account")) == "invalid_signature"
+    assert error_code(signed(key, secret, "GET", "/api/v1/account", signature="00" * 32)) == "invalid_signature"
+    # Signed for one body or query, sent with another.
+    headers = signing.signed_headers(key, secret, "POST", "/api/v1/test/trade", b'{"qty": "1"}')
+    meta = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    response = APIClient().post("/api/v1/test/trade", data=b'{"qty": "100"}', content_type="application/json", **meta)
+    assert response.status_code == 401 and error_code(response) == "invalid_signature"
+    headers = signing.signed_headers(key, secret, "GET", "/api/v1/account?a=1")
+    meta = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    assert error_code(APIClient().get("/api/v1/account?a=2", **meta)) == "invalid_signature"
+
+
+def test_unknown_and_revoked_keys_are_refused_at_once(jwt_client):
+    created = create_key(jwt_client)
+    assert error_code(signed("f" * 32, created["secret"], "GET", "/api/v1/account")) == "invalid_api_key"
+    assert jwt_client.delete(f"/api/v1/account/api-keys/{created['id']}").status_code == 204
+    response = signed(created["key"], created["secret"], "GET", "/api/v1/account")
+    assert response.status_code == 401 and error_code(response) == "invalid_api_key"
+    assert jwt_client.get("/api/v1/account/api-keys").json() == []
+    assert jwt_client.delete(f"/api/v1/account/api-keys/{created['id']}").status_code == 404
+
+
+def test_another_users_key_cannot_be_revoked(jwt_client):
+    other_key = ApiKey.objects.create(user=UserFactory(), label="x", permissions=["read"], secret_encrypted=b"x")
+    response = jwt_client.delete(f"/api/v1/account/api-keys/{other_key.id}")
+    assert response.status_code == 404
+    other_key.refresh_from_db()
+    assert other_key.revoked_at is None
+
+
+def test_a_key_acts_only_with_its_permissions(jwt_client):
+    read_only = create_key(jwt_client, permissions=["read"])
+    response = signed(read_only["key"], read_only["secret"], "POST", "/api/v1/test/trade", body={})
+    assert response.status_code == 403 and error_code(response) == "permission_denied"
+    # Endpoints that do not declare a permission: reads need "read", writes are closed to keys.
+    assert signed(read_only["key"], read_only["secret"], "GET", "/api/v1/test/undeclared").status_code == 200
+    assert signed(read_only["key"], read_only["secret"], "POST", "/api/v1/test/undeclared", body={}).status_code == 403
+    trader = create_key(jwt_client, permissions=["trade"])
+    assert signed(trader["key"], trader["secret"], "GET", "/api/v1/account").status_code == 403
+    response = signed(trader["key"], trader["secret"], "POST", "/api/v1/test/withdraw", body={})
+    assert response.status_code == 403
+
+
+def test_keys_cannot_manage_keys_or_two_factor(jwt_client):
+    created = create_key(jwt_client, permissions=["read", "trade", "withdraw"], ip_allowlist=["127.0.0.1"])
+    for method, path in [
+        ("GET", "/api/v1/account/api-keys"),
+        ("POST", "/api/v1/account/api-keys"),
+        ("POST", "/api/v1/account/2fa/setup"),
+        ("POST", "/api/v1/account/2fa/disable"),
+        ("DELETE", f"/api/v1/account/api-keys/{created['id']}"),
+    ]:
+        response = signed(created["key"], created["secret"], method, path, body={} if method == "POST" else None)
+        assert response.status_code == 403, (method, path)
+    assert ApiKey.objects.get(pk=created["id"]).revoked_at is None
+    assert ApiKey.objects.count() == 1
+
+
+def test_the_ip_allowlist_is_enforced(jwt_client):
+    created = create_key(jwt_client, ip_allowlist=["10.0.0.0/8"])
+    outside = signed(created["key"], created["secret"], "GET", "/api/v1/account", remote_addr="192.0.2.7")
+    assert outside.status_code == 403 and error_code(outside) == "ip_not_allowed"
+    inside = signed(created["key"], created["secret"], "GET", "/api/v1/account", remote_addr="10.20.30.40")
+    assert inside.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"permissions": []}, "permissions"),
+        ({"permissions": ["read", "admin"]}, "permissions"),
+        ({"permissions": ["withdraw"]}, "ip_allowlist"),
+        ({"ip_allowlist": ["not-an-ip"]}, "ip_allowlist"),
+        ({"ip_allowlist": ["10.0.0.0/33"]}, "ip_allowlist"),
+        ({"label": ""}, "label"),
+        ({"label": "x" * 65}, "label"),
+    ],
+)
+def test_bad_key_requests_are_400_and_create_nothing(jwt_client, body, field):
+    response = jwt_client.post(
+        "/api/v1/account/api-keys", {"label": "bot", "permissions": ["read"], **body}, format="json"
+    )
+    assert response.status_code == 400
+    assert field in json.dumps(response.json()["error"]["details"])
+    assert ApiKey.objects.count() == 0
+
+
+def test_the_secret_never_reaches_the_logs(jwt_client, caplog):
+    caplog.set_level("DEBUG")
+    created = create_key(jwt_client)
+    signed(created["key"], created["secret"], "GET", "/api/v1/account")
+    assert created["secret"] not in caplog.text
+
+
+def test_the_signing_helper_matches_the_documented_recipe():
+    import hashlib
+    import hmac
+
+    expected = hmac.new(b"s3cret", b'1700000000000POST/api/v1/orders?x=1{"a":1}', hashlib.sha256).hexdigest()
+    assert signing.signature("s3cret", 1700000000000, "post", "/api/v1/orders?x=1", b'{"a":1}') == expected
