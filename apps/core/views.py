@@ -70,7 +70,13 @@ class ReadinessView(PublicView):
         return Response(error_body("not_ready", f"Not ready: {failing} unreachable.", report), status=503)
 
 
-class ServerTimeView(PublicView):
+class ServerTimeView(APIView):
+    """Public API (not a probe): counted against the caller's `public` budget."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_scope = "public"
+
     @extend_schema(
         summary="Server time",
         description="For API-key clients: signed requests must carry a timestamp within 5 seconds of this clock.",

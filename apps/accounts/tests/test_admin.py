@@ -1,0 +1,75 @@
+"""Staff must pass OTP to enter the admin (django-otp's admin site)."""
+
+import pytest
+from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apps.accounts.tests.conftest import totp_code
+from apps.accounts.tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff():
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+def test_admin_requires_otp_by_default(settings):
+    assert settings.ADMIN_REQUIRE_OTP is True
+
+
+def test_staff_without_otp_is_refused(staff):
+    client = Client()
+    response = client.post("/admin/login/", {"username": staff.username, "password": PASSWORD})
+    assert response.status_code == 200  # the form again, with an error
+    assert client.get("/admin/").status_code == 302
+    # A password-only session (as the REST login would make) does not open the admin either.
+    client.force_login(staff)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_staff_with_a_wrong_code_is_refused(staff):
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    wrong = "000000" if totp_code(device) != "000000" else "111111"
+    client = Client()
+    client.post(
+        "/admin/login/",
+        {"username": staff.username, "password": PASSWORD, "otp_device": device.persistent_id, "otp_token": wrong},
+    )
+    assert client.get("/admin/").status_code == 302
+
+
+def test_staff_with_a_code_enters(staff):
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    client = Client()
+    response = client.post(
+        "/admin/login/",
+        {
+            "username": staff.username,
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_code(device),
+        },
+    )
+    assert response.status_code == 302
+    index = client.get("/admin/")
+    assert index.status_code == 200
+    assert client.get("/admin/accounts/apikey/").status_code == 200
+    assert client.get("/admin/accounts/user/").status_code == 200
+
+
+def test_non_staff_cannot_enter_even_with_otp():
+    user = UserFactory()
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client = Client()
+    client.post(
+        "/admin/login/",
+        {
+            "username": user.username,
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_code(device),
+        },
+    )
+    assert client.get("/admin/").status_code == 302
