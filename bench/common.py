@@ -1,7 +1,23 @@
+"""Shared pieces of the benchmarks: figures, percentiles, the web process and a load generator."""
+
 from __future__ import annotations
 
+import asyncio
+import os
+import shlex
+import socket
 import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -14,3 +30,86 @@ class Figure:
 def percentile(samples: list[float], q: float) -> float:
     """The q-th percentile (0..100) by the inclusive method."""
     return statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1] if q < 100 else max(samples)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WebProcess:
+    """The Procfile's web command on a free port, for the duration of a `with` block."""
+
+    def __init__(self, **env: str):
+        self.port = _free_port()
+        self.env = {**os.environ, **env}
+
+    def __enter__(self) -> WebProcess:
+        line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:"))
+        command = line.split(":", 1)[1].replace("$WEB_HOST", "127.0.0.1").replace("$WEB_PORT", str(self.port))
+        args = shlex.split(command)
+        args[0] = str(Path(sys.executable).parent / args[0])
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.proc.kill()
+        raise RuntimeError(f"web process did not start: {self.proc.stderr.read().decode()[-2000:]}")
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
+
+
+HeaderFactory = Callable[[str], dict[str, str]]
+
+
+async def _client(port: int, path: str, count: int, latencies: list[float], headers: HeaderFactory | None) -> None:
+    """A minimal keep-alive HTTP/1.1 GET client: cheap enough that the server, not the load
+    generator, is what saturates the two cores (httpx spent more CPU than the server)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    fixed = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n"
+    try:
+        for _ in range(count):
+            extra = "".join(f"{k}: {v}\r\n" for k, v in headers(path).items()) if headers else ""
+            started = time.perf_counter()
+            writer.write(f"{fixed}{extra}\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head[9:12]
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            body = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if status != b"200":
+                raise RuntimeError(f"{path}: HTTP {status.decode()} {body[:200]!r}")
+    finally:
+        writer.close()
+
+
+async def _load(port: int, path: str, total: int, headers: HeaderFactory | None) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(_client(port, path, total // CONCURRENCY, latencies, headers) for _ in range(CONCURRENCY)))
+    return time.perf_counter() - started, latencies
+
+
+def measure_get(
+    port: int, path: str, label: str, total: int = 2000, warmup: int = 200, headers: HeaderFactory | None = None
+) -> list[Figure]:
+    """Throughput and latency percentiles of `total` GETs from CONCURRENCY keep-alive connections."""
+    asyncio.run(_load(port, path, warmup, headers))
+    elapsed, latencies = asyncio.run(_load(port, path, total, headers))
+    ms = [x * 1000 for x in latencies]
+    return [
+        Figure(f"{label} throughput", total / elapsed, "req/s"),
+        Figure(f"{label} p50", percentile(ms, 50), "ms"),
+        Figure(f"{label} p99", percentile(ms, 99), "ms"),
+    ]

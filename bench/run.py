@@ -21,12 +21,17 @@ os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-used-for-anything
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# A bench-only Fernet key (32 zero bytes): the bench encrypts only the secrets of keys it creates.
+os.environ.setdefault("API_KEY_ENCRYPTION_KEYS", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
 
 
 def main(argv: list[str]) -> int:
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)  # the benchmarks create their own rows in the dev database
     names = argv or sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py"))
     print(f"# {platform.python_implementation()} {platform.python_version()} on {os.cpu_count()} cores")
     print(f"{'benchmark':<44} {'value':>14}  unit")

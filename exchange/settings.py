@@ -257,6 +257,12 @@ RATE_LIMITS = {
     "pro":           {"orders": 600,  "private": 1200, "public": 1200},
     "institutional": {"orders": 3000, "private": 6000, "public": 6000},
 }  # fmt: skip
+# Operators can replace the table without a release: RATE_LIMITS_JSON='{"basic": {"orders": 60, ...}, ...}'.
+if env.str("RATE_LIMITS_JSON", default=""):
+    import json
+
+    for _tier, _budgets in json.loads(env.str("RATE_LIMITS_JSON")).items():
+        RATE_LIMITS.setdefault(_tier, {}).update({scope: int(limit) for scope, limit in _budgets.items()})
 # Brute-force limits, the same for everyone: per client address (login, register, refresh) or per
 # user (two_factor: setup, confirm, disable), per window.
 STRICT_RATE_LIMITS = {"login": 10, "register": 5, "refresh": 30, "two_factor": 10}
