@@ -46,3 +46,8 @@ def totp_code(device, offset_steps: int = 0) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, 0)
     totp.time = time.time() + offset_steps * device.step
     return f"{totp.token():0{device.digits}d}"
+
+
+def as_meta(headers: dict[str, str]) -> dict[str, str]:
+    """HTTP headers as the Django test client's META keyword arguments."""
+    return {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}

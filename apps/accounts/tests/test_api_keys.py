@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts import signing
 from apps.accounts.models import ApiKey
+from apps.accounts.tests.conftest import as_meta
 from apps.accounts.tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("apps.accounts.tests.keyed_urls")]
@@ -24,7 +25,7 @@ def signed(key, secret, method, path, body=None, timestamp=None, remote_addr="12
     headers = signing.signed_headers(key, secret, method, path, raw, timestamp=timestamp)
     if signature is not None:
         headers[signing.SIGNATURE_HEADER] = signature
-    meta = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+    meta = as_meta(headers)
     client = APIClient(REMOTE_ADDR=remote_addr)
     call = getattr(client, method.lower())
     if body is None:
@@ -89,11 +90,11 @@ def test_bad_signatures_are_refused(jwt_client):
     assert error_code(signed(key, secret, "GET", "/api/v1/account", signature="00" * 32)) == "invalid_signature"
     # Signed for one body or query, sent with another.
     headers = signing.signed_headers(key, secret, "POST", "/api/v1/test/trade", b'{"qty": "1"}')
-    meta = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    meta = as_meta(headers)
     response = APIClient().post("/api/v1/test/trade", data=b'{"qty": "100"}', content_type="application/json", **meta)
     assert response.status_code == 401 and error_code(response) == "invalid_signature"
     headers = signing.signed_headers(key, secret, "GET", "/api/v1/account?a=1")
-    meta = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    meta = as_meta(headers)
     assert error_code(APIClient().get("/api/v1/account?a=2", **meta)) == "invalid_signature"
 
 

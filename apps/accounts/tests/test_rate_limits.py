@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.accounts import services, signing
-from apps.accounts.tests.conftest import bearer
+from apps.accounts.tests.conftest import as_meta, bearer
 from apps.accounts.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -77,9 +77,7 @@ def test_each_api_key_has_its_own_budget(small_limits):
     def call(new_key):
         headers = signing.signed_headers(new_key.api_key.key, new_key.secret, "GET", "/api/v1/account")
         time.sleep(0.002)  # a new millisecond: identical signatures would be replays
-        return APIClient().get(
-            "/api/v1/account", **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
-        )
+        return APIClient().get("/api/v1/account", **as_meta(headers))
 
     assert [call(keys[0]).status_code for _ in range(4)] == [200, 200, 200, 429]
     assert call(keys[1]).status_code == 200
