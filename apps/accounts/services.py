@@ -223,7 +223,8 @@ def verify_otp(*, user: User, code: str) -> bool:
         if totp is not None and code.isdigit() and len(code) == totp.digits and _verify_device(totp, code):
             return True
         backup = StaticDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
-        return backup is not None and not code.isdigit() and _verify_device(backup, code)
+        # Backup codes are issued in lower case; people type them back however they like.
+        return backup is not None and not code.isdigit() and _verify_device(backup, code.lower())
 
 
 def _verify_device(device, code: str) -> bool:
