@@ -13,6 +13,14 @@ def _empty_redis_database():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """Hashing at production cost takes most of a second on a loaded CI machine; tests that check
+    timing-dependent behaviour (OTP back-off) must not depend on it. Passwords still go through
+    Django's hashing path."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient

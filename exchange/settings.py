@@ -247,6 +247,10 @@ OTP_STATIC_THROTTLE_FACTOR = 1
 TWO_FACTOR_BACKUP_CODES = 10
 # Staff pass a TOTP code to enter the admin. `make run` turns this off for its demo admin only.
 ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=True)
+if not ADMIN_REQUIRE_OTP and not DEBUG:
+    raise ImproperlyConfigured("ADMIN_REQUIRE_OTP=false is for development only (DEBUG on).")
+# The OTP admin pages show no keys, QR codes or backup codes to staff.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Requests per RATE_LIMIT_WINDOW_SECONDS (sliding window), per tier and budget. Identity: the API
 # key for signed requests, the user for JWT, the client address for anonymous requests.
@@ -265,7 +269,11 @@ if env.str("RATE_LIMITS_JSON", default=""):
         RATE_LIMITS.setdefault(_tier, {}).update({scope: int(limit) for scope, limit in _budgets.items()})
 # Brute-force limits, the same for everyone: per client address (login, register, refresh) or per
 # user (two_factor: setup, confirm, disable), per window.
-STRICT_RATE_LIMITS = {"login": 10, "register": 5, "refresh": 30, "two_factor": 10}
+# auth_failures: requests with a bad token, key or signature from one address, before it is refused
+# outright for the rest of the window.
+STRICT_RATE_LIMITS = {
+    "login": 10, "register": 5, "refresh": 30, "two_factor": 10, "admin_login": 10, "auth_failures": 60,
+}  # fmt: skip
 
 # --- Request ids and logging --------------------------------------------------------------------
 DJANGO_GUID = {

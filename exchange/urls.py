@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.accounts.admin_site import ExchangeAdminSite, ExchangeOTPAdminSite
 from apps.core import views as core_views
 
 api_v1 = [
@@ -11,9 +11,8 @@ api_v1 = [
     path("", include("apps.accounts.urls")),
 ]
 
-if settings.ADMIN_REQUIRE_OTP:
-    # Staff enter a TOTP code with their password (django-otp's admin site).
-    admin.site.__class__ = OTPAdminSite
+# Staff enter a TOTP code with their password (django-otp's admin site); logins are rate-limited.
+admin.site.__class__ = ExchangeOTPAdminSite if settings.ADMIN_REQUIRE_OTP else ExchangeAdminSite
 
 urlpatterns = [
     path("", core_views.home, name="home"),

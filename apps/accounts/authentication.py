@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
+import re
 
 from django.conf import settings
 from rest_framework import authentication
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, Throttled
 from rest_framework_simplejwt import authentication as jwt_authentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
-from apps.accounts import selectors, services, signing
+from apps.accounts import selectors, services, signing, throttling
 from apps.accounts.exceptions import ApiKeyAuthenticationFailed, IpNotAllowed
+from apps.accounts.net import address_key, client_ip, ip_allowed
+
+_KEY_ID = re.compile(r"[0-9a-f]{32}")
+_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class JWTAuthentication(jwt_authentication.JWTAuthentication):
@@ -20,27 +25,30 @@ class JWTAuthentication(jwt_authentication.JWTAuthentication):
     def authenticate(self, request):
         try:
             return super().authenticate(request)
-        except InvalidToken as exc:
+        except (InvalidToken, AuthenticationFailed) as exc:
+            # Checking a token costs no lookup, so the budget is checked only once one has failed.
+            _count_failure(request)
             raise ApiKeyAuthenticationFailed("invalid_token", "The access token is invalid or expired.") from exc
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
 
 
-def client_ip(request) -> str:
-    # REMOTE_ADDR is the peer; behind a proxy uvicorn --proxy-headers sets it from X-Forwarded-For
-    # for trusted proxies only (FORWARDED_ALLOW_IPS), so a client cannot choose its own address.
-    return request.META.get("REMOTE_ADDR", "")
+def _guard_failures(request) -> None:
+    """Refuse an address that has failed authentication too often in the window (a flood of bad
+    tokens or guessed signatures would otherwise cost lookups and decryptions without limit)."""
+    state = throttling.hit(
+        "auth_failures", address_key(request), settings.STRICT_RATE_LIMITS["auth_failures"], count=False
+    )
+    if state.retry_after:
+        raise Throttled(wait=state.retry_after)
 
 
-def ip_allowed(address: str, allowlist: list[str]) -> bool:
-    if not allowlist:
-        return True
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(entry, strict=False) for entry in allowlist)
+def _count_failure(request) -> None:
+    """Record a failed authentication; past the address's budget, answer 429 instead of 401."""
+    state = throttling.hit("auth_failures", address_key(request), settings.STRICT_RATE_LIMITS["auth_failures"])
+    if state.retry_after:
+        raise Throttled(wait=state.retry_after)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -52,13 +60,23 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     web process). A replayed request fails even if everything else is right."""
 
     def authenticate(self, request):
-        key_id = request.headers.get(signing.KEY_HEADER)
-        if key_id is None:
+        if request.headers.get(signing.KEY_HEADER) is None:
             return None
+        _guard_failures(request)
+        try:
+            return self._authenticate(request)
+        except (AuthenticationFailed, PermissionDenied):
+            _count_failure(request)
+            raise
+
+    def _authenticate(self, request):
+        key_id = request.headers[signing.KEY_HEADER]
+        if not _KEY_ID.fullmatch(key_id):
+            raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
         timestamp = request.headers.get(signing.TIMESTAMP_HEADER, "")
         sent = request.headers.get(signing.SIGNATURE_HEADER, "")
-        if not sent:
-            raise ApiKeyAuthenticationFailed("invalid_signature", "X-API-Signature is missing.")
+        if not _SIGNATURE.fullmatch(sent):
+            raise ApiKeyAuthenticationFailed("invalid_signature", "X-API-Signature must be 64 hex digits.")
         if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 16:
             raise ApiKeyAuthenticationFailed("invalid_timestamp", "X-API-Timestamp must be unix milliseconds.")
         if abs(signing.now_ms() - int(timestamp)) > settings.API_KEY_TIMESTAMP_WINDOW_MS:

@@ -67,3 +67,11 @@ class WrongOtpCode(InvalidOtp):
     client does not mistake it for an expired session."""
 
     status_code = 400
+
+
+class OtpRequiredForAction(DomainError):
+    """A logged-in user with 2FA on must confirm a sensitive action with a current code."""
+
+    code = "otp_required"
+    status_code = 403
+    default_message = "Two-factor authentication is on: send otp_code to confirm this action."

@@ -2,6 +2,7 @@
 
 from rest_framework.permissions import BasePermission
 
+from apps.accounts import throttling
 from apps.accounts.models import ApiKey
 
 
@@ -24,5 +25,7 @@ class ApiKeyScope(BasePermission):
             needed = "read" if request.method in ("GET", "HEAD", "OPTIONS") else None
         if needed is None:
             self.message = "This endpoint cannot be used with an API key; log in instead."
-            return False
-        return needed in request.auth.permissions
+        elif needed in request.auth.permissions:
+            return True
+        throttling.count_refused(request, view)
+        return False

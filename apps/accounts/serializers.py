@@ -8,8 +8,16 @@ from apps.accounts.models import ApiKey
 from apps.core.serializers import ModelSerializer
 
 
+def _ascii_email(value: str) -> str:
+    # Look-alikes ("K" KELVIN SIGN for "K", long s for "s") pass the email check but are other
+    # addresses to the database: one person could register several look-alike accounts.
+    if not value.isascii():
+        raise serializers.ValidationError("Use an ASCII email address.")
+    return value
+
+
 class RegisterInput(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = serializers.EmailField(max_length=254, validators=[_ascii_email])
     # ASCII only: look-alike letters from other scripts would let one name impersonate another.
     username = serializers.RegexField(
         r"^[A-Za-z0-9_.-]{3,30}$",
@@ -64,6 +72,9 @@ class BackupCodesOutput(serializers.Serializer):
     backup_codes = serializers.ListField(child=serializers.CharField(), help_text="Each works once. Shown once.")
 
 
+_NARROWEST = {False: 24, True: 48}  # smallest prefix length a withdraw key may name: IPv4, IPv6
+
+
 def _network(value: str) -> str:
     try:
         return str(ipaddress.ip_network(value, strict=False))
@@ -79,14 +90,26 @@ class ApiKeyInput(serializers.Serializer):
     ip_allowlist = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, default=list, max_length=50
     )
+    otp_code = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="Required when two-factor is on."
+    )
 
     def validate_ip_allowlist(self, value):
         return sorted({_network(entry) for entry in value})
 
     def validate(self, attrs):
-        # A leaked withdraw key must not work from anywhere (the large exchanges require this too).
-        if "withdraw" in attrs["permissions"] and not attrs["ip_allowlist"]:
-            raise serializers.ValidationError({"ip_allowlist": ["Required for keys with the withdraw permission."]})
+        # A leaked withdraw key must not work from anywhere (the large exchanges require this too),
+        # and "0.0.0.0/0" is anywhere: withdraw keys name networks of at most /24 (IPv4) or /48.
+        if "withdraw" in attrs["permissions"]:
+            if not attrs["ip_allowlist"]:
+                raise serializers.ValidationError({"ip_allowlist": ["Required for keys with the withdraw permission."]})
+            wide = [
+                n for n in attrs["ip_allowlist"] if ipaddress.ip_network(n).prefixlen < _NARROWEST[n.count(":") > 0]
+            ]
+            if wide:
+                raise serializers.ValidationError(
+                    {"ip_allowlist": [f"Too wide for a withdraw key (at most /24 for IPv4, /48 for IPv6): {wide}."]}
+                )
         return attrs
 
 

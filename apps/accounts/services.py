@@ -24,7 +24,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token
 
 from apps.accounts import crypto
 from apps.accounts.exceptions import (
@@ -33,6 +33,7 @@ from apps.accounts.exceptions import (
     InvalidOtp,
     InvalidToken,
     OtpRequired,
+    OtpRequiredForAction,
     TwoFactorAlreadyEnabled,
     TwoFactorNotEnabled,
     TwoFactorNotPending,
@@ -112,24 +113,37 @@ def login(*, username: str, password: str, otp_code: str | None, request=None) -
 
 
 def refresh_tokens(*, refresh: str) -> TokenPair:
-    """Rotate a refresh token: the old one is blacklisted, a new pair is returned.
+    """Rotate a refresh token: the old one is revoked, a new pair is returned.
 
-    The outstanding-token row is locked so two concurrent refreshes of one token cannot both
-    succeed (a stolen token raced against its owner yields one pair, not two)."""
-    try:
-        token = RefreshToken(refresh, verify=False)
-        token.verify()
-    except TokenError as exc:
-        raise InvalidToken() from exc
+    The outstanding-token row is locked (as by logout), so two concurrent refreshes of one token
+    cannot both succeed: a stolen token raced against its owner yields one pair, not two."""
     with transaction.atomic():
-        outstanding = OutstandingToken.objects.select_for_update().filter(jti=token["jti"]).first()
-        if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
-            raise InvalidToken()
+        token, outstanding = _lock_live_refresh_token(refresh)
         user = get_user_model().objects.filter(pk=token.get("user_id"), is_active=True).first()
         if user is None or token.get("hash_password") != _password_hash_claim(user):
             raise InvalidToken()
         BlacklistedToken.objects.create(token=outstanding)
         return _issue_tokens(user)
+
+
+def _decode_refresh(refresh: str) -> RefreshToken:
+    try:
+        token = RefreshToken(refresh, verify=False)
+        # Signature, expiry and type only (Token.verify, not the blacklist-checking override): the
+        # blacklist is read under the row lock by the callers.
+        Token.verify(token)
+    except TokenError as exc:
+        raise InvalidToken() from exc
+    return token
+
+
+def _lock_live_refresh_token(refresh: str) -> tuple[RefreshToken, OutstandingToken]:
+    """The token and its row, locked; InvalidToken if it is bad, unknown or already revoked."""
+    token = _decode_refresh(refresh)
+    outstanding = OutstandingToken.objects.select_for_update().filter(jti=token["jti"]).first()
+    if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+        raise InvalidToken()
+    return token, outstanding
 
 
 def _password_hash_claim(user: User) -> str:
@@ -139,14 +153,16 @@ def _password_hash_claim(user: User) -> str:
 
 
 def logout(*, user: User, refresh: str) -> None:
-    """Blacklist the refresh token (idempotent). Access tokens end by themselves within minutes."""
-    try:
-        token = RefreshToken(refresh)
-    except TokenError as exc:
-        raise InvalidToken() from exc
+    """Revoke the caller's refresh token. Idempotent: an already revoked token of the caller's is
+    fine. Access tokens end by themselves within minutes."""
+    token = _decode_refresh(refresh)
     if str(token.get("user_id")) != str(user.pk):
         raise InvalidToken()
-    token.blacklist()
+    with transaction.atomic():
+        outstanding = OutstandingToken.objects.select_for_update().filter(jti=token["jti"]).first()
+        if outstanding is None:
+            raise InvalidToken()
+        BlacklistedToken.objects.get_or_create(token=outstanding)
 
 
 # --- Two-factor ---------------------------------------------------------------------------------
@@ -183,20 +199,29 @@ def begin_two_factor_setup(*, user: User) -> TwoFactorSetup:
 
 def confirm_two_factor(*, user: User, code: str) -> list[str]:
     """Activate the pending authenticator with a current code; returns single-use backup codes."""
+    code = (code or "").strip().replace(" ", "")
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
         if device is None:
             if _confirmed_totp(user) is not None:
                 raise TwoFactorAlreadyEnabled()
             raise TwoFactorNotPending()
-        if not _verify_device(device, code):
-            raise WrongOtpCode()
-        device.confirmed = True
-        device.save(update_fields=["confirmed"])
-        StaticDevice.objects.filter(user=user).delete()
-        backup = StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
-        codes = [_backup_code() for _ in range(settings.TWO_FACTOR_BACKUP_CODES)]
-        StaticToken.objects.bulk_create(StaticToken(device=backup, token=c) for c in codes)
+        verified = _verify_device(device, code)
+        if verified:
+            codes = _activate(user, device)
+    # Raised after the commit, so that django-otp's failure count (the back-off) is kept.
+    if not verified:
+        raise WrongOtpCode()
+    return codes
+
+
+def _activate(user: User, device: TOTPDevice) -> list[str]:
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    StaticDevice.objects.filter(user=user).delete()
+    backup = StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
+    codes = [_backup_code() for _ in range(settings.TWO_FACTOR_BACKUP_CODES)]
+    StaticToken.objects.bulk_create(StaticToken(device=backup, token=c) for c in codes)
     return codes
 
 
@@ -227,6 +252,16 @@ def verify_otp(*, user: User, code: str) -> bool:
         return backup is not None and not code.isdigit() and _verify_device(backup, code.lower())
 
 
+def require_second_factor(*, user: User, code: str | None) -> None:
+    """For sensitive actions of a logged-in user: nothing when 2FA is off; else a valid code."""
+    if _confirmed_totp(user) is None:
+        return
+    if not code:
+        raise OtpRequiredForAction()
+    if not verify_otp(user=user, code=code):
+        raise WrongOtpCode()
+
+
 def _verify_device(device, code: str) -> bool:
     allowed, _ = device.verify_is_allowed()
     return bool(allowed) and device.verify_token(code)
@@ -250,8 +285,14 @@ class NewApiKey:
     secret: str
 
 
-def create_api_key(*, user: User, label: str, permissions: list[str], ip_allowlist: list[str]) -> NewApiKey:
-    """A new key with a random 256-bit secret, stored encrypted; the secret is returned once."""
+def create_api_key(
+    *, user: User, label: str, permissions: list[str], ip_allowlist: list[str], otp_code: str | None = None
+) -> NewApiKey:
+    """A new key with a random 256-bit secret, stored encrypted; the secret is returned once.
+
+    With two-factor on, a current code is required too: a stolen access token alone must not be
+    able to mint a lasting key."""
+    require_second_factor(user=user, code=otp_code)
     secret = secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         user=user,

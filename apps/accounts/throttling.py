@@ -2,37 +2,73 @@
 
 Budgets: `orders` (order entry), `private` (authenticated reads and account actions), `public`
 (market data), each per tier (settings.RATE_LIMITS); and strict brute-force budgets (`login`,
-`register`, `refresh`, `two_factor`, settings.STRICT_RATE_LIMITS). A view names its budget with
-`throttle_scope`; without one, authenticated requests count against `private` and anonymous ones
-against `public`.
+`register`, `refresh`, `two_factor`, `admin_login`, `auth_failures`, settings.STRICT_RATE_LIMITS).
+A view names its budget with `throttle_scope`; without one, authenticated requests count against
+`private` and anonymous ones against `public`.
 
-The count is a sliding-window estimate over two fixed windows (this one, plus the previous one
-weighted by how much of it still overlaps): one atomic Redis round trip per request, no burst of
-twice the limit at a window edge.
+The count is exact over a sliding window: a sorted set of request times per identity and budget in
+Redis, trimmed and checked in one atomic script. A refused request is not recorded, so a client
+that keeps to its limit is never refused, and `Retry-After` is the moment the oldest counted request
+leaves the window.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from apps.accounts.authentication import client_ip
 from apps.accounts.models import ApiKey
+from apps.accounts.net import address_key
 from apps.core.redis import get_redis
 
 TIERED_SCOPES = ("orders", "private", "public")
-PER_USER_STRICT_SCOPES = ("two_factor",)
+
+# KEYS[1]: the budget's sorted set of request times (ms). ARGV: now (ms), window (ms), limit,
+# record (1 to record this request if it fits, 0 to only look), a unique member name.
+# Returns {requests in the window after this one, allowed 1/0, ms until one more fits}.
+_HIT = """
+local now, window, limit, record = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local n = redis.call('ZCARD', KEYS[1])
+if n + record > limit or (record == 0 and n >= limit) then
+  if limit <= 0 then return {n, 0, window} end
+  local nth = redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')
+  return {n, 0, tonumber(nth[2]) + window - now}
+end
+if record > 0 then
+  redis.call('ZADD', KEYS[1], now, ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], window)
+end
+return {n + record, 1, 0}
+"""
 
 
 @dataclass(frozen=True)
 class RateLimitState:
     limit: int
     remaining: int
-    retry_after: float
+    retry_after: float  # seconds; 0 when allowed
+
+
+def hit(
+    scope: str, who: str, limit: int, window: int | None = None, now: float | None = None, count: bool = True
+) -> RateLimitState:
+    """Record one request (or, with count=False, only look) against `limit` per `window` seconds."""
+    window_ms = int((window or settings.RATE_LIMIT_WINDOW_SECONDS) * 1000)
+    now_ms = int((time.time() if now is None else now) * 1000)
+    used, allowed, wait_ms = get_redis().eval(
+        _HIT, 1, f"exchange:ratelimit:{scope}:{who}", now_ms, window_ms, limit, int(count),
+        f"{now_ms}-{secrets.token_hex(4)}",
+    )  # fmt: skip
+    remaining = max(0, limit - used)
+    if allowed:
+        return RateLimitState(limit, remaining, 0.0)
+    return RateLimitState(limit, remaining, max(1.0, math.ceil(wait_ms / 1000)))
 
 
 def _identity(request, scope: str) -> tuple[str, str]:
@@ -41,9 +77,8 @@ def _identity(request, scope: str) -> tuple[str, str]:
     if user is not None and user.is_authenticated:
         if isinstance(request.auth, ApiKey):
             return f"key:{request.auth.pk}", user.tier
-        if scope in PER_USER_STRICT_SCOPES or scope in TIERED_SCOPES:
-            return f"user:{user.pk}", user.tier
-    return f"ip:{client_ip(request)}", "anonymous"
+        return f"user:{user.pk}", user.tier
+    return f"ip:{address_key(request)}", "anonymous"
 
 
 def limit_for(scope: str, tier: str) -> int:
@@ -52,37 +87,19 @@ def limit_for(scope: str, tier: str) -> int:
     return settings.STRICT_RATE_LIMITS[scope]
 
 
-def hit(scope: str, who: str, limit: int, window: int, now: float | None = None) -> RateLimitState:
-    now = time.time() if now is None else now
-    current = int(now // window)
-    key = f"exchange:ratelimit:{scope}:{who}:"
-    pipe = get_redis().pipeline(transaction=True)
-    pipe.incr(key + str(current))
-    pipe.expire(key + str(current), 2 * window)
-    pipe.get(key + str(current - 1))
-    count, _, previous = pipe.execute()
-    overlap = 1 - (now - current * window) / window
-    estimate = count + int(previous or 0) * overlap
-    remaining = max(0, math.floor(limit - estimate))
-    retry_after = 0.0
-    if estimate > limit:
-        # An upper bound: this window ends, then enough of it slides out that one more fits.
-        to_window_end = (current + 1) * window - now
-        slide_out = window * max(0.0, 1 - (limit - 1) / count) if count else 0.0
-        retry_after = max(1.0, to_window_end + slide_out)
-    return RateLimitState(limit=limit, remaining=remaining, retry_after=retry_after)
+def default_scope(request, view) -> str:
+    scope = getattr(view, "throttle_scope", None)
+    if scope is None:
+        scope = "private" if getattr(request.user, "is_authenticated", False) else "public"
+    return scope
 
 
 class TieredRateThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
-        scope = getattr(view, "throttle_scope", None)
-        authenticated = getattr(request.user, "is_authenticated", False)
-        if scope is None:
-            scope = "private" if authenticated else "public"
+        scope = default_scope(request, view)
         who, tier = _identity(request, scope)
-        window = settings.RATE_LIMIT_WINDOW_SECONDS
-        state = hit(scope, who, limit_for(scope, tier), window)
-        if authenticated:
+        state = hit(scope, who, limit_for(scope, tier))
+        if getattr(request.user, "is_authenticated", False):
             # Read by RateLimitHeadersMiddleware: every authenticated answer shows its budget.
             request._request.rate_limit = state
         self.state = state
@@ -90,3 +107,9 @@ class TieredRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return self.state.retry_after
+
+
+def count_refused(request, view) -> None:
+    """Count an authenticated request that a permission check refused against its budget, and
+    report the budget in the answer's headers (a refusal is still an authenticated answer)."""
+    TieredRateThrottle().allow_request(request, view)

@@ -73,3 +73,42 @@ def test_non_staff_cannot_enter_even_with_otp():
         },
     )
     assert client.get("/admin/").status_code == 302
+
+
+def test_admin_login_attempts_are_limited_per_address(settings, staff):
+    settings.STRICT_RATE_LIMITS = {**settings.STRICT_RATE_LIMITS, "admin_login": 3}
+    client = Client(REMOTE_ADDR="203.0.113.77")
+    statuses = [
+        client.post("/admin/login/", {"username": staff.username, "password": f"guess-{i}"}).status_code
+        for i in range(4)
+    ]
+    assert statuses == [200, 200, 200, 429]
+    assert (
+        Client(REMOTE_ADDR="203.0.113.78").post("/admin/login/", {"username": "x", "password": "y"}).status_code == 200
+    )
+
+
+def test_staff_cannot_read_refresh_tokens_or_otp_secrets(staff):
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    from apps.accounts import services
+
+    services.login(username=staff.username, password=PASSWORD, otp_code=None)
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    client = Client()
+    client.post(
+        "/admin/login/",
+        {
+            "username": staff.username,
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_code(device),
+        },
+    )
+    token = OutstandingToken.objects.filter(user=staff).first()
+    page = client.get(f"/admin/token_blacklist/outstandingtoken/{token.pk}/change/")
+    assert page.status_code == 200
+    assert token.token not in page.content.decode()
+    device_page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
+    assert device_page.status_code == 200
+    assert device.key not in device_page.content.decode()

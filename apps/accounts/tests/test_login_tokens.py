@@ -112,6 +112,13 @@ def test_logout_revokes_the_refresh_token(user):
     assert refreshed.status_code == 401
 
 
+def test_logout_is_idempotent(user):
+    pair = login(user.username).json()
+    client = bearer(pair["access"])
+    assert client.post("/api/v1/auth/logout", {"refresh": pair["refresh"]}, format="json").status_code == 204
+    assert client.post("/api/v1/auth/logout", {"refresh": pair["refresh"]}, format="json").status_code == 204
+
+
 def test_logout_with_another_users_refresh_token_is_refused(user):
     other = UserFactory()
     mine = login(user.username).json()

@@ -20,7 +20,14 @@ def small_limits(settings):
         "pro": {"orders": 4, "private": 6, "public": 8},
         "institutional": {"orders": 8, "private": 12, "public": 16},
     }
-    settings.STRICT_RATE_LIMITS = {"login": 3, "register": 2, "refresh": 3, "two_factor": 2}
+    settings.STRICT_RATE_LIMITS = {
+        "login": 3,
+        "register": 2,
+        "refresh": 3,
+        "two_factor": 2,
+        "admin_login": 3,
+        "auth_failures": 5,
+    }
     return settings
 
 
@@ -126,3 +133,62 @@ def test_registration_is_limited_per_address(small_limits):
         for i in range(3)
     ]
     assert statuses == [201, 201, 429]
+
+
+def test_a_flood_of_bad_credentials_is_cut_off_per_address(small_limits):
+    attacker = APIClient(REMOTE_ADDR="198.51.100.66")
+    codes = [attacker.get("/api/v1/account", HTTP_AUTHORIZATION="Bearer not-a-token").status_code for _ in range(7)]
+    assert codes[:5] == [401] * 5 and codes[-1] == 429
+    # The same address is cut off for API keys too; another address is not.
+    headers = as_meta({"X-API-Key": "f" * 32, "X-API-Timestamp": str(signing.now_ms()), "X-API-Signature": "0" * 64})
+    assert attacker.get("/api/v1/account", **headers).status_code == 429
+    assert APIClient(REMOTE_ADDR="198.51.100.67").get("/api/v1/account", **headers).status_code == 401
+
+
+def test_a_client_that_keeps_to_its_limit_is_never_refused():
+    from apps.accounts.throttling import hit
+
+    who = f"steady-{time.time_ns()}"
+    start = 1_800_000_000.0
+    # 10 requests a minute, evenly spaced, for 10 minutes, against a limit of 10.
+    results = [hit("test", who, 10, window=60, now=start + i * 6.0) for i in range(100)]
+    assert all(r.retry_after == 0 for r in results)
+
+
+def test_refused_requests_do_not_count():
+    from apps.accounts.throttling import hit
+
+    who = f"burst-{time.time_ns()}"
+    start = 1_800_000_000.0
+    assert [hit("test", who, 3, window=60, now=start + i).retry_after == 0 for i in range(10)] == [True] * 3 + [
+        False
+    ] * 7
+    # Two windows later (nothing left in the sliding estimate) all three fit again.
+    assert all(hit("test", who, 3, window=60, now=start + 121 + i).retry_after == 0 for i in range(3))
+
+
+def test_retry_after_is_enough():
+    from apps.accounts.throttling import hit
+
+    who = f"retry-{time.time_ns()}"
+    start = 1_800_000_030.0
+    for i in range(3):
+        hit("test", who, 3, window=60, now=start + i)
+    refused = hit("test", who, 3, window=60, now=start + 3)
+    assert refused.retry_after > 0
+    assert hit("test", who, 3, window=60, now=start + 3 + refused.retry_after).retry_after == 0
+
+
+def test_ipv6_clients_are_counted_per_64():
+    from apps.accounts.net import address_key
+
+    class Request:
+        def __init__(self, address):
+            self.META = {"REMOTE_ADDR": address}
+
+    assert (
+        address_key(Request("2001:db8:1:2::1")) == address_key(Request("2001:db8:1:2:ffff::9")) == "2001:db8:1:2::/64"
+    )
+    assert address_key(Request("2001:db8:1:3::1")) != address_key(Request("2001:db8:1:2::1"))
+    assert address_key(Request("::ffff:192.0.2.1")) == "192.0.2.1"
+    assert address_key(Request("192.0.2.1")) == "192.0.2.1"

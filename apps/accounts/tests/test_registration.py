@@ -66,6 +66,8 @@ def test_weak_passwords_are_refused(password):
         ({**GOOD, "username": "carol smith"}, {"username"}),
         ({**GOOD, "password": 12345}, {"password"}),
         ({**GOOD, "email": ["x@example.com"]}, {"email"}),
+        ({**GOOD, "email": "\u212aim@example.com"}, {"email"}),  # KELVIN SIGN, a look-alike of K
+        ({**GOOD, "email": "jo\u017fh@example.com"}, {"email"}),  # long s
     ],
 )
 def test_missing_and_malformed_fields_are_400_per_field(body, fields):

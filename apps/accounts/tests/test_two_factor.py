@@ -97,6 +97,21 @@ def test_confirm_with_a_wrong_code_keeps_2fa_off(jwt_client, user):
     assert jwt_client.get("/api/v1/account").json()["two_factor_enabled"] is False
 
 
+def test_a_wrong_confirm_code_counts_towards_the_back_off(jwt_client, user):
+    jwt_client.post("/api/v1/account/2fa/setup")
+    device = TOTPDevice.objects.get(user=user)
+    right = totp_code(device)
+    jwt_client.post(
+        "/api/v1/account/2fa/confirm", {"otp_code": "999999" if right != "999999" else "888888"}, format="json"
+    )
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 1
+    refused = jwt_client.post("/api/v1/account/2fa/confirm", {"otp_code": right}, format="json")
+    assert refused.status_code == 400
+    time.sleep(1.1)
+    assert jwt_client.post("/api/v1/account/2fa/confirm", {"otp_code": right}, format="json").status_code == 200
+
+
 def test_confirm_without_setup_is_409(jwt_client):
     response = jwt_client.post("/api/v1/account/2fa/confirm", {"otp_code": "123456"}, format="json")
     assert response.status_code == 409 and response.json()["error"]["code"] == "two_factor_not_pending"

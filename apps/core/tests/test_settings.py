@@ -76,6 +76,12 @@ def test_debug_off_without_api_key_encryption_keys_refuses_to_start():
     assert "API_KEY_ENCRYPTION_KEYS must be set" in result.stderr
 
 
+def test_admin_without_otp_is_refused_in_production():
+    result = run({**PRODUCTION, "ADMIN_REQUIRE_OTP": "false"}, "-c", PROBE)
+    assert result.returncode != 0
+    assert "ADMIN_REQUIRE_OTP=false is for development only" in result.stderr
+
+
 def test_debug_off_without_secret_key_refuses_to_start():
     result = run({"DEBUG": "false"}, "-c", PROBE)
     assert result.returncode != 0
