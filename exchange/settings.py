@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_guid",
     "apps.core",
     "apps.accounts",
+    "apps.kyc",
 ]
 
 MIDDLEWARE = [
@@ -275,6 +276,36 @@ STRICT_RATE_LIMITS = {
     "login": 10, "register": 5, "refresh": 30, "two_factor": 10, "admin_login": 10, "auth_failures": 60,
 }  # fmt: skip
 
+# --- KYC ------------------------------------------------------------------------------------------
+# Identity documents: a private directory no URL maps to (never under STATIC_ROOT or a public MEDIA).
+KYC_MEDIA_ROOT = Path(env.str("KYC_MEDIA_ROOT", default=str(VAR_DIR / "kyc-documents")))
+KYC_MAX_FILE_BYTES = env.int("KYC_MAX_FILE_BYTES", default=10 * 1024 * 1024)
+KYC_MAX_IMAGE_PIXELS = 40_000_000  # refuses decompression bombs
+KYC_MINIMUM_AGE = 18
+# Rejected submissions' files are deleted this many days after the decision (GDPR: keep no longer
+# than needed); the data rows stay for the audit trail.
+KYC_REJECTED_RETENTION_DAYS = env.int("KYC_REJECTED_RETENTION_DAYS", default=90)
+# What each level allows. Withdrawal limits are per rolling 24 h, in KYC_LIMIT_CURRENCY.
+KYC_LIMIT_CURRENCY = "USDT"
+KYC_LEVELS = {
+    0: {"name": "none", "trading": False, "daily_withdrawal_limit": "0"},
+    1: {"name": "basic", "trading": True, "daily_withdrawal_limit": "1000"},
+    2: {"name": "verified", "trading": True, "daily_withdrawal_limit": "100000"},
+}
+
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Exchange <no-reply@exchange.local>")
+
 # --- Request ids and logging --------------------------------------------------------------------
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
@@ -337,6 +368,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.core.tasks.record_heartbeat",
         "schedule": HEARTBEAT_INTERVAL_SECONDS,
         "options": {"expires": HEARTBEAT_INTERVAL_SECONDS},
+    },
+    "kyc-purge-rejected-documents": {
+        "task": "apps.kyc.tasks.purge_expired_documents",
+        "schedule": 3600,
     },
 }
 

@@ -5,10 +5,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts.admin_site import ExchangeAdminSite, ExchangeOTPAdminSite
 from apps.core import views as core_views
+from apps.kyc import views as kyc_views
 
 api_v1 = [
     path("", include("apps.core.urls")),
     path("", include("apps.accounts.urls")),
+    path("", include("apps.kyc.urls")),
 ]
 
 # Staff enter a TOTP code with their password (django-otp's admin site); logins are rate-limited.
@@ -19,6 +21,7 @@ urlpatterns = [
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
     path("readyz", core_views.ReadinessView.as_view(), name="readyz"),
     path("metrics", core_views.prometheus_metrics, name="metrics"),
+    path("admin/kyc/documents/<int:document_id>", kyc_views.document, name="kyc-document"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

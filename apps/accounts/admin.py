@@ -9,9 +9,9 @@ from apps.accounts.models import ApiKey, User
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ("username", "email", "tier", "kyc_level", "is_staff", "is_active", "date_joined")
-    list_filter = ("tier", "kyc_level", "is_staff", "is_active")
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Exchange", {"fields": ("tier", "kyc_level")}))
+    list_display = ("username", "email", "tier", "is_staff", "is_active", "date_joined")
+    list_filter = ("tier", "is_staff", "is_active")
+    fieldsets = (*BaseUserAdmin.fieldsets, ("Exchange", {"fields": ("tier",)}))
 
 
 @admin.register(ApiKey)

@@ -17,8 +17,6 @@ class User(AbstractUser):
 
     email = models.EmailField("email address", unique=True)
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.BASIC)
-    # Set by the KYC review when a submission is approved; 0 is unverified.
-    kyc_level = models.PositiveSmallIntegerField(default=0)
 
     REQUIRED_FIELDS = ["email"]
 

@@ -7,6 +7,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts import crypto
 from apps.accounts.models import ApiKey, User
+from apps.kyc import selectors as kyc_selectors
 
 
 def two_factor_enabled(user: User) -> bool:
@@ -19,7 +20,7 @@ def account_profile(user: User) -> dict:
         "email": user.email,
         "username": user.username,
         "tier": user.tier,
-        "kyc_level": user.kyc_level,
+        "kyc_level": kyc_selectors.level_for(user),
         "two_factor_enabled": two_factor_enabled(user),
     }
 

@@ -21,7 +21,7 @@ def test_register_creates_a_basic_user():
     body = response.json()
     assert set(body) == {"id", "email", "username"}
     user = User.objects.get(pk=body["id"])
-    assert (user.email, user.username, user.tier, user.kyc_level) == ("carol@example.com", "carol", "basic", 0)
+    assert (user.email, user.username, user.tier) == ("carol@example.com", "carol", "basic")
     assert user.check_password(GOOD["password"])
     assert GOOD["password"] not in response.content.decode()
 

@@ -1,0 +1,15 @@
+"""KYC background work (thin: call a service)."""
+
+from celery import shared_task
+
+from apps.kyc import services
+
+
+@shared_task(name="apps.kyc.tasks.notify_decision", autoretry_for=(OSError,), retry_backoff=True, max_retries=8)
+def notify_decision(submission_id: int) -> bool:
+    return services.send_decision_email(submission_id=submission_id)
+
+
+@shared_task(name="apps.kyc.tasks.purge_expired_documents")
+def purge_expired_documents() -> int:
+    return services.purge_expired_documents()
