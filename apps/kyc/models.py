@@ -1,5 +1,6 @@
 """Identity verification: submissions with their documents, reviewed by compliance staff."""
 
+import os
 import secrets
 
 from django.conf import settings
@@ -8,10 +9,24 @@ from django.db import models
 from django.db.models import Q
 
 
+class PrivateDocumentStorage(FileSystemStorage):
+    """Files under KYC_MEDIA_ROOT (read at each use, so settings overrides apply), with no URL:
+    staff read them through a permission-checked view (apps.kyc.views.document)."""
+
+    @property
+    def base_location(self):
+        return str(settings.KYC_MEDIA_ROOT)
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+    def url(self, name):
+        raise ValueError("KYC documents have no public URL.")
+
+
 def private_storage() -> FileSystemStorage:
-    # Outside STATIC/MEDIA URLs: no URL serves these files; staff read them through a
-    # permission-checked view (apps.kyc.views.document).
-    return FileSystemStorage(location=settings.KYC_MEDIA_ROOT, base_url=None)
+    return PrivateDocumentStorage()
 
 
 def document_path(instance, filename) -> str:

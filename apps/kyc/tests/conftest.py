@@ -1,0 +1,92 @@
+import datetime as dt
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+from pypdf import PdfWriter
+from rest_framework.test import APIClient
+
+from apps.accounts import services as account_services
+from apps.accounts.tests.factories import PASSWORD, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    settings.KYC_MEDIA_ROOT = tmp_path / "kyc"
+    return settings.KYC_MEDIA_ROOT
+
+
+def jpeg(size=(64, 48), color=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def png(size=(64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def pdf() -> bytes:
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def upload(name: str, content: bytes, content_type: str = "image/jpeg") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type=content_type)
+
+
+def submission_form(**overrides):
+    adult = dt.date.today().replace(year=dt.date.today().year - 30)
+    form = {
+        "full_name": "Carol Example",
+        "date_of_birth": adult.isoformat(),
+        "country": "DE",
+        "document_type": "passport",
+        "document_number": "C01X00T47",
+        "document_front": upload("front.jpg", jpeg()),
+        "document_back": upload("back.png", png(), "image/png"),
+        "selfie": upload("selfie.jpg", jpeg(color=(1, 2, 3))),
+    }
+    form.update(overrides)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+@pytest.fixture
+def trader(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def trader_client(trader):
+    client = APIClient()
+    access = account_services.login(username=trader.username, password=PASSWORD, otp_code=None).access
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+@pytest.fixture
+def reviewer(db):
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="kyc", codename__in=["review_submission", "view_document", "view_submission"]
+        )
+    )
+    return user
+
+
+@pytest.fixture
+def second_reviewer(db, reviewer):
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="kyc"))
+    return user
