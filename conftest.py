@@ -21,6 +21,19 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with empty rate-limit counters and replay caches (they live in Redis and
+    would otherwise carry over from one test to the next)."""
+    from apps.core.redis import get_redis
+
+    redis = get_redis()
+    for pattern in ("exchange:ratelimit:*", "exchange:apikey:seen:*"):
+        keys = list(redis.scan_iter(pattern, count=1000))
+        if keys:
+            redis.delete(*keys)
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient

@@ -6,17 +6,6 @@ from rest_framework.test import APIClient
 
 from apps.accounts import services
 from apps.accounts.tests.factories import PASSWORD, UserFactory
-from apps.core.redis import get_redis
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    """Each test starts with empty rate-limit counters and replay caches."""
-    redis = get_redis()
-    for pattern in ("exchange:ratelimit:*", "exchange:apikey:seen:*"):
-        keys = list(redis.scan_iter(pattern, count=1000))
-        if keys:
-            redis.delete(*keys)
 
 
 @pytest.fixture
