@@ -46,7 +46,7 @@ class DocumentInline(admin.TabularInline):
 
 
 def request_can_view_documents(request) -> bool:
-    return request is not None and request.user.has_perm("kyc.view_document")
+    return request is not None and request.user.has_perm("kyc.view_document_file")
 
 
 class RejectForm(forms.Form):

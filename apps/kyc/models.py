@@ -96,7 +96,7 @@ class Submission(models.Model):
         ]
         permissions = [
             ("review_submission", "Can claim and decide KYC submissions"),
-            ("view_document", "Can view KYC documents"),
+            ("view_document_file", "Can open KYC document files"),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ from apps.kyc.models import Document
 def document(request, document_id: int):
     """Stream one document to a staff member with the view_document permission (and, when the
     admin requires OTP, a verified session). Every view is written to the audit log."""
-    if not request.user.has_perm("kyc.view_document"):
+    if not request.user.has_perm("kyc.view_document_file"):
         raise PermissionDenied
     if settings.ADMIN_REQUIRE_OTP and not request.user.is_verified():
         raise PermissionDenied

@@ -8,6 +8,7 @@ from django.core.management import call_command
 @pytest.mark.django_db
 def test_seed_demo_is_idempotent_and_prints_working_credentials(settings, tmp_path, capsys):
     settings.VAR_DIR = tmp_path
+    settings.KYC_MEDIA_ROOT = tmp_path / "kyc"
     call_command("seed_demo")
     first = capsys.readouterr().out
     call_command("seed_demo")
@@ -15,19 +16,25 @@ def test_seed_demo_is_idempotent_and_prints_working_credentials(settings, tmp_pa
     assert first == second
     User = get_user_model()
     passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
-    assert set(passwords) == {"admin", "alice", "bob"}
+    assert set(passwords) == {"admin", "carol", "alice", "bob"}
     for username, password in passwords.items():
         assert f"{username} / {password}" in first
         assert User.objects.get(username=username).check_password(password)
     assert User.objects.get(username="admin").is_superuser
     assert not User.objects.get(username="alice").is_staff
     assert User.objects.get(username="bob").tier == "pro"
+    carol = User.objects.get(username="carol")
+    assert carol.is_staff and not carol.is_superuser and carol.has_perm("kyc.review_submission")
+    from apps.kyc.selectors import submissions_for
+
+    assert [s.status for s in submissions_for(User.objects.get(username="alice"))] == ["pending"]
     assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0
 
 
 @pytest.mark.django_db
 def test_seed_demo_says_when_admin_otp_is_off(settings, tmp_path, capsys):
     settings.VAR_DIR = tmp_path
+    settings.KYC_MEDIA_ROOT = tmp_path / "kyc"
     settings.ADMIN_REQUIRE_OTP = False
     call_command("seed_demo")
     assert "Admin OTP is OFF" in capsys.readouterr().out

@@ -70,23 +70,23 @@ def trader_client(trader):
     return client
 
 
+def compliance_reviewer():
+    """A staff member in the compliance reviewers' group (as operations set them up)."""
+    from django.contrib.auth.models import Group
+
+    from apps.kyc.roles import COMPLIANCE_GROUP, ensure_compliance_group
+
+    ensure_compliance_group()
+    user = UserFactory(is_staff=True)
+    user.groups.add(Group.objects.get(name=COMPLIANCE_GROUP))
+    return user
+
+
 @pytest.fixture
 def reviewer(db):
-    from django.contrib.auth.models import Permission
-
-    user = UserFactory(is_staff=True)
-    user.user_permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="kyc", codename__in=["review_submission", "view_document", "view_submission"]
-        )
-    )
-    return user
+    return compliance_reviewer()
 
 
 @pytest.fixture
 def second_reviewer(db, reviewer):
-    from django.contrib.auth.models import Permission
-
-    user = UserFactory(is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="kyc"))
-    return user
+    return compliance_reviewer()

@@ -175,3 +175,11 @@ def test_export_command_writes_everything_about_the_user(submission, trader, rev
     assert exported["document_number"] == "C01X00T47"
     assert [h["action"] for h in exported["history"]] == ["kyc.submit", "kyc.claim", "kyc.approve"]
     assert len(list((tmp_path / "files").iterdir())) == 3
+
+
+def test_retention_runs_from_beat_through_a_registered_task(settings):
+    from exchange.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["kyc-purge-rejected-documents"]
+    assert entry["task"] in app.tasks
+    assert "apps.kyc.tasks.notify_decision" in app.tasks

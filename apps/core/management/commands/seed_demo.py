@@ -15,9 +15,11 @@ from django.db import transaction
 DEMO_USERS = [
     # username, email, tier, staff
     ("admin", "admin@exchange.local", "institutional", True),
+    ("carol", "carol@exchange.local", "basic", True),  # compliance reviewer (not a superuser)
     ("alice", "alice@exchange.local", "basic", False),
     ("bob", "bob@exchange.local", "pro", False),
 ]
+ROLES = {"admin": "admin (superuser)", "carol": "compliance reviewer"}
 
 
 class Command(BaseCommand):
@@ -31,11 +33,12 @@ class Command(BaseCommand):
                 name: self._ensure_user(name, email, tier, staff, stored.get(name))
                 for name, email, tier, staff in DEMO_USERS
             }
+        self._ensure_demo_kyc()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(json.dumps(passwords, indent=2) + "\n")
-        for name, _, tier, staff in DEMO_USERS:
-            role = "admin (superuser)" if staff else f"trader ({tier} tier)"
+        for name, _, tier, _staff in DEMO_USERS:
+            role = ROLES.get(name, f"trader ({tier} tier)")
             self.stdout.write(f"  {role:<20} {name} / {passwords[name]}")
         if not settings.ADMIN_REQUIRE_OTP:
             self.stdout.write("  Admin OTP is OFF for this demo (ADMIN_REQUIRE_OTP=false); production requires it.")
@@ -50,6 +53,43 @@ class Command(BaseCommand):
             user = User(username=username, email=email)
         user.set_password(password)
         user.tier = tier
-        user.is_staff = user.is_superuser = staff
+        user.is_staff = staff
+        user.is_superuser = username == "admin"
         user.save()
+        if username == "carol":
+            from django.contrib.auth.models import Group
+
+            from apps.kyc.roles import COMPLIANCE_GROUP, ensure_compliance_group
+
+            ensure_compliance_group()
+            user.groups.add(Group.objects.get(name=COMPLIANCE_GROUP))
         return password
+
+    def _ensure_demo_kyc(self) -> None:
+        """A pending KYC case for alice, so the review queue has work in it."""
+        import datetime as dt
+        import io
+
+        from django.core.files.uploadedfile import SimpleUploadedFile
+        from PIL import Image, ImageDraw
+
+        from apps.kyc import services as kyc_services
+        from apps.kyc.selectors import submissions_for
+
+        alice = get_user_model().objects.get(username="alice")
+        if submissions_for(alice).exists():
+            return
+
+        def picture(label: str) -> SimpleUploadedFile:
+            image = Image.new("RGB", (480, 300), (235, 238, 243))
+            ImageDraw.Draw(image).text((24, 24), f"DEMO {label} - not a real document", fill=(30, 30, 30))
+            buffer = io.BytesIO()
+            image.save(buffer, "JPEG")
+            return SimpleUploadedFile(f"{label}.jpg", buffer.getvalue(), content_type="image/jpeg")
+
+        kyc_services.submit(
+            user=alice,
+            data={"full_name": "Alice Demo", "date_of_birth": dt.date(1990, 5, 17), "country": "NL",
+                  "document_type": "passport", "document_number": "DEMO12345"},
+            files={"document_front": picture("passport"), "selfie": picture("selfie")},
+        )  # fmt: skip
