@@ -65,6 +65,21 @@ class ResubmissionForm(forms.Form):
     missing = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="What is missing or wrong.")
 
 
+class AssignmentFilter(admin.SimpleListFilter):
+    title = "assignment"
+    parameter_name = "assigned"
+
+    def lookups(self, request, model_admin):
+        return [("mine", "my cases"), ("unclaimed", "unclaimed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "mine":
+            return queryset.filter(reviewer=request.user)
+        if self.value() == "unclaimed":
+            return queryset.filter(status=Submission.Status.PENDING)
+        return queryset
+
+
 class AgeFilter(admin.SimpleListFilter):
     title = "waiting"
     parameter_name = "waiting"
@@ -82,7 +97,7 @@ class AgeFilter(admin.SimpleListFilter):
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
     list_display = ("id", "full_name", "user", "status", "age", "country", "document_type", "reviewer")
-    list_filter = ("status", AgeFilter, "country", "document_type", "reviewer")
+    list_filter = ("status", AssignmentFilter, AgeFilter, "country", "document_type", "reviewer")
     search_fields = ("full_name", "document_number", "user__username", "user__email")
     ordering = ("created_at", "id")
     list_select_related = ("user", "reviewer")
@@ -96,6 +111,24 @@ class SubmissionAdmin(admin.ModelAdmin):
                                "decision_note", "files_purged_at")}),
         ("History", {"fields": ("history",)}),
     )  # fmt: skip
+
+    ACTION_LABELS = {
+        "claim": "Claim for review",
+        "release": "Release",
+        "approve": "Approve",
+        "reject": "Reject…",
+        "request_resubmission": "Request resubmission…",
+    }
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The case page offers the decisions its status allows (for reviewers)."""
+        extra_context = extra_context or {}
+        submission = self.get_object(request, object_id)
+        if submission is not None and request.user.has_perm("kyc.review_submission"):
+            extra_context["review_actions"] = [
+                (name, self.ACTION_LABELS[name]) for name in services.legal_actions(submission.status)
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
         return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]

@@ -158,3 +158,24 @@ def test_staff_without_the_review_permission_cannot_decide(reviewer):
     response = act(admin_login(viewer), "claim", submission)
     assert status_of(submission) == S.PENDING
     assert any("permission" in m for m in messages_of(response))
+
+
+def test_the_case_page_offers_the_legal_decisions_and_they_work(reviewer):
+    submission = make_submission()
+    client = admin_login(reviewer)
+    page = client.get(f"{QUEUE}{submission.pk}/change/")
+    assert [name for name, _ in page.context["review_actions"]] == ["claim"]
+    act(client, "claim", submission)
+    page = client.get(f"{QUEUE}{submission.pk}/change/")
+    assert [name for name, _ in page.context["review_actions"]] == ["release", "approve", "reject",
+                                                                    "request_resubmission"]  # fmt: skip
+    assert b'form="kyc-review-approve"' in page.content
+
+
+def test_my_cases_filter(reviewer, second_reviewer):
+    mine, theirs, open_case = make_submission(), make_submission(), make_submission()
+    act(admin_login(reviewer), "claim", mine)
+    act(admin_login(second_reviewer), "claim", theirs)
+    client = admin_login(reviewer)
+    assert [s.pk for s in client.get(QUEUE + "?assigned=mine").context["cl"].result_list] == [mine.pk]
+    assert [s.pk for s in client.get(QUEUE + "?assigned=unclaimed").context["cl"].result_list] == [open_case.pk]
