@@ -373,6 +373,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.kyc.tasks.purge_expired_documents",
         "schedule": 3600,
     },
+    "kyc-resend-missing-notices": {
+        "task": "apps.kyc.tasks.resend_missing_notices",
+        "schedule": 3600,
+    },
 }
 
 # /readyz gives each dependency this long before calling it down.

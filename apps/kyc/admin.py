@@ -87,9 +87,11 @@ class AgeFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [("1d", "over a day"), ("3d", "over 3 days"), ("7d", "over a week")]
 
+    DAYS = {"1d": 1, "3d": 3, "7d": 7}
+
     def queryset(self, request, queryset):
-        if self.value():
-            days = int(self.value()[:-1])
+        days = self.DAYS.get(self.value())  # anything else in the URL is ignored, not a 500
+        if days:
             return queryset.filter(created_at__lt=timezone.now() - timezone.timedelta(days=days))
         return queryset
 
@@ -97,9 +99,11 @@ class AgeFilter(admin.SimpleListFilter):
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
     list_display = ("id", "full_name", "user", "status", "age", "country", "document_type", "reviewer")
-    list_filter = ("status", AssignmentFilter, AgeFilter, "country", "document_type", "reviewer")
+    list_filter = (
+        "status", AssignmentFilter, AgeFilter, "country", "document_type",
+        ("reviewer", admin.RelatedOnlyFieldListFilter),
+    )  # fmt: skip
     search_fields = ("full_name", "document_number", "user__username", "user__email")
-    ordering = ("created_at", "id")
     list_select_related = ("user", "reviewer")
     date_hierarchy = "created_at"
     inlines = [DocumentInline]
@@ -139,9 +143,9 @@ class SubmissionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # compliance records are kept
 
-    def get_queryset(self, request):
-        # Open cases first, each group oldest first.
-        return super().get_queryset(request).order_by(F("decided_at").asc(nulls_first=True), "created_at", "id")
+    def get_ordering(self, request):
+        # Open (undecided) cases first, each group oldest first; column sorting still overrides.
+        return [F("decided_at").asc(nulls_first=True), "created_at", "id"]
 
     @admin.display(description="Age", ordering="created_at")
     def age(self, obj):
@@ -204,11 +208,17 @@ class SubmissionAdmin(admin.ModelAdmin):
         if "apply" in request.POST and form.is_valid():
             self._apply(request, queryset, action, **form.cleaned_data)
             return None
+        select_across = request.POST.get("select_across") == "1"
         context = {
             **self.admin_site.each_context(request),
             "title": title,
             "form": form,
-            "queryset": queryset,
+            "queryset": queryset[:20],
+            "count": queryset.count(),
+            "select_across": select_across,
+            # With "select all" the form carries the flag (and the page's filters in its URL) and one
+            # id, which Django needs to see a selection, not thousands of ids.
+            "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)[: 1 if select_across else None],
             "action": action,
             "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,

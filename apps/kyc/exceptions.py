@@ -20,3 +20,8 @@ class IllegalTransition(Conflict):
 class AlreadyClaimed(Conflict):
     code = "already_claimed"
     default_message = "Another reviewer has claimed this submission."
+
+
+class AlreadyVerified(Conflict):
+    code = "kyc_already_verified"
+    default_message = "Your identity is already verified."

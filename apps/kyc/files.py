@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import filetype
 from django.conf import settings
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pypdf import PdfReader
-from pypdf.errors import PdfReadError
 
 ALLOWED = {"image/jpeg": "jpeg", "image/png": "png", "application/pdf": "pdf"}
 
@@ -50,16 +49,23 @@ def check_upload(upload) -> CheckedFile:
     return CheckedFile(content=content, content_type=mime, sha256=hashlib.sha256(content).hexdigest())
 
 
+# Pillow's names for each accepted type: phone cameras write multi-picture JPEGs ("MPO").
+IMAGE_FORMATS = {"jpeg": {"jpeg", "mpo"}, "png": {"png"}}
+
+
 def _check_image(content: bytes, expected_format: str) -> None:
     try:
         with Image.open(io.BytesIO(content)) as image:
-            if image.format is None or image.format.lower() != expected_format:
+            if image.format is None or image.format.lower() not in IMAGE_FORMATS[expected_format]:
                 raise RejectedFile("The image data does not match its type.")
             width, height = image.size
             if width * height > settings.KYC_MAX_IMAGE_PIXELS:
                 raise RejectedFile("The image has too many pixels.")
             image.load()  # decode every pixel: a truncated or corrupt image fails here
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
+    except RejectedFile:
+        raise
+    except (Exception, Image.DecompressionBombError) as exc:
+        # Pillow raises many types for hostile files (ValueError for oversized text chunks, ...).
         raise RejectedFile("The image cannot be read.") from exc
 
 
@@ -70,7 +76,8 @@ def _check_pdf(content: bytes) -> None:
             raise RejectedFile("Encrypted PDFs are not accepted.")
         if len(reader.pages) < 1:
             raise RejectedFile("The PDF has no pages.")
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        if isinstance(exc, RejectedFile):
-            raise
+    except RejectedFile:
+        raise
+    except (Exception, RecursionError) as exc:
+        # pypdf raises many types for hostile files (LimitReachedError, AttributeError, ...).
         raise RejectedFile("The PDF cannot be read.") from exc

@@ -24,6 +24,14 @@ class PrivateDocumentStorage(FileSystemStorage):
     def url(self, name):
         raise ValueError("KYC documents have no public URL.")
 
+    @property
+    def file_permissions_mode(self):
+        return 0o600  # readable by the server's user only
+
+    @property
+    def directory_permissions_mode(self):
+        return 0o700
+
 
 def private_storage() -> FileSystemStorage:
     return PrivateDocumentStorage()

@@ -1,4 +1,5 @@
 import datetime as dt
+import unicodedata
 
 from django.conf import settings
 from django.utils import timezone
@@ -40,7 +41,13 @@ class SubmissionInput(serializers.Serializer):
         return value
 
     def validate_full_name(self, value):
-        if not value.strip() or any(ord(c) < 32 for c in value):
+        # No control or format characters (a right-to-left override would make a name display as
+        # something else in the review queue), no replacement characters from undecodable input.
+        if (
+            not value.strip()
+            or any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in value)
+            or "\ufffd" in value
+        ):
             raise serializers.ValidationError("Enter the name as on the document.")
         return value.strip()
 

@@ -16,7 +16,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core import audit
-from apps.kyc.exceptions import AlreadyClaimed, IllegalTransition, OpenSubmissionExists, SubmissionRejected
+from apps.kyc.exceptions import (
+    AlreadyClaimed,
+    AlreadyVerified,
+    IllegalTransition,
+    OpenSubmissionExists,
+    SubmissionRejected,
+)
 from apps.kyc.files import RejectedFile, check_upload
 from apps.kyc.models import Document, Submission
 
@@ -64,6 +70,8 @@ def submit(*, user, data: dict, files: dict) -> Submission:
             get_user_model().objects.select_for_update().get(pk=user.pk)
             if Submission.objects.filter(user=user, status__in=Submission.OPEN_STATUSES).exists():
                 raise OpenSubmissionExists()
+            if Submission.objects.filter(user=user, status=S.APPROVED).exists():
+                raise AlreadyVerified()
             submission = Submission.objects.create(user=user, **data)
             for kind, checked_file in checked.items():
                 document = Document(
@@ -118,7 +126,9 @@ def _transition(*, submission_id: int, reviewer, action: str, changes: dict, rea
         if target in (S.APPROVED, S.REJECTED, S.RESUBMISSION_REQUESTED):
             from apps.kyc import tasks
 
-            transaction.on_commit(lambda: tasks.notify_decision.delay(submission.pk))
+            # robust: a broker outage must not undo or interrupt the decision; the hourly sweep
+            # (resend_missing_notices) sends what could not be queued.
+            transaction.on_commit(lambda: tasks.notify_decision.delay(submission.pk), robust=True)
     return submission
 
 
@@ -202,19 +212,30 @@ def send_decision_email(*, submission_id: int) -> bool:
     return True
 
 
+def resend_missing_notices(*, within_days: int = 7) -> int:
+    """Send the notices of recent decisions that have none yet (the queue was down at the time).
+    Safe to run any time: send_decision_email sends once per decision."""
+    since = timezone.now() - dt.timedelta(days=within_days)
+    decided = Submission.objects.filter(
+        status__in=(S.APPROVED, S.REJECTED, S.RESUBMISSION_REQUESTED), decided_at__gte=since
+    ).values_list("pk", flat=True)
+    return sum(send_decision_email(submission_id=pk) for pk in decided)
+
+
 def purge_expired_documents(*, now: dt.datetime | None = None) -> int:
     """Delete the files of submissions rejected more than KYC_REJECTED_RETENTION_DAYS ago.
-    The submission rows (and the audit trail) stay. Idempotent."""
+    The submission rows (and the audit trail) stay. Idempotent. Files go only after the rows'
+    deletion has committed, so a failure never leaves rows pointing at missing files."""
     cutoff = (now or timezone.now()) - dt.timedelta(days=settings.KYC_REJECTED_RETENTION_DAYS)
     purged = 0
     expired = Submission.objects.filter(status=S.REJECTED, decided_at__lt=cutoff, files_purged_at__isnull=True)
     for submission in expired:
         with transaction.atomic():
             documents = list(submission.documents.all())
-            _delete_files(documents)
             submission.documents.all().delete()
             submission.files_purged_at = timezone.now()
             submission.save(update_fields=["files_purged_at"])
             audit.record(actor=None, action="kyc.purge_documents", target=submission, files=len(documents))
+            transaction.on_commit(lambda documents=documents: _delete_files(documents))
         purged += 1
     return purged

@@ -13,3 +13,8 @@ def notify_decision(submission_id: int) -> bool:
 @shared_task(name="apps.kyc.tasks.purge_expired_documents")
 def purge_expired_documents() -> int:
     return services.purge_expired_documents()
+
+
+@shared_task(name="apps.kyc.tasks.resend_missing_notices")
+def resend_missing_notices() -> int:
+    return services.resend_missing_notices()

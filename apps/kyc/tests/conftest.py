@@ -3,6 +3,7 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
 from pypdf import PdfWriter
 from rest_framework.test import APIClient
@@ -41,8 +42,16 @@ def upload(name: str, content: bytes, content_type: str = "image/jpeg") -> Simpl
     return SimpleUploadedFile(name, content, content_type=content_type)
 
 
+def years_before(day: dt.date, years: int) -> dt.date:
+    """The same calendar day `years` earlier (29 February falls back to the 28th)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
 def submission_form(**overrides):
-    adult = dt.date.today().replace(year=dt.date.today().year - 30)
+    adult = years_before(timezone.localdate(), 30)
     form = {
         "full_name": "Carol Example",
         "date_of_birth": adult.isoformat(),

@@ -179,3 +179,39 @@ def test_my_cases_filter(reviewer, second_reviewer):
     client = admin_login(reviewer)
     assert [s.pk for s in client.get(QUEUE + "?assigned=mine").context["cl"].result_list] == [mine.pk]
     assert [s.pk for s in client.get(QUEUE + "?assigned=unclaimed").context["cl"].result_list] == [open_case.pk]
+
+
+def test_odd_filter_values_do_not_break_the_queue(reviewer):
+    client = admin_login(reviewer)
+    for query in ("?waiting=abc", "?waiting=99999999999d", "?assigned=nobody"):
+        assert client.get(QUEUE + query).status_code == 200
+
+
+def test_decided_cases_sort_after_open_ones(reviewer):
+    decided = make_submission(age_days=9)
+    client = admin_login(reviewer)
+    act(client, "claim", decided)
+    act(client, "approve", decided)
+    fresh = make_submission()
+    ids = [s.pk for s in client.get(QUEUE).context["cl"].result_list]
+    assert ids.index(fresh.pk) < ids.index(decided.pk)
+
+
+def test_reject_with_select_all_carries_the_flag_not_the_ids(reviewer):
+    submissions = [make_submission() for _ in range(3)]
+    client = admin_login(reviewer)
+    for submission in submissions:
+        act(client, "claim", submission)
+    form = client.post(QUEUE, {"action": "reject", "select_across": "1", ACTION_CHECKBOX_NAME: [submissions[0].pk]})
+    html = form.content.decode()
+    assert 'name="select_across" value="1"' in html and f'value="{submissions[1].pk}"' not in html
+    client.post(QUEUE, {"action": "reject", "select_across": "1", "apply": "1", "reason": "expired", "note": "",
+                        ACTION_CHECKBOX_NAME: [submissions[0].pk]})  # fmt: skip
+    assert all(status_of(s) == S.REJECTED for s in submissions)
+
+
+def test_a_purged_document_is_404_not_500(reviewer):
+    submission = make_submission()
+    document = submission.documents.first()
+    document.file.storage.delete(document.file.name)
+    assert admin_login(reviewer).get(f"/admin/kyc/documents/{document.pk}").status_code == 404

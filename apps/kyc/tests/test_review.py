@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import os
 from io import StringIO
 
 import pytest
@@ -145,17 +146,27 @@ def test_decisions_queue_a_notification_that_sends_one_email(submission, reviewe
     assert message.to == [submission.user.email] and "The back side" in message.body
 
 
-def test_rejected_files_are_purged_after_the_retention_period(submission, reviewer, settings):
+def test_rejected_files_are_purged_after_the_retention_period(
+    submission, reviewer, settings, django_capture_on_commit_callbacks
+):
     in_status(submission, S.REJECTED, reviewer)
     paths = [d.file.path for d in submission.documents.all()]
     assert services.purge_expired_documents() == 0
     later = timezone.now() + dt.timedelta(days=settings.KYC_REJECTED_RETENTION_DAYS + 1)
-    assert services.purge_expired_documents(now=later) == 1
+    with django_capture_on_commit_callbacks(execute=True):  # files go once the rows' deletion commits
+        assert services.purge_expired_documents(now=later) == 1
     assert services.purge_expired_documents(now=later) == 0
     submission.refresh_from_db()
     assert submission.documents.count() == 0 and submission.files_purged_at is not None
-    assert not any(__import__("os").path.exists(p) for p in paths)
+    assert not any(os.path.exists(p) for p in paths)
     assert audit.history(submission).filter(action="kyc.purge_documents").count() == 1
+
+
+def test_notices_that_could_not_be_queued_are_sent_by_the_sweep(submission, reviewer):
+    in_status(submission, S.APPROVED, reviewer)  # on_commit never runs here: as if the broker were down
+    assert services.resend_missing_notices() == 1
+    assert services.resend_missing_notices() == 0
+    assert len(mail.outbox) == 1 and "verified" in mail.outbox[0].subject
 
 
 def test_approved_files_are_kept(submission, reviewer, settings):

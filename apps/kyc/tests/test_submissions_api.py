@@ -1,13 +1,15 @@
 """POST /kyc/submissions and GET /kyc: content checks, privacy of files, one open submission."""
 
 import datetime as dt
+import io
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
 from apps.kyc.models import Document, Submission
-from apps.kyc.tests.conftest import jpeg, pdf, submission_form, upload
+from apps.kyc.tests.conftest import jpeg, pdf, submission_form, upload, years_before
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/kyc/submissions"
@@ -86,14 +88,13 @@ def test_oversized_files_are_refused(trader_client, settings):
 
 
 def years_ago(years: int, days: int = 0) -> str:
-    today = dt.date.today()
-    return (today.replace(year=today.year - years) + dt.timedelta(days=days)).isoformat()
+    return (years_before(timezone.localdate(), years) + dt.timedelta(days=days)).isoformat()
 
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"date_of_birth": (dt.date.today() + dt.timedelta(days=1)).isoformat()}, "date_of_birth"),
+        ({"date_of_birth": (timezone.localdate() + dt.timedelta(days=1)).isoformat()}, "date_of_birth"),
         ({"date_of_birth": years_ago(18, days=1)}, "date_of_birth"),  # 18 tomorrow
         ({"date_of_birth": "1990-02-30"}, "date_of_birth"),
         ({"country": "XX"}, "country"),
@@ -101,6 +102,8 @@ def years_ago(years: int, days: int = 0) -> str:
         ({"document_type": "library_card"}, "document_type"),
         ({"document_number": "<script>"}, "document_number"),
         ({"full_name": ""}, "full_name"),
+        ({"full_name": "Eve \u202eresU nimdA"}, "full_name"),  # right-to-left override
+        ({"full_name": "Bad\x7fname"}, "full_name"),
         ({"document_front": None}, "document_front"),
         ({"selfie": None}, "selfie"),
         ({"document_front": "not a file"}, "document_front"),
@@ -130,3 +133,40 @@ def test_anonymous_is_401_and_api_keys_cannot_submit(trader, trader_client):
     headers = signing.signed_headers(key.api_key.key, key.secret, "GET", "/api/v1/kyc")
     meta = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
     assert APIClient().get("/api/v1/kyc", **meta).status_code == 200
+
+
+def png_with_huge_text() -> bytes:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "a" * 3_000_000, zip=True)  # tiny compressed, huge decompressed
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def test_hostile_png_is_400_not_500(trader_client):
+    response = trader_client.post(URL, submission_form(selfie=upload("s.png", png_with_huge_text(), "image/png")),
+                                  format="multipart")  # fmt: skip
+    assert response.status_code == 400 and "selfie" in response.json()["error"]["details"]
+
+
+def test_multi_picture_jpegs_from_phones_are_accepted(trader_client):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    first, second = Image.new("RGB", (32, 32), (1, 2, 3)), Image.new("RGB", (32, 32), (4, 5, 6))
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    response = trader_client.post(URL, submission_form(document_front=upload("phone.jpg", buffer.getvalue())),
+                                  format="multipart")  # fmt: skip
+    assert response.status_code == 201, response.content
+
+
+def test_a_verified_user_cannot_submit_again(trader_client, trader, reviewer):
+    from apps.kyc import services
+
+    created = trader_client.post(URL, submission_form(), format="multipart").json()
+    services.claim(submission_id=created["id"], reviewer=reviewer)
+    services.approve(submission_id=created["id"], reviewer=reviewer)
+    response = trader_client.post(URL, submission_form(), format="multipart")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "kyc_already_verified"

@@ -23,7 +23,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, user, files=None, **options):
         User = get_user_model()
-        account = User.objects.filter(username__iexact=user).first() or User.objects.filter(email__iexact=user).first()
+        # An argument with "@" is an email address; anything else a username (never a mix of both).
+        lookup = {"email__iexact": user} if "@" in user else {"username__iexact": user}
+        account = User.objects.filter(**lookup).first()
         if account is None:
             raise CommandError(f"No user {user!r}.")
         if files:
