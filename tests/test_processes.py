@@ -108,3 +108,32 @@ def test_flower_is_reachable(live_env, process_log_dir):
             "Flower's dashboard answering",
         )
         assert "Flower" in httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
+
+
+def test_kyc_decision_notice_is_sent_by_a_real_worker(live_env, process_log_dir, django_db_blocker, tmp_path):
+    """The notice task through the Procfile's worker, mailing into files (the SMTP stand-in)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from apps.kyc import tasks
+
+    with django_db_blocker.unblock():
+        from apps.accounts.models import User
+        from apps.kyc.models import Submission
+
+        name = f"kycmail{uuid.uuid4().hex[:8]}"
+        user = User.objects.create_user(name, f"{name}@example.com", "irrelevant-passphrase-1")
+        submission = Submission.objects.create(
+            user=user, status="approved", full_name="Mail Test", date_of_birth=dt.date(1990, 1, 1), country="DE",
+            document_type="passport", document_number="X1234567", decided_at=timezone.now(),
+        )  # fmt: skip
+    mailbox = tmp_path / "mail"
+    env = {**live_env, "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+           "EMAIL_FILE_PATH": str(mailbox)}  # fmt: skip
+    with CeleryWorker(env, process_log_dir, celery_app):
+        assert tasks.notify_decision.delay(submission.pk).get(timeout=60) is True
+        assert tasks.notify_decision.delay(submission.pk).get(timeout=60) is False  # once per decision
+    [message] = list(mailbox.iterdir())
+    text = message.read_text()
+    assert f"To: {name}@example.com" in text and "Your identity is verified" in text
