@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.kyc",
+    "apps.wallets",
 ]
 
 MIDDLEWARE = [

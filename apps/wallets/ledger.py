@@ -1,0 +1,165 @@
+"""The only code that writes ledger balances.
+
+Guarantees of `post` (and so of everything built on it):
+- balanced: the legs sum to zero per currency (checked here, and by a deferred database trigger);
+- atomic: balances, the transaction and its entries commit together or not at all;
+- never negative: a leg that would take a balance below zero raises InsufficientFunds (and CHECK
+  constraints refuse it in the database anyway);
+- idempotent: a second post with the same idempotency key returns the first transaction and
+  changes nothing, also when the two race;
+- deadlock-free: account rows are locked in ascending id order, whatever order the legs come in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+
+from apps.wallets.exceptions import InsufficientFunds, InvalidAmount, UnbalancedTransaction
+from apps.wallets.models import Account, Currency, Entry, Hold, Transaction
+
+AVAILABLE, LOCKED = Entry.Bucket.AVAILABLE, Entry.Bucket.LOCKED
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: Account
+    amount: Decimal  # credit-positive
+    bucket: str = AVAILABLE
+
+
+def quantize_check(amount: Decimal, currency: Currency) -> None:
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvalidAmount("Amounts are finite Decimals.")
+    if amount.as_tuple().exponent < -currency.decimals and amount != amount.quantize(
+        Decimal(1).scaleb(-currency.decimals)
+    ):
+        raise InvalidAmount(f"{currency.code} has {currency.decimals} decimals.")
+
+
+def post(
+    *, kind: str, legs: Iterable[Leg], idempotency_key: str, reference: tuple[str, str] = ("", ""), memo: str = ""
+) -> Transaction:
+    legs = [leg for leg in legs]
+    if not legs or any(leg.amount == 0 for leg in legs):
+        raise InvalidAmount("A transaction needs legs, none of them zero.")
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for leg in legs:
+        quantize_check(leg.amount, leg.account.currency)
+        if leg.bucket == LOCKED and not leg.account.is_liability:
+            raise InvalidAmount("Only user and fee accounts have a locked bucket.")
+        totals[leg.account.currency_id] += leg.amount
+    if any(total != 0 for total in totals.values()):
+        raise UnbalancedTransaction(details={k: str(v) for k, v in totals.items() if v != 0})
+
+    try:
+        with transaction.atomic():
+            existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing
+            ids = sorted({leg.account.pk for leg in legs})
+            locked = {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+            for leg in legs:
+                account = locked[leg.account.pk]
+                change = leg.amount if account.is_liability else -leg.amount
+                field = "available" if leg.bucket == AVAILABLE else "locked"
+                setattr(account, field, getattr(account, field) + change)
+            short = [a for a in locked.values() if a.available < 0 or a.locked < 0]
+            if short:
+                raise InsufficientFunds(details={"accounts": [str(a) for a in short]})
+            Account.objects.bulk_update(locked.values(), ["available", "locked"])
+            txn = Transaction.objects.create(
+                kind=kind, idempotency_key=idempotency_key, reference_type=reference[0],
+                reference_id=str(reference[1]), memo=memo,
+            )  # fmt: skip
+            Entry.objects.bulk_create(
+                Entry(transaction=txn, account_id=leg.account.pk, currency_id=leg.account.currency_id,
+                      bucket=leg.bucket, amount=leg.amount)
+                for leg in legs
+            )  # fmt: skip
+            return txn
+    except IntegrityError:
+        # The same key committed by a concurrent post between our check and our insert.
+        existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        raise
+
+
+def user_account(user, currency: Currency | str) -> Account:
+    code = currency.pk if isinstance(currency, Currency) else currency
+    return _get_or_create(kind=Account.Kind.USER, user=user, currency_id=code)
+
+
+def system_account(kind: str, currency: Currency | str) -> Account:
+    code = currency.pk if isinstance(currency, Currency) else currency
+    return _get_or_create(kind=kind, user=None, currency_id=code)
+
+
+def _get_or_create(**fields) -> Account:
+    account = Account.objects.select_related("currency").filter(**fields).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            Account.objects.create(**fields)
+    except IntegrityError:
+        pass  # created concurrently
+    return Account.objects.select_related("currency").get(**fields)
+
+
+# --- Holds ---------------------------------------------------------------------------------------
+
+
+def hold(*, account: Account, amount: Decimal, owner: tuple[str, str]) -> Hold:
+    """Move `amount` from available to locked for `owner`. Idempotent per owner and account."""
+    key = f"hold:{owner[0]}:{owner[1]}:{account.pk}"
+    with transaction.atomic():
+        post(kind=Transaction.Kind.HOLD, idempotency_key=key, reference=owner,
+             legs=[Leg(account, -amount, AVAILABLE), Leg(account, amount, LOCKED)])  # fmt: skip
+        held, _ = Hold.objects.get_or_create(
+            owner_type=owner[0], owner_id=str(owner[1]), account=account, defaults={"amount": amount}
+        )
+    return held
+
+
+def release(*, hold_id: int, amount: Decimal | None = None, step: str = "release") -> Hold:
+    """Give back (part of) a hold to available. `step` names this release for idempotency."""
+    with transaction.atomic():
+        held = Hold.objects.select_for_update().select_related("account__currency").get(pk=hold_id)
+        amount = held.amount if amount is None else amount
+        if held.status != Hold.Status.ACTIVE or amount <= 0:
+            return held
+        if amount > held.amount:
+            raise InsufficientFunds("Cannot release more than is held.")
+        key = f"release:{held.pk}:{step}"
+        post(kind=Transaction.Kind.RELEASE, idempotency_key=key, reference=(held.owner_type, held.owner_id),
+             legs=[Leg(held.account, -amount, LOCKED), Leg(held.account, amount, AVAILABLE)])  # fmt: skip
+        held.amount -= amount
+        if held.amount == 0:
+            held.status = Hold.Status.RELEASED
+        held.save(update_fields=["amount", "status", "updated_at"])
+    return held
+
+
+def consume(*, hold_id: int, legs_out: list[Leg], kind: str, idempotency_key: str) -> Transaction:
+    """Pay out of a hold: the locked funds go to `legs_out` (which must sum to the amount taken)."""
+    with transaction.atomic():
+        held = Hold.objects.select_for_update().select_related("account__currency").get(pk=hold_id)
+        existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        taken = sum((leg.amount for leg in legs_out), Decimal(0))
+        if held.status != Hold.Status.ACTIVE or taken > held.amount:
+            raise InsufficientFunds("The hold does not cover this.")
+        txn = post(kind=kind, idempotency_key=idempotency_key, reference=(held.owner_type, held.owner_id),
+                   legs=[Leg(held.account, -taken, LOCKED), *legs_out])  # fmt: skip
+        held.amount -= taken
+        if held.amount == 0:
+            held.status = Hold.Status.CONSUMED
+        held.save(update_fields=["amount", "status", "updated_at"])
+        return txn

@@ -1,0 +1,139 @@
+"""The ledger's guarantees: balanced, never negative, idempotent, holds, and verify_ledger."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from apps.accounts.tests.factories import UserFactory
+from apps.wallets import ledger
+from apps.wallets.exceptions import InsufficientFunds, InvalidAmount, UnbalancedTransaction
+from apps.wallets.models import Account, Entry, Hold, Transaction
+from apps.wallets.tests.conftest import deposit, transfer
+from apps.wallets.verification import verify_ledger
+
+pytestmark = pytest.mark.django_db
+
+
+def balances(user, currency):
+    account = ledger.user_account(user, currency)
+    account.refresh_from_db()
+    return account.available, account.locked
+
+
+def test_a_deposit_credits_the_user_and_the_hot_wallet(btc):
+    alice = UserFactory()
+    deposit(alice, btc, "1.5", "dep-1")
+    assert balances(alice, btc) == (Decimal("1.5"), 0)
+    hot = ledger.system_account(Account.Kind.HOT, btc)
+    hot.refresh_from_db()
+    assert hot.available == Decimal("1.5")
+    assert verify_ledger() == []
+
+
+def test_posting_the_same_key_twice_is_a_no_op(btc):
+    alice = UserFactory()
+    first = deposit(alice, btc, "1", "dep-same")
+    second = deposit(alice, btc, "1", "dep-same")
+    assert first.pk == second.pk
+    assert balances(alice, btc) == (Decimal(1), 0)
+    assert Transaction.objects.count() == 1
+
+
+def test_a_transfer_beyond_the_balance_is_refused_and_changes_nothing(btc):
+    alice, bob = UserFactory(), UserFactory()
+    deposit(alice, btc, "1", "dep")
+    with pytest.raises(InsufficientFunds):
+        transfer(alice, bob, btc, "1.00000001", "t1")
+    assert balances(alice, btc) == (Decimal(1), 0) and balances(bob, btc) == (0, 0)
+    assert not Transaction.objects.filter(idempotency_key="t1").exists()
+
+
+@pytest.mark.parametrize("amount", ["0.000000001", "0"])
+def test_over_precise_or_zero_amounts_are_refused(btc, amount):
+    alice, bob = UserFactory(), UserFactory()
+    deposit(alice, btc, "1", "dep")
+    with pytest.raises(InvalidAmount):
+        transfer(alice, bob, btc, amount, "t")
+
+
+def test_unbalanced_legs_are_refused(btc):
+    alice = UserFactory()
+    with pytest.raises(UnbalancedTransaction):
+        ledger.post(
+            kind="adjustment", idempotency_key="x", legs=[ledger.Leg(ledger.user_account(alice, btc), Decimal(1))]
+        )
+
+
+def test_the_database_refuses_an_unbalanced_transaction_at_commit(btc):
+    alice = UserFactory()
+    account = ledger.user_account(alice, btc)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        txn = Transaction.objects.create(kind="adjustment", idempotency_key="raw")
+        Entry.objects.create(transaction=txn, account=account, currency=btc, amount=Decimal(5))
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # what COMMIT would do
+
+
+def test_entries_and_transactions_are_append_only(btc):
+    alice = UserFactory()
+    txn = deposit(alice, btc, "1", "dep")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Entry.objects.filter(transaction=txn).update(amount=Decimal(2))
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Transaction.objects.filter(pk=txn.pk).delete()
+
+
+def test_the_database_refuses_a_negative_balance(btc):
+    alice = UserFactory()
+    account = ledger.user_account(alice, btc)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Account.objects.filter(pk=account.pk).update(available=Decimal(-1))
+
+
+def test_holds_lock_release_and_consume(btc):
+    alice = UserFactory()
+    deposit(alice, btc, "2", "dep")
+    account = ledger.user_account(alice, btc)
+    held = ledger.hold(account=account, amount=Decimal("1.5"), owner=("order", "7"))
+    again = ledger.hold(account=account, amount=Decimal("1.5"), owner=("order", "7"))
+    assert again.pk == held.pk and balances(alice, btc) == (Decimal("0.5"), Decimal("1.5"))
+    with pytest.raises(InsufficientFunds):
+        ledger.hold(account=account, amount=Decimal(1), owner=("order", "8"))
+    ledger.release(hold_id=held.pk, amount=Decimal("0.5"), step="partial")
+    assert balances(alice, btc) == (Decimal(1), Decimal(1))
+    fees = ledger.system_account(Account.Kind.FEES, btc)
+    ledger.consume(hold_id=held.pk, legs_out=[ledger.Leg(fees, Decimal(1))], kind="fee", idempotency_key="c1")
+    held.refresh_from_db()
+    assert held.status == Hold.Status.CONSUMED and balances(alice, btc) == (Decimal(1), 0)
+    assert verify_ledger() == []
+
+
+def test_verify_ledger_reports_a_corrupted_balance(btc):
+    alice = UserFactory()
+    deposit(alice, btc, "1", "dep")
+    account = ledger.user_account(alice, btc)
+    Account.objects.filter(pk=account.pk).update(available=Decimal("1.1"))  # money invented outside the ledger
+    violations = verify_ledger()
+    assert {v.invariant for v in violations} == {2, 3}
+    assert any(f"account {account.pk}" in v.subject for v in violations)
+
+
+def test_verify_ledger_reports_locked_without_holds(btc):
+    alice = UserFactory()
+    deposit(alice, btc, "1", "dep")
+    account = ledger.user_account(alice, btc)
+    ledger.hold(account=account, amount=Decimal(1), owner=("withdrawal", "1"))
+    Hold.objects.filter(account=account).update(status=Hold.Status.RELEASED)  # a hold lost its owner
+    assert [v.invariant for v in verify_ledger()] == [4]
+
+
+def test_verify_ledger_command_exit_status(btc):
+    from django.core.management import CommandError, call_command
+
+    alice = UserFactory()
+    deposit(alice, btc, "1", "dep")
+    call_command("verify_ledger")
+    Account.objects.filter(pk=ledger.user_account(alice, btc).pk).update(available=Decimal(3))
+    with pytest.raises(CommandError, match="violation"):
+        call_command("verify_ledger")
