@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.core.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.kyc.urls")),
+    path("", include("apps.wallets.urls")),
 ]
 
 # Staff enter a TOTP code with their password (django-otp's admin site); logins are rate-limited.

@@ -28,6 +28,9 @@ def test_seed_demo_is_idempotent_and_prints_working_credentials(settings, tmp_pa
     from apps.kyc.selectors import submissions_for
 
     assert [s.status for s in submissions_for(User.objects.get(username="alice"))] == ["pending"]
+    from apps.wallets.models import Currency
+
+    assert sorted(Currency.objects.values_list("code", flat=True)) == ["BTC", "ETH", "USDT"]
     assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0
 
 

@@ -34,6 +34,7 @@ class Command(BaseCommand):
                 for name, email, tier, staff in DEMO_USERS
             }
         self._ensure_demo_kyc()
+        self._ensure_currencies()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(json.dumps(passwords, indent=2) + "\n")
@@ -64,6 +65,23 @@ class Command(BaseCommand):
             ensure_compliance_group()
             user.groups.add(Group.objects.get(name=COMPLIANCE_GROUP))
         return password
+
+    def _ensure_currencies(self) -> None:
+        from decimal import Decimal
+
+        from apps.wallets.models import Currency
+
+        for code, name, decimals, confirmations, fee, minimum, auto, hot in [
+            ("BTC", "Bitcoin", 8, 2, "0.0002", "0.001", "0.5", ("1", "5", "10")),
+            ("ETH", "Ether", 18, 12, "0.003", "0.01", "10", ("20", "100", "200")),
+            ("USDT", "Tether USD", 6, 12, "1", "10", "10000", ("50000", "250000", "500000")),
+        ]:
+            Currency.objects.get_or_create(code=code, defaults={
+                "name": name, "decimals": decimals, "confirmations": confirmations,
+                "withdrawal_fee": Decimal(fee), "min_withdrawal": Decimal(minimum),
+                "auto_approve_limit": Decimal(auto), "hot_min": Decimal(hot[0]), "hot_target": Decimal(hot[1]),
+                "hot_max": Decimal(hot[2]),
+            })  # fmt: skip
 
     def _ensure_demo_kyc(self) -> None:
         """A pending KYC case for alice, so the review queue has work in it."""

@@ -1,0 +1,18 @@
+"""Wallet reads."""
+
+from apps.wallets.models import Account, Currency
+
+
+def balances_for(user) -> list[dict]:
+    """Every active currency, with the user's available and locked amounts (zero without an account)."""
+    held = {a.currency_id: a for a in Account.objects.filter(kind=Account.Kind.USER, user=user)}
+    rows = []
+    for currency in Currency.objects.filter(is_active=True).order_by("code"):
+        account = held.get(currency.code)
+        rows.append({
+            "currency": currency.code,
+            "available": account.available if account else 0,
+            "locked": account.locked if account else 0,
+            "decimals": currency.decimals,
+        })  # fmt: skip
+    return rows
