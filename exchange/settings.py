@@ -277,6 +277,13 @@ STRICT_RATE_LIMITS = {
     "login": 10, "register": 5, "refresh": 30, "two_factor": 10, "admin_login": 10, "auth_failures": 60,
 }  # fmt: skip
 
+# --- Wallets ------------------------------------------------------------------------------------
+# Chain adapter per currency code ("*": every other one). No node runs here: the simulated chain.
+WALLET_CHAIN_ADAPTERS = {"*": env.str("WALLET_CHAIN_ADAPTER", default="apps.wallets.simchain.SimulatedChain")}
+WALLET_DEPOSIT_SCAN_SECONDS = env.int("WALLET_DEPOSIT_SCAN_SECONDS", default=10)
+# Development: the simulated chain mines a block this often (0: never; tests mine by hand).
+SIMCHAIN_BLOCK_SECONDS = env.int("SIMCHAIN_BLOCK_SECONDS", default=15 if DEBUG else 0)
+
 # --- KYC ------------------------------------------------------------------------------------------
 # Identity documents: a private directory no URL maps to (never under STATIC_ROOT or a public MEDIA).
 KYC_MEDIA_ROOT = Path(env.str("KYC_MEDIA_ROOT", default=str(VAR_DIR / "kyc-documents")))
@@ -379,7 +386,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.kyc.tasks.resend_missing_notices",
         "schedule": 3600,
     },
+    "wallets-process-deposits": {
+        "task": "apps.wallets.tasks.process_deposits",
+        "schedule": WALLET_DEPOSIT_SCAN_SECONDS,
+        "options": {"expires": WALLET_DEPOSIT_SCAN_SECONDS},
+    },
 }
+if SIMCHAIN_BLOCK_SECONDS:
+    CELERY_BEAT_SCHEDULE["simchain-mine"] = {
+        "task": "apps.wallets.tasks.mine_simulated_blocks",
+        "schedule": SIMCHAIN_BLOCK_SECONDS,
+        "options": {"expires": SIMCHAIN_BLOCK_SECONDS},
+    }
 
 # /readyz gives each dependency this long before calling it down.
 READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)

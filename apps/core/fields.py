@@ -19,6 +19,11 @@ def format_decimal(value: Decimal) -> str:
     return format(value, "f")
 
 
+def format_in_precision(value, decimals: int) -> str:
+    """An amount with exactly `decimals` places, as exchanges show them ("0.50000000" for BTC)."""
+    return format(Decimal(value).quantize(Decimal(1).scaleb(-decimals)), "f")
+
+
 @extend_schema_field({"type": "string", "format": "decimal", "pattern": f"^{_DECIMAL_RE.pattern}$", "example": "0.015"})
 class MoneyField(serializers.Field):
     """An amount or a price: a decimal string (or a JSON integer) in, a decimal string out.

@@ -20,6 +20,13 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "limit"
     ordering = ("-created_at", "-id")
 
+    def get_ordering(self, request, queryset, view):
+        # A view's own `ordering` (newest first by its own time field) wins over the default.
+        ordering = getattr(view, "ordering", None)
+        if ordering:
+            return (ordering,) if isinstance(ordering, str) else tuple(ordering)
+        return super().get_ordering(request, queryset, view)
+
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:

@@ -17,3 +17,9 @@ class InvalidAmount(DomainError):
     code = "invalid_request"
     status_code = 400
     default_message = "The amount is not valid for this currency."
+
+
+class UnknownCurrency(DomainError):
+    code = "unknown_currency"
+    status_code = 404
+    default_message = "No such currency."

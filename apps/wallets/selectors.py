@@ -1,6 +1,6 @@
 """Wallet reads."""
 
-from apps.wallets.models import Account, Currency
+from apps.wallets.models import Account, Currency, Deposit
 
 
 def balances_for(user) -> list[dict]:
@@ -16,3 +16,7 @@ def balances_for(user) -> list[dict]:
             "decimals": currency.decimals,
         })  # fmt: skip
     return rows
+
+
+def deposits_for(user):
+    return Deposit.objects.filter(user=user).select_related("currency")

@@ -1,0 +1,51 @@
+"""Chain adapters: how the exchange talks to a blockchain, one adapter per currency.
+
+Real node adapters (bitcoind, geth, ...) implement `ChainAdapter`; development and tests use
+`apps.wallets.simchain.SimulatedChain`, which keeps its own state in PostgreSQL (addresses,
+transactions, block height) so that reconciliation can compare the ledger against it.
+Settings: WALLET_CHAIN_ADAPTERS maps a currency code to an adapter class path ("*" for the rest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class IncomingTransfer:
+    txid: str
+    index: int
+    address: str
+    amount: Decimal
+    confirmations: int
+
+
+class ChainAdapter(Protocol):
+    currency: str
+
+    def new_address(self, *, wallet: str) -> str:
+        """A fresh receiving address belonging to `wallet` ("hot" for deposit addresses)."""
+
+    def validate_address(self, address: str) -> bool: ...
+
+    def incoming(self, *, addresses: list[str]) -> list[IncomingTransfer]:
+        """Transfers received by these addresses, with their current confirmations."""
+
+    def balance(self, *, wallet: str, min_confirmations: int) -> Decimal:
+        """What `wallet` ("hot" or "cold") holds on chain, counting only confirmed receipts."""
+
+    def send(self, *, wallet: str, to_address: str, amount: Decimal, reference: str) -> str:
+        """Send and return the txid. Idempotent per reference: a retry returns the same txid."""
+
+    def confirmations(self, txid: str) -> int: ...
+
+
+def adapter_for(currency: str) -> ChainAdapter:
+    adapters = settings.WALLET_CHAIN_ADAPTERS
+    path = adapters.get(currency) or adapters["*"]
+    return import_string(path)(currency)

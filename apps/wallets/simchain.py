@@ -1,0 +1,130 @@
+"""A simulated blockchain in PostgreSQL, for development and tests (no node can run here).
+
+Each currency has a block height; a transaction is confirmed `height - block + 1` times once mined
+(`block` is null until the next `mine`). Addresses belong to a wallet: deposit addresses and the hot
+wallet's own address are "hot", the cold wallet has its own, "external" addresses are the world.
+Balances are computed from the transactions, as a node would report them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.db import models, transaction
+from django.db.models import F, Q, Sum
+
+from apps.wallets.chain import IncomingTransfer
+from apps.wallets.models import AMOUNT
+
+PREFIX = "sim1"
+
+
+class SimAddress(models.Model):
+    currency = models.CharField(max_length=10)
+    address = models.CharField(max_length=64, unique=True)
+    wallet = models.CharField(max_length=16)  # hot | cold | external
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class SimBlockHeight(models.Model):
+    currency = models.CharField(max_length=10, primary_key=True)
+    height = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.currency} at {self.height}"
+
+
+class SimTransaction(models.Model):
+    currency = models.CharField(max_length=10)
+    txid = models.CharField(max_length=64, unique=True)
+    reference = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    from_address = models.CharField(max_length=64, blank=True)
+    to_address = models.CharField(max_length=64, db_index=True)
+    amount = models.DecimalField(**AMOUNT)
+    block = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.txid
+
+
+class SimulatedChain:
+    """The ChainAdapter over the tables above."""
+
+    def __init__(self, currency: str):
+        self.currency = currency
+
+    # --- adapter interface ----------------------------------------------------------------------
+
+    def new_address(self, *, wallet: str) -> str:
+        address = f"{PREFIX}{self.currency.lower()}{secrets.token_hex(16)}"
+        SimAddress.objects.create(currency=self.currency, address=address, wallet=wallet)
+        return address
+
+    def validate_address(self, address: str) -> bool:
+        body = address.removeprefix(f"{PREFIX}{self.currency.lower()}")
+        return address.startswith(PREFIX) and len(body) == 32 and all(c in "0123456789abcdef" for c in body)
+
+    def incoming(self, *, addresses: list[str]) -> list[IncomingTransfer]:
+        height = self.height()
+        return [
+            IncomingTransfer(tx.txid, 0, tx.to_address, tx.amount, self._confirmations(tx.block, height))
+            for tx in SimTransaction.objects.filter(currency=self.currency, to_address__in=addresses)
+        ]
+
+    def balance(self, *, wallet: str, min_confirmations: int) -> Decimal:
+        height = self.height()
+        mine = SimAddress.objects.filter(currency=self.currency, wallet=wallet).values("address")
+        confirmed = Q(block__isnull=False) & Q(block__lte=height - min_confirmations + 1)
+        received = SimTransaction.objects.filter(confirmed, currency=self.currency, to_address__in=mine)
+        sent = SimTransaction.objects.filter(currency=self.currency, from_address__in=mine)  # spent at once
+        total_in = received.aggregate(s=Sum("amount"))["s"] or Decimal(0)
+        total_out = sent.aggregate(s=Sum("amount"))["s"] or Decimal(0)
+        return total_in - total_out
+
+    def send(self, *, wallet: str, to_address: str, amount: Decimal, reference: str) -> str:
+        with transaction.atomic():
+            existing = SimTransaction.objects.filter(reference=reference).first()
+            if existing is not None:
+                return existing.txid
+            source = self.wallet_address(wallet)
+            return self._transfer(source, to_address, amount, reference=reference)
+
+    def confirmations(self, txid: str) -> int:
+        tx = SimTransaction.objects.get(txid=txid)
+        return self._confirmations(tx.block, self.height())
+
+    # --- simulation controls --------------------------------------------------------------------
+
+    def wallet_address(self, wallet: str) -> str:
+        existing = SimAddress.objects.filter(currency=self.currency, wallet=wallet).order_by("id").first()
+        return existing.address if existing else self.new_address(wallet=wallet)
+
+    def receive(self, *, to_address: str, amount: Decimal) -> str:
+        """Money arriving from the outside world (a user's deposit)."""
+        return self._transfer(self.wallet_address("external"), to_address, amount)
+
+    def mine(self, blocks: int = 1) -> int:
+        """Advance the chain: pending transactions go into the next block."""
+        with transaction.atomic():
+            state, _ = SimBlockHeight.objects.select_for_update().get_or_create(currency=self.currency)
+            SimTransaction.objects.filter(currency=self.currency, block__isnull=True).update(block=state.height + 1)
+            SimBlockHeight.objects.filter(pk=state.pk).update(height=F("height") + blocks)
+        return self.height()
+
+    def height(self) -> int:
+        state = SimBlockHeight.objects.filter(currency=self.currency).first()
+        return state.height if state else 0
+
+    def _transfer(self, source: str, to_address: str, amount: Decimal, reference: str | None = None) -> str:
+        txid = secrets.token_hex(32)
+        SimTransaction.objects.create(currency=self.currency, txid=txid, reference=reference, from_address=source,
+                                      to_address=to_address, amount=amount)  # fmt: skip
+        return txid
+
+    @staticmethod
+    def _confirmations(block: int | None, height: int) -> int:
+        return 0 if block is None else max(0, height - block + 1)

@@ -1,0 +1,19 @@
+"""Wallet background work (thin, idempotent, safe to run twice at once)."""
+
+from celery import shared_task
+
+from apps.wallets import deposits
+
+
+@shared_task(name="apps.wallets.tasks.process_deposits", autoretry_for=(OSError,), retry_backoff=True)
+def process_deposits() -> dict:
+    return deposits.process_deposits()
+
+
+@shared_task(name="apps.wallets.tasks.mine_simulated_blocks")
+def mine_simulated_blocks() -> dict:
+    """Development only: the simulated chain makes a block for every currency it carries."""
+    from apps.wallets.models import Currency
+    from apps.wallets.simchain import SimulatedChain
+
+    return {c.code: SimulatedChain(c.code).mine() for c in Currency.objects.filter(is_active=True)}
