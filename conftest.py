@@ -4,6 +4,19 @@ import pytest
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _tests_never_touch_the_development_database(django_db_setup, django_db_blocker):
+    """The connection pool binds to the database it first connects to; if anything queried before
+    pytest-django created the test database, tests would write into the development one. Refuse."""
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_database()")
+            name = cursor.fetchone()[0]
+    assert name.startswith("test_"), f"tests are connected to {name!r}, not a test database"
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _empty_redis_database():
     """Start from an empty Redis database: `make test` points REDIS_URL at database 1 of the embedded
     server, so this never touches a `make run` stack (database 0)."""

@@ -386,6 +386,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.kyc.tasks.resend_missing_notices",
         "schedule": 3600,
     },
+    "wallets-reconcile": {
+        "task": "apps.wallets.tasks.reconcile",
+        "schedule": env.int("RECONCILIATION_SECONDS", default=300),
+    },
     "wallets-process-deposits": {
         "task": "apps.wallets.tasks.process_deposits",
         "schedule": WALLET_DEPOSIT_SCAN_SECONDS,

@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 
-from apps.wallets.models import Account, Currency, Entry, Hold, Transaction
+from apps.wallets.models import Account, Currency, Entry, Hold, ReconciliationRun, Transaction
 
 
 @admin.register(Currency)
@@ -58,3 +59,57 @@ class TransactionAdmin(ReadOnlyAdmin):
 class HoldAdmin(ReadOnlyAdmin):
     list_display = ("id", "account", "owner_type", "owner_id", "amount", "status", "created_at")
     list_filter = ("status", "owner_type")
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "trigger", "ok", "mismatch_count")
+    list_filter = ("ok", "trigger")
+    fields = ("started_at", "finished_at", "trigger", "ok", "figures_table", "mismatch_list")
+    readonly_fields = fields
+    actions = ["run_now"]
+
+    @admin.display(description="Mismatches")
+    def mismatch_count(self, obj):
+        return len(obj.mismatches)
+
+    @admin.display(description="Figures")
+    def figures_table(self, obj):
+        if not obj.figures:
+            return "—"
+        columns = list(next(iter(obj.figures.values())))
+        head = format_html_join("", "<th>{}</th>", ((c,) for c in ["currency", *columns]))
+        rows = format_html_join(
+            "", "<tr>{}</tr>",
+            ((format_html_join("", "<td>{}</td>", ((v,) for v in [code, *figures.values()])),)
+             for code, figures in obj.figures.items()),
+        )  # fmt: skip
+        return format_html("<table><tr>{}</tr>{}</table>", head, rows)
+
+    @admin.display(description="Mismatches")
+    def mismatch_list(self, obj):
+        if not obj.mismatches:
+            return "none"
+        return format_html_join("", "<p>{}: {}: {}</p>",
+                                ((m["check"], m["subject"], m["detail"]) for m in obj.mismatches))  # fmt: skip
+
+    @admin.action(description="Run a reconciliation now")
+    def run_now(self, request, queryset):
+        from apps.wallets.reconciliation import reconcile
+
+        run = reconcile(trigger="admin", actor=request.user)
+        level = messages.SUCCESS if run.ok else messages.ERROR
+        self.message_user(request, f"Reconciliation #{run.pk}: {len(run.mismatches)} mismatch(es).", level)
+
+    def changelist_view(self, request, extra_context=None):
+        # The action must work with nothing selected (there may be no run yet).
+        if (
+            request.method == "POST"
+            and request.POST.get("action") == "run_now"
+            and not request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        ):
+            self.run_now(request, self.get_queryset(request).none())
+            from django.http import HttpResponseRedirect
+
+            return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)

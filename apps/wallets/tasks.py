@@ -17,3 +17,10 @@ def mine_simulated_blocks() -> dict:
     from apps.wallets.simchain import SimulatedChain
 
     return {c.code: SimulatedChain(c.code).mine() for c in Currency.objects.filter(is_active=True)}
+
+
+@shared_task(name="apps.wallets.tasks.reconcile")
+def reconcile() -> bool:
+    from apps.wallets.reconciliation import reconcile as run
+
+    return run(trigger="beat").ok

@@ -1,0 +1,50 @@
+"""Prometheus figures of the latest reconciliation, read from PostgreSQL at each scrape.
+
+Reconciliation runs in a Celery worker, but /metrics is served by the web process: a collector that
+reads the stored run (one indexed query per scrape) exports the same figures from every web process.
+"""
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+
+class ReconciliationCollector(Collector):
+    def describe(self):
+        # Names only: registering must not query the database (it runs while apps load).
+        yield GaugeMetricFamily("exchange_wallet_balance", "", labels=["currency", "account", "source"])
+        yield GaugeMetricFamily("exchange_reconciliation_mismatches", "")
+        yield GaugeMetricFamily("exchange_reconciliation_timestamp_seconds", "")
+
+    def collect(self):
+        from apps.wallets.reconciliation import latest_run
+
+        try:
+            run = latest_run()
+        except Exception:  # noqa: BLE001 - the database being down must not break the scrape
+            return
+        balance = GaugeMetricFamily(
+            "exchange_wallet_balance", "Balances at the latest reconciliation", labels=["currency", "account", "source"]
+        )
+        mismatches = GaugeMetricFamily("exchange_reconciliation_mismatches", "Mismatches found by the latest run")
+        age = GaugeMetricFamily("exchange_reconciliation_timestamp_seconds", "When the latest run finished")
+        if run is not None:
+            for currency, figures in run.figures.items():
+                for name in ("users", "fees", "hot", "cold", "in_transit"):
+                    balance.add_metric([currency, name, "ledger"], float(figures[name]))
+                balance.add_metric([currency, "hot", "chain"], float(figures["chain_hot"]))
+                balance.add_metric([currency, "cold", "chain"], float(figures["chain_cold"]))
+            mismatches.add_metric([], len(run.mismatches))
+            age.add_metric([], run.finished_at.timestamp())
+        yield balance
+        yield mismatches
+        yield age
+
+
+_registered = False
+
+
+def register() -> None:
+    global _registered
+    if not _registered:
+        REGISTRY.register(ReconciliationCollector())
+        _registered = True
