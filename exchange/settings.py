@@ -390,6 +390,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.wallets.tasks.reconcile",
         "schedule": env.int("RECONCILIATION_SECONDS", default=300),
     },
+    "wallets-send-withdrawals": {
+        "task": "apps.wallets.tasks.send_withdrawals",
+        "schedule": WALLET_DEPOSIT_SCAN_SECONDS,
+        "options": {"expires": WALLET_DEPOSIT_SCAN_SECONDS},
+    },
+    "wallets-follow-withdrawals": {
+        "task": "apps.wallets.tasks.follow_withdrawals",
+        "schedule": WALLET_DEPOSIT_SCAN_SECONDS,
+        "options": {"expires": WALLET_DEPOSIT_SCAN_SECONDS},
+    },
     "wallets-process-deposits": {
         "task": "apps.wallets.tasks.process_deposits",
         "schedule": WALLET_DEPOSIT_SCAN_SECONDS,

@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from apps.wallets.models import Account, Currency, Entry, Hold, ReconciliationRun, Transaction
+from apps.core.exceptions import DomainError
+from apps.wallets.models import Account, Currency, Entry, Hold, ReconciliationRun, Transaction, Withdrawal
 
 
 @admin.register(Currency)
@@ -113,3 +114,46 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
             return HttpResponseRedirect(request.get_full_path())
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(ReadOnlyAdmin):
+    """Withdrawals over the auto-approval limit wait here for staff review."""
+
+    list_display = ("id", "created_at", "user", "currency", "amount", "fee", "status", "address", "reviewed_by")
+    list_filter = ("status", "currency")
+    search_fields = ("user__username", "address", "txid")
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("wallets.change_withdrawal")  # needed for actions; fields stay read-only
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def _each(self, request, queryset, verb, call):
+        done, refused = 0, []
+        for withdrawal in queryset:
+            try:
+                call(withdrawal)
+                done += 1
+            except DomainError as exc:
+                refused.append(f"#{withdrawal.pk}: {exc.message}")
+        if done:
+            self.message_user(request, f"{verb}: {done}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Refused — " + "; ".join(refused), messages.ERROR)
+
+    @admin.action(description="Approve (send from the hot wallet)")
+    def approve(self, request, queryset):
+        from apps.wallets import withdrawals
+
+        self._each(request, queryset, "Approved",
+                   lambda w: withdrawals.approve(withdrawal_id=w.pk, reviewer=request.user))  # fmt: skip
+
+    @admin.action(description="Reject (release the funds)")
+    def reject(self, request, queryset):
+        from apps.wallets import withdrawals
+
+        self._each(request, queryset, "Rejected", lambda w: withdrawals.cancel(
+            withdrawal_id=w.pk, actor=request.user, reason=f"rejected by {request.user}"))  # fmt: skip

@@ -7,8 +7,8 @@ from rest_framework.views import APIView
 
 from apps.core.fields import MoneyField, format_in_precision
 from apps.core.serializers import ModelSerializer
-from apps.wallets import deposits, selectors
-from apps.wallets.models import Deposit
+from apps.wallets import deposits, selectors, withdrawals
+from apps.wallets.models import Deposit, Withdrawal
 
 
 class BalanceOutput(serializers.Serializer):
@@ -74,3 +74,61 @@ class DepositListView(generics.ListAPIView):
     @extend_schema(tags=["wallets"])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class WithdrawalInput(serializers.Serializer):
+    currency = serializers.CharField(max_length=10)
+    amount = MoneyField()
+    address = serializers.CharField(max_length=128)
+    otp_code = serializers.CharField(max_length=32)
+
+
+class WithdrawalOutput(ModelSerializer):
+    currency = serializers.CharField(source="currency_id")
+
+    class Meta:
+        model = Withdrawal
+        fields = ["id", "currency", "amount", "fee", "address", "status", "txid", "confirmations", "created_at",
+                  "updated_at"]  # fmt: skip
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        for field in ("amount", "fee"):
+            data[field] = format_in_precision(getattr(instance, field), instance.currency.decimals)
+        return data
+
+
+class WithdrawalListView(generics.ListAPIView):
+    serializer_class = WithdrawalOutput
+    ordering = ("-created_at", "-id")
+
+    def api_key_permission(self, request):
+        return "read" if request.method == "GET" else "withdraw"
+
+    def get_queryset(self):
+        return withdrawals.withdrawals_for(self.request.user)
+
+    @extend_schema(tags=["wallets"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=WithdrawalInput, responses={201: WithdrawalOutput}, tags=["wallets"],
+                   description="403 `two_factor_required`, `kyc_required`, `limit_exceeded`; 400 `insufficient_funds`, "
+                   "`invalid_address`, `invalid_otp`; 404 `unknown_currency`.")  # fmt: skip
+    def post(self, request):
+        data = WithdrawalInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        withdrawal = withdrawals.request_withdrawal(
+            user=request.user, currency_code=data.validated_data["currency"], amount=data.validated_data["amount"],
+            address=data.validated_data["address"], otp_code=data.validated_data["otp_code"],
+        )  # fmt: skip
+        return Response({"id": withdrawal.id, "status": withdrawal.status}, status=201)
+
+
+class WithdrawalCancelView(APIView):
+    api_key_permission = "withdraw"
+
+    @extend_schema(request=None, responses={200: WithdrawalOutput}, tags=["wallets"])
+    def post(self, request, withdrawal_id: int):
+        withdrawal = withdrawals.cancel(withdrawal_id=withdrawal_id, user=request.user)
+        return Response(WithdrawalOutput(withdrawal).data)

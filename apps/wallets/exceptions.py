@@ -23,3 +23,39 @@ class UnknownCurrency(DomainError):
     code = "unknown_currency"
     status_code = 404
     default_message = "No such currency."
+
+
+class TwoFactorRequired(DomainError):
+    code = "two_factor_required"
+    status_code = 403
+    default_message = "Turn on two-factor authentication to withdraw."
+
+
+class KycRequired(DomainError):
+    code = "kyc_required"
+    status_code = 403
+    default_message = "Your verification level does not allow withdrawals."
+
+
+class LimitExceeded(DomainError):
+    code = "limit_exceeded"
+    status_code = 403
+    default_message = "This withdrawal would exceed your daily limit."
+
+
+class InvalidAddress(DomainError):
+    code = "invalid_address"
+    status_code = 400
+    default_message = "Not a valid address for this currency."
+
+
+class WithdrawalNotCancellable(DomainError):
+    code = "withdrawal_not_cancellable"
+    status_code = 409
+    default_message = "The withdrawal has been sent and can no longer be cancelled."
+
+
+class WithdrawalNotFound(DomainError):
+    code = "not_found"
+    status_code = 404
+    default_message = "Not found."

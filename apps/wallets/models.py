@@ -31,6 +31,9 @@ class Currency(models.Model):
     hot_min = models.DecimalField(default=0, **AMOUNT)
     hot_target = models.DecimalField(default=0, **AMOUNT)
     hot_max = models.DecimalField(default=0, **AMOUNT)
+    # Value of one unit in KYC_LIMIT_CURRENCY for daily withdrawal limits, set by operations until
+    # market prices exist. Without one, withdrawals of this currency are refused (limit unknown).
+    limit_reference_price = models.DecimalField(null=True, blank=True, **AMOUNT)
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -223,6 +226,46 @@ class ReconciliationRun(models.Model):
 
     def __str__(self) -> str:
         return f"reconciliation {self.started_at:%Y-%m-%d %H:%M} {'OK' if self.ok else 'MISMATCH'}"
+
+
+class Withdrawal(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        REVIEW = "review", "Waiting for staff review"
+        APPROVED = "approved", "Approved, waiting to be sent"
+        SENT = "sent", "Sent"
+        CONFIRMED = "confirmed", "Confirmed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    CANCELLABLE = (Status.PENDING, Status.REVIEW, Status.APPROVED)
+    COUNTING = (Status.PENDING, Status.REVIEW, Status.APPROVED, Status.SENT, Status.CONFIRMED)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="withdrawals")
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
+    address = models.CharField(max_length=128)
+    amount = models.DecimalField(**AMOUNT, help_text="What the address receives.")
+    fee = models.DecimalField(**AMOUNT)
+    reference_value = models.DecimalField(**AMOUNT, help_text="Amount in KYC_LIMIT_CURRENCY, for limits.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    hold = models.OneToOneField(Hold, null=True, blank=True, on_delete=models.PROTECT)
+    txid = models.CharField(max_length=128, blank=True)
+    confirmations = models.PositiveIntegerField(default=0)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")  # fmt: skip
+    failure_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0) & Q(fee__gte=0), name="wallets_withdrawal_amounts")
+        ]
+
+    def __str__(self) -> str:
+        return f"withdrawal #{self.pk} {self.amount} {self.currency_id} ({self.status})"
 
 
 # The simulated chain's tables live in this app (apps.wallets.simchain).

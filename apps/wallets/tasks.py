@@ -24,3 +24,17 @@ def reconcile() -> bool:
     from apps.wallets.reconciliation import reconcile as run
 
     return run(trigger="beat").ok
+
+
+@shared_task(name="apps.wallets.tasks.send_withdrawals", autoretry_for=(OSError,), retry_backoff=True)
+def send_withdrawals() -> dict:
+    from apps.wallets import withdrawals
+
+    return withdrawals.send_approved()
+
+
+@shared_task(name="apps.wallets.tasks.follow_withdrawals")
+def follow_withdrawals() -> int:
+    from apps.wallets import withdrawals
+
+    return withdrawals.follow_confirmations()

@@ -6,4 +6,6 @@ urlpatterns = [
     path("wallets", api.WalletListView.as_view(), name="wallets"),
     path("wallets/<str:currency>/deposit-address", api.DepositAddressView.as_view(), name="deposit-address"),
     path("deposits", api.DepositListView.as_view(), name="deposits"),
+    path("withdrawals", api.WithdrawalListView.as_view(), name="withdrawals"),
+    path("withdrawals/<int:withdrawal_id>/cancel", api.WithdrawalCancelView.as_view(), name="withdrawal-cancel"),
 ]

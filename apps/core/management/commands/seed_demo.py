@@ -71,16 +71,16 @@ class Command(BaseCommand):
 
         from apps.wallets.models import Currency
 
-        for code, name, decimals, confirmations, fee, minimum, auto, hot in [
-            ("BTC", "Bitcoin", 8, 2, "0.0002", "0.001", "0.5", ("1", "5", "10")),
-            ("ETH", "Ether", 18, 12, "0.003", "0.01", "10", ("20", "100", "200")),
-            ("USDT", "Tether USD", 6, 12, "1", "10", "10000", ("50000", "250000", "500000")),
+        for code, name, decimals, confirmations, fee, minimum, auto, hot, price in [
+            ("BTC", "Bitcoin", 8, 2, "0.0002", "0.001", "0.5", ("1", "5", "10"), "60000"),
+            ("ETH", "Ether", 18, 12, "0.003", "0.01", "10", ("20", "100", "200"), "3000"),
+            ("USDT", "Tether USD", 6, 12, "1", "10", "10000", ("50000", "250000", "500000"), "1"),
         ]:
             Currency.objects.get_or_create(code=code, defaults={
                 "name": name, "decimals": decimals, "confirmations": confirmations,
                 "withdrawal_fee": Decimal(fee), "min_withdrawal": Decimal(minimum),
                 "auto_approve_limit": Decimal(auto), "hot_min": Decimal(hot[0]), "hot_target": Decimal(hot[1]),
-                "hot_max": Decimal(hot[2]),
+                "hot_max": Decimal(hot[2]), "limit_reference_price": Decimal(price),
             })  # fmt: skip
 
     def _ensure_demo_kyc(self) -> None:

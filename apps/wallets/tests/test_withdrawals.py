@@ -1,0 +1,248 @@
+"""Withdrawals through the API and the tasks, on the simulated chain."""
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.test import APIClient
+
+from apps.accounts import services as account_services
+from apps.accounts.tests.conftest import totp_code
+from apps.accounts.tests.factories import PASSWORD, UserFactory
+from apps.kyc.models import Submission
+from apps.wallets import deposits, ledger, withdrawals
+from apps.wallets.models import Account, Currency, Withdrawal
+from apps.wallets.reconciliation import reconcile
+from apps.wallets.simchain import SimulatedChain
+from apps.wallets.verification import verify_ledger
+
+W = Withdrawal.Status
+
+
+def make_btc():
+    return Currency.objects.create(
+        code="BTC", name="Bitcoin", decimals=8, confirmations=2, withdrawal_fee=Decimal("0.0002"),
+        min_withdrawal=Decimal("0.001"), auto_approve_limit=Decimal("0.5"), limit_reference_price=Decimal(60000),
+    )  # fmt: skip
+
+
+def verified_user(level=2, two_factor=True):
+    user = UserFactory()
+    if level:
+        Submission.objects.create(
+            user=user, status="approved" if level == 2 else "pending", full_name="X", date_of_birth=dt.date(1990, 1, 1),
+            country="DE", document_type="passport", document_number="X123", decided_at=None,
+        )  # fmt: skip
+    if two_factor:
+        TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+        backup = StaticDevice.objects.create(user=user, name="backup", confirmed=True)
+        for code in ("backupaaa1", "backupbbb2", "backupccc3"):
+            StaticToken.objects.create(device=backup, token=code)
+    return user
+
+
+def fund(user, amount="1"):
+    deposits.simulate_deposit(user=user, currency_code="BTC", amount=Decimal(amount), confirmations=2)
+    deposits.process_deposits()
+
+
+def client_for(user):
+    client = APIClient()
+    access = account_services.login(username=user.username, password=PASSWORD,
+                                    otp_code=None if not TOTPDevice.objects.filter(user=user).exists()
+                                    else "backupccc3").access  # fmt: skip
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def code_for(user, offset=0):
+    return totp_code(TOTPDevice.objects.get(user=user), offset)
+
+
+def address():
+    return SimulatedChain("BTC").wallet_address("external")
+
+
+def balances(user, btc):
+    account = ledger.user_account(user, btc)
+    account.refresh_from_db()
+    return account.available, account.locked
+
+
+@pytest.fixture
+def btc(db):
+    return make_btc()
+
+
+@pytest.fixture
+def trader(btc):
+    user = verified_user()
+    fund(user)
+    return user
+
+
+def post(client, user, **body):
+    payload = {"currency": "BTC", "amount": "0.1", "address": address(), **body}
+    payload.setdefault("otp_code", code_for(user) if "otp_code" not in body else None)
+    return client.post("/api/v1/withdrawals", payload, format="json")
+
+
+@pytest.mark.django_db
+def test_a_small_withdrawal_goes_out_and_confirms(trader, btc):
+    client = client_for(trader)
+    response = post(client, trader)
+    assert response.status_code == 201 and response.json()["status"] == "approved"
+    assert balances(trader, btc) == (Decimal("0.8998"), Decimal("0.1002"))  # amount + fee held
+    assert withdrawals.send_approved() == {"sent": 1, "waiting": 0, "failed": 0}
+    withdrawal = Withdrawal.objects.get()
+    assert withdrawal.status == W.SENT and withdrawal.txid
+    assert balances(trader, btc) == (Decimal("0.8998"), 0)
+    fees = ledger.system_account(Account.Kind.FEES, btc)
+    fees.refresh_from_db()
+    assert fees.available == Decimal("0.0002")
+    assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 0}  # never twice
+    SimulatedChain("BTC").mine(2)
+    assert withdrawals.follow_confirmations() == 1
+    listed = client.get("/api/v1/withdrawals").json()["results"]
+    assert listed[0]["status"] == "confirmed" and listed[0]["amount"] == "0.10000000" and listed[0]["txid"]
+    assert verify_ledger() == [] and reconcile().ok
+
+
+@pytest.mark.django_db
+def test_a_large_withdrawal_waits_for_staff_review(trader, btc):
+    response = post(client_for(trader), trader, amount="0.6")
+    assert response.json()["status"] == "review"
+    assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 0}
+    staff = UserFactory(is_staff=True)
+    withdrawals.approve(withdrawal_id=response.json()["id"], reviewer=staff)
+    assert withdrawals.send_approved()["sent"] == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"amount": "1.5"}, 400, "insufficient_funds"),  # 90,000 USDT: within the level-2 limit
+        ({"amount": "0.0001"}, 400, "invalid_request"),  # below the minimum
+        ({"amount": "0.000000001"}, 400, "invalid_request"),  # over-precise
+        ({"amount": "-1"}, 400, "invalid_request"),
+        ({"amount": "0"}, 400, "invalid_request"),
+        ({"amount": 0.1}, 400, "invalid_request"),  # a JSON float
+        ({"amount": "abc"}, 400, "invalid_request"),
+        ({"address": "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"}, 400, "invalid_address"),
+        ({"currency": "DOGE"}, 404, "unknown_currency"),
+        ({"otp_code": "000000x"}, 400, "invalid_otp"),
+        ({"otp_code": ""}, 400, "invalid_request"),
+    ],
+)
+def test_bad_requests_are_refused_and_change_nothing(trader, btc, body, status, code):
+    before = balances(trader, btc)
+    response = post(client_for(trader), trader, **body)
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["code"] == code
+    assert Withdrawal.objects.count() == 0 and balances(trader, btc) == before
+
+
+@pytest.mark.django_db
+def test_a_used_code_is_refused(trader, btc):
+    client, code = client_for(trader), code_for(trader)
+    assert post(client, trader, otp_code=code).status_code == 201
+    again = post(client, trader, otp_code=code)
+    assert again.status_code == 400 and again.json()["error"]["code"] == "invalid_otp"
+
+
+@pytest.mark.django_db
+def test_without_two_factor_or_kyc_withdrawals_are_refused(btc):
+    no_2fa = verified_user(two_factor=False)
+    fund(no_2fa)
+    response = post(client_for(no_2fa), no_2fa, otp_code="123456")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "two_factor_required"
+    no_kyc = verified_user(level=0)
+    fund(no_kyc)
+    response = post(client_for(no_kyc), no_kyc)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "kyc_required"
+
+
+@pytest.mark.django_db
+def test_the_daily_limit_of_the_level_applies(btc):
+    basic = verified_user(level=1)  # 1,000 USDT a day; 0.1 BTC is 6,000
+    fund(basic)
+    client = client_for(basic)
+    response = post(client, basic, amount="0.01")  # 600
+    assert response.status_code == 201
+    over = post(client, basic, amount="0.01", otp_code="backupaaa1")  # 1,200 in a day
+    assert over.status_code == 403 and over.json()["error"]["code"] == "limit_exceeded"
+
+
+@pytest.mark.django_db
+def test_cancel_before_sending_releases_the_hold(trader, btc):
+    client = client_for(trader)
+    created = post(client, trader).json()
+    response = client.post(f"/api/v1/withdrawals/{created['id']}/cancel")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert balances(trader, btc) == (Decimal(1), 0)
+    sent = post(client, trader, otp_code="backupaaa1").json()
+    withdrawals.send_approved()
+    refused = client.post(f"/api/v1/withdrawals/{sent['id']}/cancel")
+    assert refused.status_code == 409
+    other = client_for(verified_user()).post(f"/api/v1/withdrawals/{sent['id']}/cancel")
+    assert other.status_code == 404
+    assert verify_ledger() == []
+
+
+@pytest.mark.django_db
+def test_an_empty_hot_wallet_makes_withdrawals_wait_never_go_short(trader, btc):
+    post(client_for(trader), trader)
+    chain = SimulatedChain("BTC")
+    hot, cold = ledger.system_account(Account.Kind.HOT, btc), ledger.system_account(Account.Kind.COLD, btc)
+    # Custody moves everything to cold (ledger and chain together).
+    ledger.post(
+        kind="custody", idempotency_key="sweep-1", legs=[ledger.Leg(hot, Decimal(1)), ledger.Leg(cold, Decimal(-1))]
+    )
+    chain.send(wallet="hot", to_address=chain.wallet_address("cold"), amount=Decimal(1), reference="sweep-1")
+    chain.mine(2)
+    assert withdrawals.send_approved() == {"sent": 0, "waiting": 1, "failed": 0}
+    assert Withdrawal.objects.get().status == W.APPROVED and withdrawals.hot_wallet_shortfall_seconds() >= 0
+    ledger.post(
+        kind="custody",
+        idempotency_key="refill-1",
+        legs=[ledger.Leg(cold, Decimal("0.5")), ledger.Leg(hot, Decimal("-0.5"))],
+    )
+    chain.send(wallet="cold", to_address=chain.wallet_address("hot"), amount=Decimal("0.5"), reference="refill-1")
+    chain.mine(2)
+    assert withdrawals.send_approved()["sent"] == 1
+    assert reconcile().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_withdrawals_racing_for_one_balance():
+    btc = make_btc()
+    user = verified_user()
+    fund(user, "0.5")
+    results = []
+    barrier = threading.Barrier(2)
+
+    def withdraw(code):
+        try:
+            barrier.wait()
+            withdrawals.request_withdrawal(user=user, currency_code="BTC", amount=Decimal("0.3"), address=address(),
+                                           otp_code=code)  # fmt: skip
+            results.append("ok")
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            results.append(getattr(exc, "code", repr(exc)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=withdraw, args=(c,)) for c in ("backupaaa1", "backupbbb2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == ["insufficient_funds", "ok"]
+    available, locked = balances(user, btc)
+    assert available >= 0 and locked == Decimal("0.3002")
+    assert verify_ledger() == []

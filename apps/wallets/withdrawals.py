@@ -1,0 +1,174 @@
+"""Withdrawals: request (checks, hold), review, send from the hot wallet, confirm, cancel, fail.
+
+Money: the amount plus the fee is held when the request is accepted; sending consumes the hold
+(the user's locked funds pay the hot wallet's outflow and the fee revenue) in the same database
+transaction that records the txid; failing or cancelling releases it. Sending is safe to repeat:
+the adapter's send is idempotent per withdrawal and the ledger posting per key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from apps.accounts import selectors as account_selectors
+from apps.accounts import services as account_services
+from apps.core import audit
+from apps.kyc import selectors as kyc_selectors
+from apps.wallets import ledger
+from apps.wallets.chain import adapter_for
+from apps.wallets.deposits import active_currency
+from apps.wallets.exceptions import (
+    InvalidAddress,
+    InvalidAmount,
+    KycRequired,
+    LimitExceeded,
+    TwoFactorRequired,
+    WithdrawalNotCancellable,
+    WithdrawalNotFound,
+)
+from apps.wallets.models import Account, Withdrawal
+
+logger = logging.getLogger(__name__)
+W = Withdrawal.Status
+
+
+def request_withdrawal(*, user, currency_code: str, amount: Decimal, address: str, otp_code: str) -> Withdrawal:
+    """Accept a withdrawal or refuse it with the reason; on refusal nothing is held or written."""
+    currency = active_currency(currency_code)
+    step = Decimal(1).scaleb(-currency.decimals)
+    if amount <= 0 or amount != amount.quantize(step):
+        raise InvalidAmount(details={"amount": [f"Positive, with at most {currency.decimals} decimals."]})
+    if amount < currency.min_withdrawal:
+        raise InvalidAmount(details={"amount": [f"The minimum is {currency.min_withdrawal} {currency.code}."]})
+    if not account_selectors.two_factor_enabled(user):
+        raise TwoFactorRequired()
+    account_services.require_second_factor(user=user, code=otp_code)  # a used code is refused
+    if not adapter_for(currency.code).validate_address(address):
+        raise InvalidAddress()
+    limits = kyc_selectors.limits_for(user)
+    if limits["daily_withdrawal_limit"] <= 0:
+        raise KycRequired()
+    if currency.limit_reference_price is None:
+        raise LimitExceeded(f"No reference price is set for {currency.code}; withdrawals are paused.")
+    value = amount * currency.limit_reference_price
+
+    with transaction.atomic():
+        # One request at a time per user, so two cannot both fit under the daily limit.
+        get_user_model().objects.select_for_update().get(pk=user.pk)
+        since = timezone.now() - dt.timedelta(hours=24)
+        used = Withdrawal.objects.filter(user=user, created_at__gte=since, status__in=Withdrawal.COUNTING).aggregate(
+            s=Sum("reference_value")
+        )["s"] or Decimal(0)
+        if used + value > limits["daily_withdrawal_limit"]:
+            raise LimitExceeded(details={"limit": str(limits["daily_withdrawal_limit"]), "used": str(used),
+                                         "currency": limits["limit_currency"]})  # fmt: skip
+        auto = amount <= currency.auto_approve_limit
+        withdrawal = Withdrawal.objects.create(
+            user=user, currency=currency, address=address, amount=amount, fee=currency.withdrawal_fee,
+            reference_value=value, status=W.APPROVED if auto else W.REVIEW,
+        )  # fmt: skip
+        account = ledger.user_account(user, currency)
+        withdrawal.hold = ledger.hold(account=account, amount=amount + currency.withdrawal_fee,
+                                      owner=("withdrawal", str(withdrawal.pk)))  # fmt: skip
+        withdrawal.save(update_fields=["hold"])
+        audit.record(actor=user, action="wallets.withdrawal_requested", target=withdrawal, status=withdrawal.status)
+    return withdrawal
+
+
+def approve(*, withdrawal_id: int, reviewer) -> Withdrawal:
+    with transaction.atomic():
+        withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+        if withdrawal.status != W.REVIEW:
+            raise WithdrawalNotCancellable(
+                f"Only withdrawals in review can be approved (this one is {withdrawal.status})."
+            )
+        withdrawal.status, withdrawal.reviewed_by = W.APPROVED, reviewer
+        withdrawal.save(update_fields=["status", "reviewed_by", "updated_at"])
+        audit.record(actor=reviewer, action="wallets.withdrawal_approved", target=withdrawal)
+    return withdrawal
+
+
+def cancel(*, withdrawal_id: int, user=None, actor=None, reason: str = "cancelled by the user") -> Withdrawal:
+    """Cancel before sending (the user, or staff rejecting a review); the hold is released."""
+    with transaction.atomic():
+        query = Withdrawal.objects.select_for_update()
+        withdrawal = query.filter(pk=withdrawal_id, **({"user": user} if user else {})).first()
+        if withdrawal is None:
+            raise WithdrawalNotFound()
+        if withdrawal.status not in Withdrawal.CANCELLABLE:
+            raise WithdrawalNotCancellable()
+        ledger.release(hold_id=withdrawal.hold_id, step="cancel")
+        withdrawal.status, withdrawal.failure_reason = W.CANCELLED, reason
+        withdrawal.save(update_fields=["status", "failure_reason", "updated_at"])
+        audit.record(actor=actor or user, action="wallets.withdrawal_cancelled", target=withdrawal, reason=reason)
+    return withdrawal
+
+
+def send_approved() -> dict[str, int]:
+    """The send task's work: every approved withdrawal the hot wallet can cover goes out."""
+    counts = {"sent": 0, "waiting": 0, "failed": 0}
+    for pk in Withdrawal.objects.filter(status=W.APPROVED).order_by("created_at").values_list("pk", flat=True):
+        counts[send(withdrawal_id=pk)] += 1
+    return counts
+
+
+def send(*, withdrawal_id: int) -> str:
+    with transaction.atomic():
+        withdrawal = Withdrawal.objects.select_for_update().select_related("currency").get(pk=withdrawal_id)
+        if withdrawal.status != W.APPROVED:
+            return "sent" if withdrawal.status in (W.SENT, W.CONFIRMED) else "failed"
+        currency = withdrawal.currency
+        hot = ledger.system_account(Account.Kind.HOT, currency)
+        chain = adapter_for(currency.code)
+        on_chain = chain.balance(wallet="hot", min_confirmations=currency.confirmations)
+        hot.refresh_from_db()
+        if hot.available < withdrawal.amount or on_chain < withdrawal.amount:
+            # Never sent short: it waits for a refill; operations are told.
+            detail = {"withdrawal": withdrawal.pk, "currency": currency.code, "hot": str(hot.available)}
+            logger.warning("hot wallet cannot cover withdrawal", extra=detail)
+            return "waiting"
+        try:
+            txid = chain.send(wallet="hot", to_address=withdrawal.address, amount=withdrawal.amount,
+                              reference=f"withdrawal:{withdrawal.pk}")  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - the node refused it: fail and give the money back
+            ledger.release(hold_id=withdrawal.hold_id, step="failed")
+            withdrawal.status, withdrawal.failure_reason = W.FAILED, str(exc)[:200]
+            withdrawal.save(update_fields=["status", "failure_reason", "updated_at"])
+            audit.record(actor=None, action="wallets.withdrawal_failed", target=withdrawal, reason=str(exc)[:200])
+            return "failed"
+        legs = [ledger.Leg(hot, withdrawal.amount)]
+        if withdrawal.fee:
+            legs.append(ledger.Leg(ledger.system_account(Account.Kind.FEES, currency), withdrawal.fee))
+        ledger.consume(hold_id=withdrawal.hold_id, legs_out=legs, kind="withdrawal",
+                       idempotency_key=f"withdrawal:{withdrawal.pk}")  # fmt: skip
+        withdrawal.status, withdrawal.txid, withdrawal.sent_at = W.SENT, txid, timezone.now()
+        withdrawal.save(update_fields=["status", "txid", "sent_at", "updated_at"])
+        audit.record(actor=None, action="wallets.withdrawal_sent", target=withdrawal, txid=txid)
+    return "sent"
+
+
+def follow_confirmations() -> int:
+    confirmed = 0
+    for withdrawal in Withdrawal.objects.filter(status=W.SENT).select_related("currency"):
+        count = adapter_for(withdrawal.currency_id).confirmations(withdrawal.txid)
+        status = W.CONFIRMED if count >= withdrawal.currency.confirmations else W.SENT
+        updated = Withdrawal.objects.filter(pk=withdrawal.pk, status=W.SENT).update(confirmations=count, status=status)
+        confirmed += int(updated and status == W.CONFIRMED)
+    return confirmed
+
+
+def withdrawals_for(user):
+    return Withdrawal.objects.filter(user=user).select_related("currency")
+
+
+def hot_wallet_shortfall_seconds() -> float:
+    """How long the oldest approved withdrawal has waited (0 when none): an alert for operations."""
+    oldest = Withdrawal.objects.filter(status=W.APPROVED).order_by("updated_at").first()
+    return (timezone.now() - oldest.updated_at).total_seconds() if oldest else 0.0
