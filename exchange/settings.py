@@ -386,6 +386,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.kyc.tasks.resend_missing_notices",
         "schedule": 3600,
     },
+    "wallets-custody-policy": {
+        "task": "apps.wallets.tasks.custody_policy",
+        "schedule": env.int("CUSTODY_POLICY_SECONDS", default=60),
+    },
     "wallets-reconcile": {
         "task": "apps.wallets.tasks.reconcile",
         "schedule": env.int("RECONCILIATION_SECONDS", default=300),

@@ -2,7 +2,16 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from apps.core.exceptions import DomainError
-from apps.wallets.models import Account, Currency, Entry, Hold, ReconciliationRun, Transaction, Withdrawal
+from apps.wallets.models import (
+    Account,
+    Currency,
+    CustodyTransfer,
+    Entry,
+    Hold,
+    ReconciliationRun,
+    Transaction,
+    Withdrawal,
+)
 
 
 @admin.register(Currency)
@@ -157,3 +166,23 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 
         self._each(request, queryset, "Rejected", lambda w: withdrawals.cancel(
             withdrawal_id=w.pk, actor=request.user, reason=f"rejected by {request.user}"))  # fmt: skip
+
+
+@admin.register(CustodyTransfer)
+class CustodyTransferAdmin(WithdrawalAdmin):
+    """Sweeps and refills. A refill is approved by someone other than whoever requested it."""
+
+    list_display = ("id", "created_at", "currency", "direction", "amount", "status", "requested_by", "approved_by")
+    list_filter = ("direction", "status", "currency")
+    search_fields = ("txid",)
+    actions = ["approve_refill"]
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("wallets.change_custodytransfer")
+
+    @admin.action(description="Approve refill (four eyes: not your own request)")
+    def approve_refill(self, request, queryset):
+        from apps.wallets import custody
+
+        self._each(request, queryset, "Approved",
+                   lambda t: custody.approve_refill(transfer_id=t.pk, approver=request.user))  # fmt: skip

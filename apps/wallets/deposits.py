@@ -67,7 +67,7 @@ def credit_confirmed(*, currency: Currency) -> int:
 
 def credit(*, deposit_id: int) -> bool:
     with transaction.atomic():
-        deposit = Deposit.objects.select_for_update().select_related("currency", "user").get(pk=deposit_id)
+        deposit = Deposit.objects.select_for_update(of=("self",)).select_related("currency", "user").get(pk=deposit_id)
         if deposit.status != Deposit.Status.PENDING or deposit.confirmations < deposit.currency.confirmations:
             return False
         txn = ledger.post(

@@ -59,3 +59,9 @@ class WithdrawalNotFound(DomainError):
     code = "not_found"
     status_code = 404
     default_message = "Not found."
+
+
+class CustodyActionRefused(DomainError):
+    code = "custody_action_refused"
+    status_code = 409
+    default_message = "This custody movement cannot take that step."

@@ -8,6 +8,11 @@ Guarantees of `post` (and so of everything built on it):
 - idempotent: a second post with the same idempotency key returns the first transaction and
   changes nothing, also when the two race;
 - deadlock-free: account rows are locked in ascending id order, whatever order the legs come in.
+
+Callers lock their own rows with select_for_update(of=("self",)): a bare select_for_update with
+select_related would also lock the joined currency and account rows, and a concurrent insert that
+references them (a new account, an entry) would deadlock against it (found by the sweep-vs-
+withdrawal test).
 """
 
 from __future__ import annotations
@@ -130,7 +135,7 @@ def hold(*, account: Account, amount: Decimal, owner: tuple[str, str]) -> Hold:
 def release(*, hold_id: int, amount: Decimal | None = None, step: str = "release") -> Hold:
     """Give back (part of) a hold to available. `step` names this release for idempotency."""
     with transaction.atomic():
-        held = Hold.objects.select_for_update().select_related("account__currency").get(pk=hold_id)
+        held = Hold.objects.select_for_update(of=("self",)).select_related("account__currency").get(pk=hold_id)
         amount = held.amount if amount is None else amount
         if held.status != Hold.Status.ACTIVE or amount <= 0:
             return held
@@ -149,7 +154,7 @@ def release(*, hold_id: int, amount: Decimal | None = None, step: str = "release
 def consume(*, hold_id: int, legs_out: list[Leg], kind: str, idempotency_key: str) -> Transaction:
     """Pay out of a hold: the locked funds go to `legs_out` (which must sum to the amount taken)."""
     with transaction.atomic():
-        held = Hold.objects.select_for_update().select_related("account__currency").get(pk=hold_id)
+        held = Hold.objects.select_for_update(of=("self",)).select_related("account__currency").get(pk=hold_id)
         existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing

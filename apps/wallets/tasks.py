@@ -38,3 +38,10 @@ def follow_withdrawals() -> int:
     from apps.wallets import withdrawals
 
     return withdrawals.follow_confirmations()
+
+
+@shared_task(name="apps.wallets.tasks.custody_policy")
+def custody_policy() -> dict:
+    from apps.wallets import custody
+
+    return custody.run_policy()

@@ -121,14 +121,16 @@ def send_approved() -> dict[str, int]:
 
 def send(*, withdrawal_id: int) -> str:
     with transaction.atomic():
-        withdrawal = Withdrawal.objects.select_for_update().select_related("currency").get(pk=withdrawal_id)
+        withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("currency").get(pk=withdrawal_id)
         if withdrawal.status != W.APPROVED:
             return "sent" if withdrawal.status in (W.SENT, W.CONFIRMED) else "failed"
         currency = withdrawal.currency
-        hot = ledger.system_account(Account.Kind.HOT, currency)
+        # Lock the hot account before deciding: a sweep moving hot funds to cold at this moment
+        # either finishes first (and this sees its result) or waits for this send.
+        hot_id = ledger.system_account(Account.Kind.HOT, currency).pk
+        hot = Account.objects.select_for_update(of=("self",)).select_related("currency").get(pk=hot_id)
         chain = adapter_for(currency.code)
         on_chain = chain.balance(wallet="hot", min_confirmations=currency.confirmations)
-        hot.refresh_from_db()
         if hot.available < withdrawal.amount or on_chain < withdrawal.amount:
             # Never sent short: it waits for a refill; operations are told.
             detail = {"withdrawal": withdrawal.pk, "currency": currency.code, "hot": str(hot.available)}

@@ -1,0 +1,125 @@
+"""Hot/cold custody: policy sweeps, refills with four-eyes approval, and a sweep racing a withdrawal."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from apps.accounts.tests.factories import UserFactory
+from apps.wallets import custody, ledger, withdrawals
+from apps.wallets.exceptions import CustodyActionRefused
+from apps.wallets.models import Account, Currency, CustodyTransfer, Withdrawal
+from apps.wallets.reconciliation import reconcile
+from apps.wallets.simchain import SimulatedChain
+from apps.wallets.tests.test_withdrawals import address, fund, verified_user
+from apps.wallets.verification import verify_ledger
+
+C = CustodyTransfer
+
+
+def make_btc(**policy):
+    values = {"hot_min": Decimal(1), "hot_target": Decimal(2), "hot_max": Decimal(3), **policy}
+    fees = {"withdrawal_fee": Decimal("0.0002"), "min_withdrawal": Decimal("0.001"), "auto_approve_limit": Decimal(5)}
+    return Currency.objects.create(code="BTC", name="Bitcoin", decimals=8, confirmations=2,
+                                   limit_reference_price=Decimal(1000), **fees, **values)  # fmt: skip
+
+
+def hot_and_cold(btc):
+    hot = ledger.system_account(Account.Kind.HOT, btc)
+    cold = ledger.system_account(Account.Kind.COLD, btc)
+    hot.refresh_from_db()
+    cold.refresh_from_db()
+    return hot.available, cold.available
+
+
+@pytest.mark.django_db
+def test_hot_above_its_maximum_is_swept_down_to_target():
+    btc = make_btc()
+    fund(UserFactory(), "5")
+    assert custody.run_policy() == {"BTC": "swept"}
+    assert hot_and_cold(btc) == (Decimal(2), Decimal(3))
+    chain = SimulatedChain("BTC")
+    chain.mine(2)
+    assert chain.balance(wallet="cold", min_confirmations=2) == Decimal(3)
+    assert custody.run_policy() == {}
+    assert reconcile().ok
+
+
+@pytest.mark.django_db
+def test_a_refill_needs_a_second_person():
+    btc = make_btc()
+    fund(UserFactory(), "5")
+    custody.run_policy()  # sweep to 2 hot, 3 cold
+    SimulatedChain("BTC").mine(2)
+    alice_ops, bob_ops = UserFactory(is_staff=True), UserFactory(is_staff=True)
+    refill = custody.request_refill_if_needed(currency=btc, requested_by=alice_ops, amount=Decimal("1.5"))
+    assert custody.request_refill_if_needed(currency=btc, requested_by=bob_ops, amount=Decimal(1)) is None  # one open
+    with pytest.raises(CustodyActionRefused):
+        custody.approve_refill(transfer_id=refill.pk, approver=alice_ops)
+    assert custody.execute_approved_refills() == 0
+    custody.approve_refill(transfer_id=refill.pk, approver=bob_ops)
+    assert custody.execute_approved_refills() == 1
+    refill.refresh_from_db()
+    assert refill.status == C.Status.SENT and hot_and_cold(btc) == (Decimal("3.5"), Decimal("1.5"))
+    SimulatedChain("BTC").mine(2)
+    assert reconcile().ok
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_self_approval_too():
+    btc = make_btc()
+    ops = UserFactory(is_staff=True)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        C.objects.create(
+            currency=btc, direction="refill", amount=1, status="approved", requested_by=ops, approved_by=ops
+        )
+
+
+@pytest.mark.django_db
+def test_hot_below_its_minimum_raises_a_refill_request():
+    make_btc()
+    fund(UserFactory(), "0.5")
+    assert custody.run_policy() == {"BTC": "refill requested"}
+    request = C.objects.get()
+    assert (request.direction, request.status, request.requested_by) == ("refill", "requested", None)
+    assert request.amount == Decimal("1.5")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_racing_a_withdrawal_keeps_every_balance_whole():
+    btc = make_btc(hot_min=Decimal(0), hot_target=Decimal(0), hot_max=Decimal("0.5"))
+    user = verified_user()
+    fund(user, "1")
+    withdrawal = withdrawals.request_withdrawal(user=user, currency_code="BTC", amount=Decimal("0.8"),
+                                                address=address(), otp_code="backupaaa1")  # fmt: skip
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def run(target):
+        def go():
+            try:
+                barrier.wait()
+                target()
+            except Exception as exc:  # noqa: BLE001 - asserted below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        return go
+
+    threads = [threading.Thread(target=run(lambda: custody.sweep(currency=btc))),
+               threading.Thread(target=run(withdrawals.send_approved))]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    hot, cold = hot_and_cold(btc)
+    assert hot >= 0 and cold >= 0
+    withdrawal.refresh_from_db()
+    # Either the withdrawal went first (0.2 left, nothing to sweep) or the sweep did (it waits).
+    assert (withdrawal.status, hot, cold) in {(Withdrawal.Status.SENT, Decimal("0.2"), 0),
+                                              (Withdrawal.Status.APPROVED, 0, Decimal(1))}  # fmt: skip
+    SimulatedChain("BTC").mine(2)
+    assert verify_ledger() == [] and reconcile().ok
