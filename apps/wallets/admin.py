@@ -1,3 +1,6 @@
+from decimal import Decimal
+
+from django import forms as django_forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
@@ -6,6 +9,8 @@ from apps.wallets.models import (
     Account,
     Currency,
     CustodyTransfer,
+    Deposit,
+    DepositAddress,
     Entry,
     Hold,
     ReconciliationRun,
@@ -186,3 +191,52 @@ class CustodyTransferAdmin(WithdrawalAdmin):
 
         self._each(request, queryset, "Approved",
                    lambda t: custody.approve_refill(transfer_id=t.pk, approver=request.user))  # fmt: skip
+
+
+class InjectDepositForm(django_forms.Form):
+    amount = django_forms.DecimalField(max_digits=36, decimal_places=18, min_value=Decimal("0.000000000000000001"))
+    confirmations = django_forms.IntegerField(min_value=0, max_value=100, initial=0)
+
+
+@admin.register(DepositAddress)
+class DepositAddressAdmin(ReadOnlyAdmin):
+    list_display = ("address", "user", "currency", "created_at")
+    list_filter = ("currency",)
+    search_fields = ("address", "user__username")
+    actions = ["inject_deposit"]
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser  # the action below moves (simulated) money
+
+    @admin.action(description="Inject a deposit on the simulated chain…")
+    def inject_deposit(self, request, queryset):
+        from django.template.response import TemplateResponse
+
+        from apps.wallets import deposits
+
+        if not request.user.is_superuser:
+            self.message_user(request, "Only superusers can inject deposits.", messages.ERROR)
+            return None
+        form = InjectDepositForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            for address in queryset.select_related("user", "currency"):
+                try:
+                    deposits.simulate_deposit(user=address.user, currency_code=address.currency_id,
+                                              amount=form.cleaned_data["amount"],
+                                              confirmations=form.cleaned_data["confirmations"])  # fmt: skip
+                    self.message_user(request, f"Deposit sent to {address.user}.", messages.SUCCESS)
+                except DomainError as exc:
+                    self.message_user(request, f"{address.user}: {exc.message}", messages.ERROR)
+            return None
+        context = {**self.admin_site.each_context(request), "title": "Inject a deposit", "form": form,
+                   "queryset": queryset[:20], "count": queryset.count(), "action": "inject_deposit",
+                   "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/kyc/decision_form.html", context)
+
+
+@admin.register(Deposit)
+class DepositAdmin(ReadOnlyAdmin):
+    list_display = ("id", "detected_at", "user", "currency", "amount", "confirmations", "status", "txid")
+    list_filter = ("status", "currency")
+    search_fields = ("txid", "address", "user__username")

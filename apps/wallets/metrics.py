@@ -14,6 +14,7 @@ class ReconciliationCollector(Collector):
         yield GaugeMetricFamily("exchange_wallet_balance", "", labels=["currency", "account", "source"])
         yield GaugeMetricFamily("exchange_reconciliation_mismatches", "")
         yield GaugeMetricFamily("exchange_reconciliation_timestamp_seconds", "")
+        yield GaugeMetricFamily("exchange_withdrawals_waiting_seconds", "")
 
     def collect(self):
         from apps.wallets.reconciliation import latest_run
@@ -38,6 +39,17 @@ class ReconciliationCollector(Collector):
         yield balance
         yield mismatches
         yield age
+        from apps.wallets.withdrawals import hot_wallet_shortfall_seconds
+
+        waiting = GaugeMetricFamily(
+            "exchange_withdrawals_waiting_seconds",
+            "How long the oldest approved withdrawal has waited for the hot wallet (alert when it grows)",
+        )
+        try:
+            waiting.add_metric([], hot_wallet_shortfall_seconds())
+        except Exception:  # noqa: BLE001 - the database being down must not break the scrape
+            return
+        yield waiting
 
 
 _registered = False

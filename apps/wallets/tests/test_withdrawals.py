@@ -246,3 +246,47 @@ def test_two_withdrawals_racing_for_one_balance():
     available, locked = balances(user, btc)
     assert available >= 0 and locked == Decimal("0.3002")
     assert verify_ledger() == []
+
+
+@pytest.mark.django_db
+def test_a_send_that_dies_half_way_leaves_nothing_and_the_retry_sends_once(trader, btc, monkeypatch):
+    """Fault injection: the process dies after the chain send, before the ledger posting."""
+    post(client_for(trader), trader)
+    real_consume = ledger.consume
+
+    def die(**kwargs):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(ledger, "consume", die)
+    with pytest.raises(SystemExit):
+        withdrawals.send_approved()
+    withdrawal = Withdrawal.objects.get()
+    assert withdrawal.status == W.APPROVED and withdrawal.txid == ""
+    assert SimulatedChain("BTC").balance(wallet="hot", min_confirmations=0) == Decimal(1)  # nothing left the wallet
+    monkeypatch.setattr(ledger, "consume", real_consume)
+    assert withdrawals.send_approved()["sent"] == 1
+    assert withdrawals.send_approved()["sent"] == 0
+    SimulatedChain("BTC").mine(2)
+    assert verify_ledger() == [] and reconcile().ok
+
+
+@pytest.mark.django_db
+def test_superusers_inject_deposits_from_the_admin(btc):
+    from django.test import Client
+
+    from apps.wallets.models import DepositAddress
+
+    user = UserFactory()
+    deposits.deposit_address(user=user, currency_code="BTC")
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    client = Client()
+    client.post("/admin/login/", {"username": staff.username, "password": PASSWORD,
+                                  "otp_device": device.persistent_id, "otp_token": totp_code(device)})  # fmt: skip
+    address_pk = DepositAddress.objects.get(user=user).pk
+    client.post("/admin/wallets/depositaddress/", {"action": "inject_deposit", "_selected_action": [address_pk],
+                                                   "apply": "1", "amount": "0.3", "confirmations": "2"})  # fmt: skip
+    deposits.process_deposits()
+    assert ledger.user_account(user, btc).available == Decimal("0.3")
+    text = client.get("/metrics").content.decode()
+    assert "exchange_withdrawals_waiting_seconds 0.0" in text
