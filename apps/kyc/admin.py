@@ -223,4 +223,4 @@ class SubmissionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
-        return TemplateResponse(request, "admin/kyc/decision_form.html", context)
+        return TemplateResponse(request, "admin/action_form.html", context)

@@ -232,7 +232,7 @@ class DepositAddressAdmin(ReadOnlyAdmin):
                    "queryset": queryset[:20], "count": queryset.count(), "action": "inject_deposit",
                    "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta}  # fmt: skip
-        return TemplateResponse(request, "admin/kyc/decision_form.html", context)
+        return TemplateResponse(request, "admin/action_form.html", context)
 
 
 @admin.register(Deposit)
