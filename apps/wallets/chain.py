@@ -16,6 +16,11 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 
+class ChainRejected(Exception):
+    """The node refused a send for good (bad address, policy): nothing left the wallet.
+    Any other exception from `send` means "unknown": retry; sends are idempotent per reference."""
+
+
 @dataclass(frozen=True)
 class IncomingTransfer:
     txid: str
@@ -41,6 +46,9 @@ class ChainAdapter(Protocol):
 
     def send(self, *, wallet: str, to_address: str, amount: Decimal, reference: str) -> str:
         """Send and return the txid. Idempotent per reference: a retry returns the same txid."""
+
+    def sent(self, *, reference: str) -> bool:
+        """Whether a send with this reference was already made (resuming after a crash)."""
 
     def confirmations(self, txid: str) -> int: ...
 

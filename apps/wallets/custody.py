@@ -16,25 +16,39 @@ from django.db import IntegrityError, transaction
 
 from apps.core import audit
 from apps.wallets import ledger
-from apps.wallets.chain import adapter_for
+from apps.wallets.chain import ChainRejected, adapter_for
 from apps.wallets.exceptions import CustodyActionRefused
 from apps.wallets.models import Account, Currency, CustodyTransfer
+from apps.wallets.withdrawals import in_flight
 
 C = CustodyTransfer
 
 
 def sweep(*, currency: Currency) -> CustodyTransfer | None:
-    """Move hot above its maximum down to its target into cold. Safe to run concurrently with
-    withdrawals: the hot account row is locked while the amount is decided and posted."""
+    """Move hot above its maximum down to its target into cold.
+
+    Two steps, so a crash anywhere is safe with a real chain: the transfer is decided and committed
+    (one open sweep per currency), then executed like an approved refill (idempotent per transfer).
+    The hot and cold accounts are locked (ascending ids) while deciding, so a concurrent withdrawal
+    either goes first or waits."""
     if currency.hot_max <= 0:
         return None
-    with transaction.atomic():
-        hot = Account.objects.select_for_update().get(pk=ledger.system_account(Account.Kind.HOT, currency).pk)
-        if hot.available <= currency.hot_max:
-            return None
-        transfer = C.objects.create(currency=currency, direction=C.Direction.SWEEP,
-                                    amount=hot.available - currency.hot_target, status=C.Status.APPROVED)  # fmt: skip
-        _execute(transfer)
+    hot_id = ledger.system_account(Account.Kind.HOT, currency).pk
+    cold_id = ledger.system_account(Account.Kind.COLD, currency).pk
+    try:
+        with transaction.atomic():
+            hot = ledger.lock_accounts([Account(pk=hot_id), Account(pk=cold_id)])[hot_id]
+            # Funds promised to withdrawals already being sent stay in hot.
+            excess = hot.available - in_flight(currency) - currency.hot_target
+            chain_hot = adapter_for(currency.code).balance(wallet="hot", min_confirmations=currency.confirmations)
+            if hot.available - in_flight(currency) <= currency.hot_max or chain_hot < excess:
+                return None  # nothing to do, or the chain has not caught up yet: try next time
+            transfer = C.objects.create(currency=currency, direction=C.Direction.SWEEP, amount=excess,
+                                        status=C.Status.APPROVED)  # fmt: skip
+    except IntegrityError:
+        return None  # a sweep is already under way
+    execute(transfer_id=transfer.pk)
+    transfer.refresh_from_db()
     return transfer
 
 
@@ -68,36 +82,52 @@ def approve_refill(*, transfer_id: int, approver) -> CustodyTransfer:
     return transfer
 
 
-def execute_approved_refills() -> int:
-    done = 0
-    for pk in C.objects.filter(direction=C.Direction.REFILL, status=C.Status.APPROVED).values_list("pk", flat=True):
-        with transaction.atomic():
-            transfer = C.objects.select_for_update().get(pk=pk)
-            if transfer.status == C.Status.APPROVED:
-                _execute(transfer)
-                done += 1
-    return done
+def execute_approved() -> int:
+    """Execute every approved sweep and refill (also those a crash interrupted); returns how many
+    were sent."""
+    pending = C.objects.filter(status=C.Status.APPROVED).values_list("pk", flat=True)
+    return sum(execute(transfer_id=pk) for pk in pending)
 
 
-def _execute(transfer: CustodyTransfer) -> None:
-    """Inside the caller's transaction: chain send and ledger posting together."""
-    currency = transfer.currency
-    source, target = ("hot", "cold") if transfer.direction == C.Direction.SWEEP else ("cold", "hot")
-    chain = adapter_for(currency.code)
-    available = chain.balance(wallet=source, min_confirmations=currency.confirmations)
-    if available < transfer.amount:
-        transfer.status, transfer.failure_reason = C.Status.FAILED, f"{source} holds {available} on chain"
-        transfer.save(update_fields=["status", "failure_reason", "updated_at"])
-        return
-    txid = chain.send(wallet=source, to_address=chain.wallet_address(target), amount=transfer.amount,
-                      reference=f"custody:{transfer.pk}")  # fmt: skip
-    kinds = {"hot": Account.Kind.HOT, "cold": Account.Kind.COLD}
-    ledger.post(kind="custody", idempotency_key=f"custody:{transfer.pk}", reference=("custody", str(transfer.pk)),
-                legs=[ledger.Leg(ledger.system_account(kinds[source], currency), transfer.amount),
-                      ledger.Leg(ledger.system_account(kinds[target], currency), -transfer.amount)])  # fmt: skip
-    transfer.status, transfer.txid = C.Status.SENT, txid
-    transfer.save(update_fields=["status", "txid", "updated_at"])
-    audit.record(actor=None, action=f"wallets.{transfer.direction}_sent", target=transfer, txid=txid)
+def execute(*, transfer_id: int) -> bool:
+    """Chain and ledger move together; the ledger is checked before the chain is asked, and the
+    chain send is idempotent per transfer, so a retry after a crash never sends twice."""
+    with transaction.atomic():
+        transfer = C.objects.select_for_update(of=("self",)).select_related("currency").get(pk=transfer_id)
+        if transfer.status != C.Status.APPROVED:
+            return False
+        currency = transfer.currency
+        source, target = ("hot", "cold") if transfer.direction == C.Direction.SWEEP else ("cold", "hot")
+        kinds = {"hot": Account.Kind.HOT, "cold": Account.Kind.COLD}
+        ids = {w: ledger.system_account(kinds[w], currency).pk for w in ("hot", "cold")}
+        accounts = ledger.lock_accounts([Account(pk=ids["hot"]), Account(pk=ids["cold"])])
+        chain = adapter_for(currency.code)
+        reference = f"custody:{transfer.pk}"
+        on_chain = chain.balance(wallet=source, min_confirmations=currency.confirmations)
+        in_ledger = accounts[ids[source]].available
+        if transfer.direction == C.Direction.SWEEP:
+            in_ledger -= in_flight(currency)  # withdrawals being sent keep their funds in hot
+        if min(on_chain, in_ledger) < transfer.amount and not chain.sent(reference=reference):
+            if transfer.direction == C.Direction.SWEEP:
+                # Withdrawals took hot funds since the sweep was decided: drop it, the next policy
+                # run decides again from the new balance.
+                transfer.status, transfer.failure_reason = C.Status.FAILED, "superseded: hot changed since decided"
+                transfer.save(update_fields=["status", "failure_reason", "updated_at"])
+            return False  # a refill not covered yet stays approved, retried by the next run
+        try:
+            txid = chain.send(wallet=source, to_address=chain.wallet_address(target), amount=transfer.amount,
+                              reference=reference)  # fmt: skip
+        except ChainRejected as exc:
+            transfer.status, transfer.failure_reason = C.Status.FAILED, str(exc)[:200]
+            transfer.save(update_fields=["status", "failure_reason", "updated_at"])
+            return False
+        ledger.post(kind="custody", idempotency_key=reference, reference=("custody", str(transfer.pk)),
+                    legs=[ledger.Leg(accounts[ids[source]], transfer.amount),
+                          ledger.Leg(accounts[ids[target]], -transfer.amount)])  # fmt: skip
+        transfer.status, transfer.txid = C.Status.SENT, txid
+        transfer.save(update_fields=["status", "txid", "updated_at"])
+        audit.record(actor=None, action=f"wallets.{transfer.direction}_sent", target=transfer, txid=txid)
+    return True
 
 
 def run_policy() -> dict[str, str]:
@@ -109,7 +139,7 @@ def run_policy() -> dict[str, str]:
             result[currency.code] = "swept"
         elif request_refill_if_needed(currency=currency):
             result[currency.code] = "refill requested"
-    executed = execute_approved_refills()
+    executed = execute_approved()
     if executed:
-        result["refills executed"] = str(executed)
+        result["executed"] = str(executed)
     return result

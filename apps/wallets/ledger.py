@@ -65,9 +65,8 @@ def post(
         with transaction.atomic():
             existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:
-                return existing
-            ids = sorted({leg.account.pk for leg in legs})
-            locked = {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+                return _repeat(existing, kind)
+            locked = lock_accounts(leg.account for leg in legs)
             for leg in legs:
                 account = locked[leg.account.pk]
                 change = leg.amount if account.is_liability else -leg.amount
@@ -86,13 +85,32 @@ def post(
                       bucket=leg.bucket, amount=leg.amount)
                 for leg in legs
             )  # fmt: skip
+            txn.created = True
             return txn
     except IntegrityError:
         # The same key committed by a concurrent post between our check and our insert.
         existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
-            return existing
+            return _repeat(existing, kind)
         raise
+
+
+def _repeat(existing: Transaction, kind: str) -> Transaction:
+    """The first posting of a key, marked as not created by this call. A key reused for another
+    kind of posting is a bug in the caller, not a repeat: refuse it loudly."""
+    if existing.kind != kind:
+        raise UnbalancedTransaction(f"Idempotency key {existing.idempotency_key!r} was used for a {existing.kind}.")
+    existing.created = False
+    return existing
+
+
+def lock_accounts(accounts: Iterable[Account]) -> dict[int, Account]:
+    """Lock account rows in ascending id order (the one lock order of the whole system) and return
+    them fresh. Callers that must decide on balances before posting lock everything they will
+    touch here first, so no two transactions ever wait on each other in a cycle."""
+    ids = sorted({account.pk for account in accounts})
+    return {a.pk: a for a in Account.objects.select_for_update(of=("self",)).select_related("currency")
+            .filter(pk__in=ids).order_by("pk")}  # fmt: skip
 
 
 def user_account(user, currency: Currency | str) -> Account:
@@ -142,8 +160,10 @@ def release(*, hold_id: int, amount: Decimal | None = None, step: str = "release
         if amount > held.amount:
             raise InsufficientFunds("Cannot release more than is held.")
         key = f"release:{held.pk}:{step}"
-        post(kind=Transaction.Kind.RELEASE, idempotency_key=key, reference=(held.owner_type, held.owner_id),
-             legs=[Leg(held.account, -amount, LOCKED), Leg(held.account, amount, AVAILABLE)])  # fmt: skip
+        txn = post(kind=Transaction.Kind.RELEASE, idempotency_key=key, reference=(held.owner_type, held.owner_id),
+                   legs=[Leg(held.account, -amount, LOCKED), Leg(held.account, amount, AVAILABLE)])  # fmt: skip
+        if not txn.created:
+            return held  # this step was released before: nothing moves twice
         held.amount -= amount
         if held.amount == 0:
             held.status = Hold.Status.RELEASED

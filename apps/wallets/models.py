@@ -256,6 +256,9 @@ class Withdrawal(models.Model):
     failure_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set and committed before the chain is asked to send: from then on the withdrawal cannot be
+    # cancelled (the coins may be on their way) and every retry re-sends with the same reference.
+    send_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -310,6 +313,11 @@ class CustodyTransfer(models.Model):
                 fields=["currency"],
                 condition=Q(direction="refill", status__in=["requested", "approved"]),
                 name="wallets_one_open_refill_per_currency",
+            ),
+            models.UniqueConstraint(
+                fields=["currency"],
+                condition=Q(direction="sweep", status="approved"),
+                name="wallets_one_open_sweep_per_currency",
             ),
         ]
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db import models, transaction
 from django.db.models import F, Q, Sum
 
-from apps.wallets.chain import IncomingTransfer
+from apps.wallets.chain import ChainRejected, IncomingTransfer
 from apps.wallets.models import AMOUNT
 
 PREFIX = "sim1"
@@ -24,6 +24,8 @@ class SimAddress(models.Model):
     currency = models.CharField(max_length=10)
     address = models.CharField(max_length=64, unique=True)
     wallet = models.CharField(max_length=16)  # hot | cold | external
+    # Deposit addresses belong to the hot wallet but are never its main (sending/refill) address.
+    is_deposit = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.address
@@ -60,8 +62,12 @@ class SimulatedChain:
     # --- adapter interface ----------------------------------------------------------------------
 
     def new_address(self, *, wallet: str) -> str:
+        """A new deposit address of `wallet` (only ever used for users' deposits)."""
+        return self._create_address(wallet, is_deposit=True)
+
+    def _create_address(self, wallet: str, *, is_deposit: bool) -> str:
         address = f"{PREFIX}{self.currency.lower()}{secrets.token_hex(16)}"
-        SimAddress.objects.create(currency=self.currency, address=address, wallet=wallet)
+        SimAddress.objects.create(currency=self.currency, address=address, wallet=wallet, is_deposit=is_deposit)
         return address
 
     def validate_address(self, address: str) -> bool:
@@ -90,8 +96,13 @@ class SimulatedChain:
             existing = SimTransaction.objects.filter(reference=reference).first()
             if existing is not None:
                 return existing.txid
+            if not self.validate_address(to_address):
+                raise ChainRejected(f"not a {self.currency} address: {to_address!r}")
             source = self.wallet_address(wallet)
             return self._transfer(source, to_address, amount, reference=reference)
+
+    def sent(self, *, reference: str) -> bool:
+        return SimTransaction.objects.filter(reference=reference).exists()
 
     def confirmations(self, txid: str) -> int:
         tx = SimTransaction.objects.get(txid=txid)
@@ -100,8 +111,10 @@ class SimulatedChain:
     # --- simulation controls --------------------------------------------------------------------
 
     def wallet_address(self, wallet: str) -> str:
-        existing = SimAddress.objects.filter(currency=self.currency, wallet=wallet).order_by("id").first()
-        return existing.address if existing else self.new_address(wallet=wallet)
+        """The wallet's own main address (custody transfers, the world's sending address)."""
+        existing = SimAddress.objects.filter(currency=self.currency, wallet=wallet, is_deposit=False).order_by("id")
+        first = existing.first()
+        return first.address if first else self._create_address(wallet, is_deposit=False)
 
     def receive(self, *, to_address: str, amount: Decimal) -> str:
         """Money arriving from the outside world (a user's deposit)."""

@@ -22,9 +22,10 @@ from apps.accounts import services as account_services
 from apps.core import audit
 from apps.kyc import selectors as kyc_selectors
 from apps.wallets import ledger
-from apps.wallets.chain import adapter_for
+from apps.wallets.chain import ChainRejected, adapter_for
 from apps.wallets.deposits import active_currency
 from apps.wallets.exceptions import (
+    InsufficientFunds,
     InvalidAddress,
     InvalidAmount,
     KycRequired,
@@ -40,7 +41,10 @@ W = Withdrawal.Status
 
 
 def request_withdrawal(*, user, currency_code: str, amount: Decimal, address: str, otp_code: str) -> Withdrawal:
-    """Accept a withdrawal or refuse it with the reason; on refusal nothing is held or written."""
+    """Accept a withdrawal or refuse it with the reason; on refusal nothing is held or written.
+
+    The 2FA code is checked after everything that can be checked without it, so a request refused
+    for its address, level or balance does not use the code up."""
     currency = active_currency(currency_code)
     step = Decimal(1).scaleb(-currency.decimals)
     if amount <= 0 or amount != amount.quantize(step):
@@ -49,7 +53,6 @@ def request_withdrawal(*, user, currency_code: str, amount: Decimal, address: st
         raise InvalidAmount(details={"amount": [f"The minimum is {currency.min_withdrawal} {currency.code}."]})
     if not account_selectors.two_factor_enabled(user):
         raise TwoFactorRequired()
-    account_services.require_second_factor(user=user, code=otp_code)  # a used code is refused
     if not adapter_for(currency.code).validate_address(address):
         raise InvalidAddress()
     limits = kyc_selectors.limits_for(user)
@@ -57,29 +60,38 @@ def request_withdrawal(*, user, currency_code: str, amount: Decimal, address: st
         raise KycRequired()
     if currency.limit_reference_price is None:
         raise LimitExceeded(f"No reference price is set for {currency.code}; withdrawals are paused.")
-    value = amount * currency.limit_reference_price
+    total = amount + currency.withdrawal_fee
+    value = total * currency.limit_reference_price  # the fee leaves the account too
+    account = ledger.user_account(user, currency)
+    account.refresh_from_db()
+    if account.available < total:
+        raise InsufficientFunds(details={"available": str(account.available), "needed": str(total)})
+    _check_daily_limit(user, value, limits)
+    account_services.require_second_factor(user=user, code=otp_code)  # a used code is refused
 
     with transaction.atomic():
         # One request at a time per user, so two cannot both fit under the daily limit.
         get_user_model().objects.select_for_update().get(pk=user.pk)
-        since = timezone.now() - dt.timedelta(hours=24)
-        used = Withdrawal.objects.filter(user=user, created_at__gte=since, status__in=Withdrawal.COUNTING).aggregate(
-            s=Sum("reference_value")
-        )["s"] or Decimal(0)
-        if used + value > limits["daily_withdrawal_limit"]:
-            raise LimitExceeded(details={"limit": str(limits["daily_withdrawal_limit"]), "used": str(used),
-                                         "currency": limits["limit_currency"]})  # fmt: skip
+        _check_daily_limit(user, value, limits)
         auto = amount <= currency.auto_approve_limit
         withdrawal = Withdrawal.objects.create(
             user=user, currency=currency, address=address, amount=amount, fee=currency.withdrawal_fee,
             reference_value=value, status=W.APPROVED if auto else W.REVIEW,
         )  # fmt: skip
-        account = ledger.user_account(user, currency)
-        withdrawal.hold = ledger.hold(account=account, amount=amount + currency.withdrawal_fee,
-                                      owner=("withdrawal", str(withdrawal.pk)))  # fmt: skip
+        withdrawal.hold = ledger.hold(account=account, amount=total, owner=("withdrawal", str(withdrawal.pk)))
         withdrawal.save(update_fields=["hold"])
         audit.record(actor=user, action="wallets.withdrawal_requested", target=withdrawal, status=withdrawal.status)
     return withdrawal
+
+
+def _check_daily_limit(user, value: Decimal, limits: dict) -> None:
+    since = timezone.now() - dt.timedelta(hours=24)
+    used = Withdrawal.objects.filter(user=user, created_at__gte=since, status__in=Withdrawal.COUNTING).aggregate(
+        s=Sum("reference_value")
+    )["s"] or Decimal(0)
+    if used + value > limits["daily_withdrawal_limit"]:
+        raise LimitExceeded(details={"limit": str(limits["daily_withdrawal_limit"]), "used": str(used),
+                                     "currency": limits["limit_currency"]})  # fmt: skip
 
 
 def approve(*, withdrawal_id: int, reviewer) -> Withdrawal:
@@ -102,7 +114,7 @@ def cancel(*, withdrawal_id: int, user=None, actor=None, reason: str = "cancelle
         withdrawal = query.filter(pk=withdrawal_id, **({"user": user} if user else {})).first()
         if withdrawal is None:
             raise WithdrawalNotFound()
-        if withdrawal.status not in Withdrawal.CANCELLABLE:
+        if withdrawal.status not in Withdrawal.CANCELLABLE or withdrawal.send_started_at is not None:
             raise WithdrawalNotCancellable()
         ledger.release(hold_id=withdrawal.hold_id, step="cancel")
         withdrawal.status, withdrawal.failure_reason = W.CANCELLED, reason
@@ -120,40 +132,75 @@ def send_approved() -> dict[str, int]:
 
 
 def send(*, withdrawal_id: int) -> str:
+    """Send one approved withdrawal, in two steps so that a crash at any line is safe:
+
+    1. lock the accounts it will touch (ascending ids), check the hot wallet covers it (else it
+       waits), and commit `send_started_at` (no cancelling from now on);
+    2. ask the chain to send (idempotent per withdrawal), then consume the hold and record the txid
+       in one transaction. A crash between 1 and 2, or inside 2, is resumed by the next run.
+    A definitive refusal (ChainRejected) fails it and releases the hold; any other error leaves it
+    for the retry, because the coins may already have left."""
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("currency").get(pk=withdrawal_id)
         if withdrawal.status != W.APPROVED:
             return "sent" if withdrawal.status in (W.SENT, W.CONFIRMED) else "failed"
         currency = withdrawal.currency
-        # Lock the hot account before deciding: a sweep moving hot funds to cold at this moment
-        # either finishes first (and this sees its result) or waits for this send.
         hot_id = ledger.system_account(Account.Kind.HOT, currency).pk
-        hot = Account.objects.select_for_update(of=("self",)).select_related("currency").get(pk=hot_id)
+        fees_id = ledger.system_account(Account.Kind.FEES, currency).pk
+        accounts = ledger.lock_accounts([withdrawal.hold.account, Account(pk=hot_id), Account(pk=fees_id)])
+        hot = accounts[hot_id]
         chain = adapter_for(currency.code)
         on_chain = chain.balance(wallet="hot", min_confirmations=currency.confirmations)
-        if hot.available < withdrawal.amount or on_chain < withdrawal.amount:
-            # Never sent short: it waits for a refill; operations are told.
+        # Hot funds already promised: other sends under way, and sweeps decided but not yet made.
+        reserved = in_flight(currency) + pending_sweeps(currency)
+        covered = min(hot.available, on_chain) - reserved >= withdrawal.amount
+        if withdrawal.send_started_at is None and not covered:
+            # Never sent short: it waits for a refill; operations see the waiting-time gauge.
             detail = {"withdrawal": withdrawal.pk, "currency": currency.code, "hot": str(hot.available)}
             logger.warning("hot wallet cannot cover withdrawal", extra=detail)
             return "waiting"
+        if withdrawal.send_started_at is None:
+            withdrawal.send_started_at = timezone.now()
+            withdrawal.save(update_fields=["send_started_at", "updated_at"])
+    with transaction.atomic():
+        withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("currency").get(pk=withdrawal_id)
+        if withdrawal.status != W.APPROVED:
+            return "sent" if withdrawal.status in (W.SENT, W.CONFIRMED) else "failed"
+        accounts = ledger.lock_accounts([withdrawal.hold.account, Account(pk=hot_id), Account(pk=fees_id)])
         try:
             txid = chain.send(wallet="hot", to_address=withdrawal.address, amount=withdrawal.amount,
                               reference=f"withdrawal:{withdrawal.pk}")  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - the node refused it: fail and give the money back
+        except ChainRejected as exc:
             ledger.release(hold_id=withdrawal.hold_id, step="failed")
             withdrawal.status, withdrawal.failure_reason = W.FAILED, str(exc)[:200]
             withdrawal.save(update_fields=["status", "failure_reason", "updated_at"])
             audit.record(actor=None, action="wallets.withdrawal_failed", target=withdrawal, reason=str(exc)[:200])
             return "failed"
-        legs = [ledger.Leg(hot, withdrawal.amount)]
+        legs = [ledger.Leg(accounts[hot_id], withdrawal.amount)]
         if withdrawal.fee:
-            legs.append(ledger.Leg(ledger.system_account(Account.Kind.FEES, currency), withdrawal.fee))
+            legs.append(ledger.Leg(accounts[fees_id], withdrawal.fee))
         ledger.consume(hold_id=withdrawal.hold_id, legs_out=legs, kind="withdrawal",
                        idempotency_key=f"withdrawal:{withdrawal.pk}")  # fmt: skip
         withdrawal.status, withdrawal.txid, withdrawal.sent_at = W.SENT, txid, timezone.now()
         withdrawal.save(update_fields=["status", "txid", "sent_at", "updated_at"])
         audit.record(actor=None, action="wallets.withdrawal_sent", target=withdrawal, txid=txid)
     return "sent"
+
+
+def in_flight(currency) -> Decimal:
+    """Hot funds promised to withdrawals whose send has started but not been posted: neither
+    another withdrawal nor a sweep may count on them. Call with the hot account locked."""
+    return Withdrawal.objects.filter(currency=currency, status=W.APPROVED, send_started_at__isnull=False).aggregate(
+        s=Sum("amount")
+    )["s"] or Decimal(0)
+
+
+def pending_sweeps(currency) -> Decimal:
+    from apps.wallets.models import CustodyTransfer
+
+    return CustodyTransfer.objects.filter(currency=currency, direction="sweep", status="approved").aggregate(
+        s=Sum("amount")
+    )["s"] or Decimal(0)
 
 
 def follow_confirmations() -> int:

@@ -57,9 +57,9 @@ def test_a_refill_needs_a_second_person():
     assert custody.request_refill_if_needed(currency=btc, requested_by=bob_ops, amount=Decimal(1)) is None  # one open
     with pytest.raises(CustodyActionRefused):
         custody.approve_refill(transfer_id=refill.pk, approver=alice_ops)
-    assert custody.execute_approved_refills() == 0
+    assert custody.execute_approved() == 0
     custody.approve_refill(transfer_id=refill.pk, approver=bob_ops)
-    assert custody.execute_approved_refills() == 1
+    assert custody.execute_approved() == 1
     refill.refresh_from_db()
     assert refill.status == C.Status.SENT and hot_and_cold(btc) == (Decimal("3.5"), Decimal("1.5"))
     SimulatedChain("BTC").mine(2)
@@ -123,3 +123,34 @@ def test_a_sweep_racing_a_withdrawal_keeps_every_balance_whole():
                                               (Withdrawal.Status.APPROVED, 0, Decimal(1))}  # fmt: skip
     SimulatedChain("BTC").mine(2)
     assert verify_ledger() == [] and reconcile().ok
+
+
+@pytest.mark.django_db
+def test_a_refill_never_lands_on_a_users_deposit_address():
+    btc = make_btc()
+    first = UserFactory()
+    fund(first, "5")  # the first deposit address ever made
+    custody.run_policy()  # sweep 3 to cold
+    SimulatedChain("BTC").mine(2)
+    refill = custody.request_refill_if_needed(currency=btc, amount=Decimal(1))
+    custody.approve_refill(transfer_id=refill.pk, approver=UserFactory(is_staff=True))
+    custody.execute_approved()
+    SimulatedChain("BTC").mine(2)
+    from apps.wallets import deposits
+
+    deposits.process_deposits()
+    assert ledger.user_account(first, btc).available == Decimal(5)
+    assert reconcile().ok
+
+
+@pytest.mark.django_db
+def test_reconcile_between_a_block_and_the_deposit_task_is_clean():
+    make_btc()
+    user = UserFactory()
+    fund(user, "1")
+    from apps.wallets import deposits
+
+    deposits.simulate_deposit(user=user, currency_code="BTC", amount=Decimal("0.3"), confirmations=2)
+    run = reconcile()  # confirmed on chain, not credited yet
+    assert run.ok, run.mismatches
+    assert Decimal(run.figures["BTC"]["deposits_confirmed_uncredited"]) == Decimal("0.3")

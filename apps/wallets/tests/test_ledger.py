@@ -137,3 +137,23 @@ def test_verify_ledger_command_exit_status(btc):
     Account.objects.filter(pk=ledger.user_account(alice, btc).pk).update(available=Decimal(3))
     with pytest.raises(CommandError, match="violation"):
         call_command("verify_ledger")
+
+
+def test_repeating_a_partial_release_moves_nothing_twice(btc):
+    alice = UserFactory()
+    deposit(alice, btc, "1", "dep")
+    held = ledger.hold(account=ledger.user_account(alice, btc), amount=Decimal(1), owner=("order", "1"))
+    ledger.release(hold_id=held.pk, amount=Decimal("0.3"), step="fill-1")
+    ledger.release(hold_id=held.pk, amount=Decimal("0.3"), step="fill-1")
+    held.refresh_from_db()
+    assert held.amount == Decimal("0.7") and balances(alice, btc) == (Decimal("0.3"), Decimal("0.7"))
+    assert verify_ledger() == []
+
+
+def test_an_idempotency_key_reused_for_another_kind_is_refused(btc):
+    alice = UserFactory()
+    deposit(alice, btc, "1", "same-key")
+    with pytest.raises(UnbalancedTransaction):
+        ledger.post(kind="transfer", idempotency_key="same-key",
+                    legs=[ledger.Leg(ledger.user_account(alice, btc), Decimal(-1)),
+                          ledger.Leg(ledger.user_account(UserFactory(), btc), Decimal(1))])  # fmt: skip

@@ -290,3 +290,43 @@ def test_superusers_inject_deposits_from_the_admin(btc):
     assert ledger.user_account(user, btc).available == Decimal("0.3")
     text = client.get("/metrics").content.decode()
     assert "exchange_withdrawals_waiting_seconds 0.0" in text
+
+
+@pytest.mark.django_db
+def test_a_node_timeout_leaves_the_withdrawal_to_retry_not_failed(trader, btc, monkeypatch):
+    client = client_for(trader)
+    created = post(client, trader).json()
+    real_send = SimulatedChain.send
+
+    def timeout(self, **kwargs):
+        raise TimeoutError("node did not answer")
+
+    monkeypatch.setattr(SimulatedChain, "send", timeout)
+    with pytest.raises(TimeoutError):
+        withdrawals.send_approved()
+    withdrawal = Withdrawal.objects.get()
+    assert withdrawal.status == W.APPROVED and withdrawal.send_started_at is not None
+    assert balances(trader, btc)[1] == Decimal("0.1002")  # still held
+    refused = client.post(f"/api/v1/withdrawals/{created['id']}/cancel")
+    assert refused.status_code == 409  # the coins may be on their way
+    monkeypatch.setattr(SimulatedChain, "send", real_send)
+    assert withdrawals.send_approved()["sent"] == 1
+    SimulatedChain("BTC").mine(2)
+    assert verify_ledger() == [] and reconcile().ok
+
+
+@pytest.mark.django_db
+def test_a_send_the_node_refuses_fails_and_gives_the_money_back(trader, btc, monkeypatch):
+    from apps.wallets.chain import ChainRejected
+
+    post(client_for(trader), trader)
+
+    def refuse(self, **kwargs):
+        raise ChainRejected("address blacklisted by the node")
+
+    monkeypatch.setattr(SimulatedChain, "send", refuse)
+    assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 1}
+    withdrawal = Withdrawal.objects.get()
+    assert withdrawal.status == W.FAILED and "blacklisted" in withdrawal.failure_reason
+    assert balances(trader, btc) == (Decimal(1), 0)
+    assert verify_ledger() == []
