@@ -157,3 +157,14 @@ def test_an_idempotency_key_reused_for_another_kind_is_refused(btc):
         ledger.post(kind="transfer", idempotency_key="same-key",
                     legs=[ledger.Leg(ledger.user_account(alice, btc), Decimal(-1)),
                           ledger.Leg(ledger.user_account(UserFactory(), btc), Decimal(1))])  # fmt: skip
+
+
+def test_currency_policy_amounts_must_fit_its_precision():
+    from django.core.exceptions import ValidationError
+
+    from apps.wallets.models import Currency
+
+    currency = Currency(code="XBT", name="x", decimals=8, withdrawal_fee=Decimal("0.000000001"))
+    with pytest.raises(ValidationError) as info:
+        currency.full_clean()
+    assert "withdrawal_fee" in info.value.message_dict
