@@ -6,6 +6,7 @@ key must be given, cookies are secure, HTTPS is enforced and HSTS is sent.
 """
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -52,6 +53,10 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.kyc",
     "apps.wallets",
+    "apps.markets",
+    "apps.orders",
+    "apps.trades",
+    "apps.matching",
 ]
 
 MIDDLEWARE = [
@@ -283,6 +288,23 @@ WALLET_CHAIN_ADAPTERS = {"*": env.str("WALLET_CHAIN_ADAPTER", default="apps.wall
 WALLET_DEPOSIT_SCAN_SECONDS = env.int("WALLET_DEPOSIT_SCAN_SECONDS", default=10)
 # Development: the simulated chain mines a block this often (0: never; tests mine by hand).
 SIMCHAIN_BLOCK_SECONDS = env.int("SIMCHAIN_BLOCK_SECONDS", default=15 if DEBUG else 0)
+
+# --- Orders and matching ------------------------------------------------------------------------
+ORDER_STREAM_PREFIX = env.str("ORDER_STREAM_PREFIX", default="exchange:orders:")
+# A stop-market buy by quantity reserves quantity x stop price x (1 + this margin): its fills stop
+# when that budget is spent (a market can gap past the stop price).
+STOP_MARKET_BUY_MARGIN = Decimal(env.str("STOP_MARKET_BUY_MARGIN", default="0.05"))
+# The matcher: commands per XREADGROUP (and per settlement transaction), how long one read blocks,
+# how often it looks for new markets and for orders that never reached the stream.
+MATCHER_BATCH_SIZE = env.int("MATCHER_BATCH_SIZE", default=2000)
+MATCHER_BLOCK_MS = env.int("MATCHER_BLOCK_MS", default=200)
+MATCHER_DISCOVERY_SECONDS = env.float("MATCHER_DISCOVERY_SECONDS", default=2.0)
+MATCHER_RECOVERY_SECONDS = env.float("MATCHER_RECOVERY_SECONDS", default=5.0)
+# Prometheus endpoint of the matcher process (0: none). Several matchers on one host need their own.
+MATCHER_METRICS_PORT = env.int("MATCHER_METRICS_PORT", default=9108)
+MATCHER_METRICS_HOST = env.str("MATCHER_METRICS_HOST", default="127.0.0.1")
+# Levels of the aggregated book kept in the Redis cache per side.
+BOOK_CACHE_DEPTH = env.int("BOOK_CACHE_DEPTH", default=500)
 
 # --- KYC ------------------------------------------------------------------------------------------
 # Identity documents: a private directory no URL maps to (never under STATIC_ROOT or a public MEDIA).

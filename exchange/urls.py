@@ -12,6 +12,8 @@ api_v1 = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.kyc.urls")),
     path("", include("apps.wallets.urls")),
+    path("", include("apps.markets.urls")),
+    path("", include("apps.orders.urls")),
 ]
 
 # Staff enter a TOTP code with their password (django-otp's admin site); logins are rate-limited.

@@ -1,0 +1,101 @@
+"""The trading-pair registry. A market's filters (tick, lot, minimum notional) and fees are read by
+order placement and by the matcher; the matcher picks up new markets while it runs."""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+
+from apps.wallets.models import AMOUNT, Currency
+
+RATE = {"max_digits": 8, "decimal_places": 6}
+MAX_FEE = Decimal("0.1")
+
+
+def decimals_of(step: Decimal) -> int:
+    """Places after the point of a step size (0.01 -> 2, 5 -> 0)."""
+    return max(0, -step.normalize().as_tuple().exponent)
+
+
+class Market(models.Model):
+    class Status(models.TextChoices):
+        TRADING = "trading", "Trading"
+        HALTED = "halted", "Halted"
+
+    symbol = models.CharField(max_length=24, unique=True, help_text="BASE-QUOTE, for example BTC-USDT.")
+    base = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+")
+    quote = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+")
+    tick_size = models.DecimalField(**AMOUNT, help_text="Prices are multiples of this (quote currency).")
+    lot_size = models.DecimalField(**AMOUNT, help_text="Quantities are multiples of this (base currency).")
+    min_notional = models.DecimalField(default=0, **AMOUNT, help_text="Smallest price x quantity (quote).")
+    maker_fee = models.DecimalField(default=Decimal("0.001"), **RATE, help_text="Rate, 0.001 = 0.1 %.")
+    taker_fee = models.DecimalField(default=Decimal("0.002"), **RATE, help_text="Rate, 0.002 = 0.2 %.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.TRADING)
+    status_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(condition=Q(tick_size__gt=0), name="markets_tick_positive"),
+            models.CheckConstraint(condition=Q(lot_size__gt=0), name="markets_lot_positive"),
+            models.CheckConstraint(condition=Q(min_notional__gte=0), name="markets_min_notional_non_negative"),
+            models.CheckConstraint(
+                condition=Q(maker_fee__gte=0, maker_fee__lt=MAX_FEE, taker_fee__gte=0, taker_fee__lt=MAX_FEE),
+                name="markets_fees_in_range",
+            ),
+            models.CheckConstraint(condition=~Q(base=F("quote")), name="markets_base_is_not_quote"),
+            models.UniqueConstraint(fields=["base", "quote"], name="markets_one_market_per_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+    @property
+    def price_decimals(self) -> int:
+        return decimals_of(self.tick_size)
+
+    @property
+    def quantity_decimals(self) -> int:
+        return decimals_of(self.lot_size)
+
+    @property
+    def notional_unit(self) -> Decimal:
+        """Value in quote of one lot at one tick: the engine's integer unit of money."""
+        return self.tick_size * self.lot_size
+
+    def clean(self):
+        errors = {}
+        if not self.symbol and self.base_id and self.quote_id:
+            self.symbol = f"{self.base_id}-{self.quote_id}"
+        if self.base_id and self.quote_id:
+            if self.base_id == self.quote_id:
+                errors["quote"] = "Base and quote must differ."
+            expected = f"{self.base_id}-{self.quote_id}"
+            if self.symbol and self.symbol != expected:
+                errors["symbol"] = f"The symbol of this pair is {expected}."
+        for field in ("tick_size", "lot_size"):
+            value = getattr(self, field)
+            if value is not None and value <= 0:
+                errors[field] = "Must be greater than zero."
+        for field in ("maker_fee", "taker_fee"):
+            value = getattr(self, field)
+            if value is not None and not (0 <= value < MAX_FEE):
+                errors[field] = f"A rate from 0 up to {MAX_FEE} (exclusive)."
+        if self.min_notional is not None and self.min_notional < 0:
+            errors["min_notional"] = "Must not be negative."
+        if not errors and self.base_id and self.quote_id and self.tick_size and self.lot_size:
+            base, quote = self.base, self.quote
+            if decimals_of(self.lot_size) > base.decimals:
+                errors["lot_size"] = f"{base.code} has {base.decimals} decimals."
+            if decimals_of(self.tick_size) > quote.decimals:
+                errors["tick_size"] = f"{quote.code} has {quote.decimals} decimals."
+            elif decimals_of(self.notional_unit) > quote.decimals:
+                # Every trade's value (price x quantity) must be payable in whole units of the quote.
+                errors["tick_size"] = (
+                    f"tick x lot ({self.notional_unit.normalize()}) must fit {quote.code}'s {quote.decimals} decimals."
+                )
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,40 @@
+"""The aggregated order book as clients see it: decimal strings in the market's precision, and the
+CRC32 checksum of API.md (top 10 asks lowest first, then top 10 bids highest first, each level as
+price then quantity with the decimal point removed and leading zeros stripped)."""
+
+from __future__ import annotations
+
+import zlib
+from decimal import Decimal
+
+
+def level_text(value: Decimal) -> str:
+    return format(value, "f").replace(".", "").lstrip("0")
+
+
+def checksum(bids: list[list[str]], asks: list[list[str]]) -> int:
+    """bids and asks best first, as [price, quantity] strings in the market's precision."""
+    parts = []
+    for price, qty in asks[:10]:
+        parts.append(price.replace(".", "").lstrip("0") + qty.replace(".", "").lstrip("0"))
+    for price, qty in bids[:10]:
+        parts.append(price.replace(".", "").lstrip("0") + qty.replace(".", "").lstrip("0"))
+    return zlib.crc32("".join(parts).encode()) & 0xFFFFFFFF
+
+
+class LevelFormatter:
+    """Ticks and lots to [price, quantity] strings in the market's precision."""
+
+    def __init__(self, tick_size: Decimal, lot_size: Decimal, price_decimals: int, quantity_decimals: int):
+        self.tick, self.lot = tick_size, lot_size
+        self.pq = Decimal(1).scaleb(-price_decimals)
+        self.qq = Decimal(1).scaleb(-quantity_decimals)
+
+    def price(self, ticks: int) -> str:
+        return format((self.tick * ticks).quantize(self.pq), "f")
+
+    def quantity(self, lots: int) -> str:
+        return format((self.lot * lots).quantize(self.qq), "f")
+
+    def levels(self, levels) -> list[list[str]]:
+        return [[self.price(p), self.quantity(q)] for p, q in levels]

@@ -1,0 +1,511 @@
+"""The matching engine: one market's order book, in pure Python (no Django, no clock, no I/O).
+
+Units are integers only: prices in ticks, quantities in lots, notional in ticks * lots. Decimal
+conversion, persistence and balances belong to the caller (the settlement layer), which feeds
+commands in one at a time and reads the events the engine appends to `events`.
+
+Rules
+- Price-time priority: best price first, then FIFO by `priority` (a counter stamped when an order
+  rests). A fill is at the maker's price.
+- GTC limit remainders rest; IOC remainders expire ("ioc_remainder", or rejected "no_liquidity"
+  when nothing filled). Market orders behave as IOC, except that FOK is honoured.
+- Post-only: rejected ("post_only_would_cross") if the best opposite price crosses its limit.
+- FOK: fillable lots are counted first (other users' orders only, within the limit and funds);
+  short of the quantity it is rejected ("fok_not_fillable") and nothing at all changes.
+- Market buy by funds: at each level take min(level lots, quantity left, funds left // price). A
+  funds-only buy is "filled" when funds cannot buy one more lot at the next maker's price; if the
+  book runs out first it expires ("ioc_remainder"). With a quantity too, running out of funds
+  expires it.
+- Self-trade prevention: no fill between orders of the same user ever happens. The taker's `stp`
+  decides: "cancel_resting" expires the maker ("self_trade") and matching goes on; "cancel_taker"
+  expires the taker and matching stops.
+- Stops: a buy stop triggers when last_price >= stop_price, a sell stop when last_price <=
+  stop_price (never while last_price is None). The check runs after each command; stops triggered
+  by one check are processed oldest arm first, each as a new order, and their fills may trigger
+  more stops in a further round. A stop whose condition holds on submission triggers at once.
+
+Guarantees
+- Level totals are exact at all times; cancel is O(1) (lazy removal from the level queue).
+- A "done" event is emitted once per order, and a done order appears in no later event.
+- The book at rest is never crossed: best_bid() < best_ask().
+- Deterministic: the same commands give the same events (only ints and strs are hashed).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from heapq import heapify, heappop, heappush, nlargest, nsmallest
+
+SIDES = ("buy", "sell")
+TYPES = ("limit", "market", "stop_limit", "stop_market")
+TIFS = ("gtc", "ioc", "fok")
+STPS = ("cancel_resting", "cancel_taker")
+UNLIMITED = 1 << 62  # "quantity left" of a funds-only market buy: the funds are the only cap
+
+# Why a taker's matching stopped (returned by Engine._take).
+_EXHAUSTED = 0  # quantity filled, limit price reached or book empty
+_NO_FUNDS = 1  # funds cannot buy one more lot at the next maker's price
+_SELF_TRADE = 2  # met its own order under cancel_taker
+
+
+def _is_tick(value: object) -> bool:
+    return type(value) is int and value >= 1
+
+
+class EngineOrder:
+    """An order as the engine sees it. The engine updates `filled`, `spent`, `priority`, `status` and
+    `triggered` in place; `ref` belongs to the caller and is never read."""
+
+    __slots__ = (
+        *("id", "user_id", "side", "type", "price", "quantity", "funds", "stop_price", "tif", "post_only", "stp"),
+        *("timestamp", "ref", "filled", "spent", "priority", "status", "triggered", "_level"),
+    )
+
+    def __init__(
+        self,
+        id: int,  # the spec's field names, builtins shadowed on purpose
+        user_id: int,
+        side: str,
+        type: str,
+        price: int | None = None,
+        quantity: int | None = None,
+        funds: int | None = None,
+        stop_price: int | None = None,
+        tif: str = "gtc",
+        post_only: bool = False,
+        stp: str = "cancel_resting",
+        timestamp: int = 0,
+        ref: object = None,
+        *,
+        filled: int = 0,
+        spent: int = 0,
+        priority: int = 0,
+        status: str = "new",
+        triggered: bool = False,
+    ):
+        self.id, self.user_id, self.side, self.type = id, user_id, side, type
+        self.price, self.quantity, self.funds, self.stop_price = price, quantity, funds, stop_price
+        self.tif, self.post_only, self.stp, self.timestamp, self.ref = tif, post_only, stp, timestamp, ref
+        self.filled, self.spent, self.priority, self.status, self.triggered = filled, spent, priority, status, triggered
+        self._level = None  # the Level it rests in; None while not resting
+        problem = self._problem()
+        if problem:
+            raise ValueError(f"order {id}: {problem}")
+
+    def _problem(self) -> str:
+        """Why these fields cannot make an order, or "" (checked once, so the engine can trust them)."""
+        if self.side not in SIDES or self.type not in TYPES or self.tif not in TIFS or self.stp not in STPS:
+            return "unknown side, type, tif or stp"
+        limit_type = self.type in ("limit", "stop_limit")
+        if limit_type != _is_tick(self.price) or (not limit_type and self.price is not None):
+            return "limit types need a price >= 1, market types none"
+        if self.type.startswith("stop_") != _is_tick(self.stop_price) or (
+            self.stop_price is not None and not self.type.startswith("stop_")
+        ):
+            return "stop types need a stop_price >= 1, other types none"
+        if self.funds is not None and (self.side != "buy" or limit_type or not _is_tick(self.funds)):
+            return "funds (>= 1) are for market buys only"
+        if not (_is_tick(self.quantity) or (self.quantity is None and self.funds is not None)):
+            return "quantity must be >= 1 (only a market buy by funds may omit it)"
+        if self.post_only and not limit_type:
+            return "post_only is for limit types only"
+        return ""
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.quantity is None else self.quantity - self.filled
+
+    def __repr__(self) -> str:
+        return f"<EngineOrder {self.id} {self.side} {self.type} {self.quantity}@{self.price} {self.status}>"
+
+
+class Level:
+    """One price level: a FIFO of orders and the exact sum of their remaining lots. Cancelled orders
+    stay in the queue (cancel is O(1)) and are skipped when they reach the front."""
+
+    __slots__ = ("dead", "orders", "price", "total")
+
+    def __init__(self, price: int):
+        self.price = price
+        self.orders: deque[EngineOrder] = deque()
+        self.total = 0
+        self.dead = 0  # cancelled orders still in the queue
+
+
+class Engine:
+    def __init__(self, last_price: int | None = None):
+        self.last_price = last_price
+        self.events: list[tuple] = []
+        # Levels by price, and a heap of their keys for the best price: asks by price, bids by -price.
+        # Invariant: the heap's top is always a live level; entries below it may be stale (removed
+        # levels), they are skipped once they surface and dropped when the heap is rebuilt.
+        self._bids: dict[int, Level] = {}
+        self._asks: dict[int, Level] = {}
+        self._bid_heap: list[int] = []
+        self._ask_heap: list[int] = []
+        # Armed stops as (stop_price, priority, order), buys by stop_price, sells by -stop_price;
+        # cancelled ones are skipped when popped.
+        self._buy_stops: list[tuple[int, int, EngineOrder]] = []
+        self._sell_stops: list[tuple[int, int, EngineOrder]] = []
+        self._dead_stops = 0
+        self._orders: dict[int, EngineOrder] = {}  # open orders: resting and armed
+        self._seq = 0  # last priority given out
+        # Levels touched since changed_levels(), and the totals it last reported.
+        self._touched = ({}, {})  # (bids, asks): price -> Level
+        self._reported = ({}, {})  # (bids, asks): price -> total
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def best_bid(self) -> int | None:
+        return -self._bid_heap[0] if self._bid_heap else None
+
+    def best_ask(self) -> int | None:
+        return self._ask_heap[0] if self._ask_heap else None
+
+    def depth(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        bids, asks = self._bids, self._asks
+        return [(p, bids[p].total) for p in nlargest(n, bids)], [(p, asks[p].total) for p in nsmallest(n, asks)]
+
+    def get(self, order_id: int) -> EngineOrder | None:
+        return self._orders.get(order_id)
+
+    def open_orders(self) -> Iterable[EngineOrder]:
+        return list(self._orders.values())
+
+    def drain_events(self) -> list[tuple]:
+        events, self.events = self.events, []
+        return events
+
+    def changed_levels(self) -> dict[tuple[str, int], int]:
+        """{(side, price): total} of the levels whose total differs from the last call (0: gone)."""
+        changed = {}
+        for side, touched, reported in zip(SIDES, self._touched, self._reported, strict=True):
+            for price, level in touched.items():
+                total = level.total
+                if reported.get(price, 0) != total:
+                    changed[side, price] = total
+                    if total:
+                        reported[price] = total
+                    else:
+                        del reported[price]
+            touched.clear()
+        return changed
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def submit(self, order: EngineOrder) -> None:
+        if order.status != "new" or order.id in self._orders:
+            raise ValueError(f"order {order.id} is already known to the engine")
+        kind = order.type
+        if kind == "limit":
+            self._limit(order)
+        elif kind == "market":
+            self._market(order)
+        elif self._stop_reached(order):
+            order.triggered = True
+            self.events.append(("trigger", order))
+            if kind == "stop_limit":
+                self._limit(order)
+            else:
+                self._market(order)
+        else:
+            self._seq += 1
+            order.priority = self._seq
+            self._arm(order)
+            self.events.append(("arm", order))
+        last = self.last_price
+        if last is not None:
+            buys, sells = self._buy_stops, self._sell_stops
+            if (buys and buys[0][0] <= last) or (sells and -sells[0][0] >= last):
+                self._run_stops()
+
+    def cancel(self, order_id: int) -> bool:
+        order = self._orders.pop(order_id, None)
+        if order is None:
+            return False
+        order.status = "cancelled"
+        level = order._level
+        if level is None:  # an armed stop: leave its heap entry, count it for the rebuild
+            self._dead_stops += 1
+            if self._dead_stops > 64 and 2 * self._dead_stops > len(self._buy_stops) + len(self._sell_stops):
+                self._rebuild_stops()
+        else:
+            order._level = None
+            level.total -= order.quantity - order.filled
+            buy = order.side == "buy"
+            self._touched[not buy][level.price] = level
+            if level.total == 0:
+                self._drop_level(buy, level.price)
+            else:
+                level.dead += 1
+                # Compact a queue mostly made of cancelled orders, so churn at a level far from the
+                # touch (where nothing matches) cannot grow it without bound.
+                if level.dead > 32 and 2 * level.dead > len(level.orders):
+                    level.orders = deque(o for o in level.orders if o.status == "new")
+                    level.dead = 0
+        self.events.append(("done", order, "cancelled", "cancelled"))
+        return True
+
+    def restore(self, order: EngineOrder) -> None:
+        """Reinstate an open order, without matching and without events: a resting limit (priority
+        and filled as persisted) or an armed stop (not triggered). Call in ascending priority."""
+        if order.status != "new" or order.id in self._orders:
+            raise ValueError(f"order {order.id} is not an open order new to the engine")
+        if order.type.startswith("stop_") and not order.triggered:
+            if order.priority <= 0:
+                order.priority = self._seq + 1
+            self._arm(order)
+        elif order.price is None or not (order.quantity or 0) > order.filled >= 0:
+            raise ValueError(f"order {order.id} cannot rest: no price or nothing left")
+        else:
+            buy = order.side == "buy"
+            opposite = self.best_ask() if buy else self.best_bid()
+            if opposite is not None and (order.price >= opposite if buy else order.price <= opposite):
+                raise ValueError(f"order {order.id} would cross the book")
+            if order.priority <= 0:
+                order.priority = self._seq + 1
+            level = self._level_for(buy, order.price)
+            queue = level.orders
+            if queue and queue[-1].priority > order.priority:  # out of order: keep the FIFO sorted
+                at = next(i for i, o in enumerate(queue) if o.priority > order.priority)
+                queue.insert(at, order)
+            else:
+                queue.append(order)
+            level.total += order.quantity - order.filled
+            self._touched[not buy][order.price] = level
+            order._level = level
+            self._orders[order.id] = order
+        self._seq = max(self._seq, order.priority)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _limit(self, order: EngineOrder) -> None:
+        price, buy, events = order.price, order.side == "buy", self.events
+        heap = self._ask_heap if buy else self._bid_heap
+        crosses = bool(heap) and (heap[0] <= price if buy else -heap[0] >= price)
+        if crosses and order.post_only:
+            return self._done(order, "rejected", "post_only_would_cross")
+        tif = order.tif
+        if tif == "fok" and not self._fillable(order):
+            return self._done(order, "rejected", "fok_not_fillable")
+        why = self._take(order, price) if crosses else _EXHAUSTED
+        if why == _SELF_TRADE:
+            self._done(order, "expired", "self_trade")
+        elif order.filled == order.quantity:
+            self._done(order, "filled", "")
+        elif tif == "gtc":
+            # Rest (the inlined hot path of _level_for): the matching above left the book uncrossed.
+            self._seq += 1
+            order.priority = self._seq
+            book = self._bids if buy else self._asks
+            level = book.get(price)
+            if level is None:
+                level = self._level_for(buy, price)
+            level.orders.append(order)
+            level.total += order.quantity - order.filled
+            self._touched[not buy][price] = level
+            order._level = level
+            self._orders[order.id] = order
+            events.append(("rest", order))
+        elif order.filled:
+            self._done(order, "expired", "ioc_remainder")
+        else:
+            self._done(order, "rejected", "no_liquidity")
+
+    def _market(self, order: EngineOrder) -> None:
+        if order.tif == "fok" and not self._fillable(order):
+            return self._done(order, "rejected", "fok_not_fillable")
+        why = self._take(order, None)
+        if why == _SELF_TRADE:
+            self._done(order, "expired", "self_trade")
+        elif order.filled == 0:
+            self._done(order, "rejected", "no_liquidity")
+        elif order.filled == order.quantity or (why == _NO_FUNDS and order.quantity is None):
+            self._done(order, "filled", "")
+        else:
+            self._done(order, "expired", "ioc_remainder")
+
+    def _done(self, order: EngineOrder, status: str, reason: str) -> None:
+        order.status = status
+        self.events.append(("done", order, status, reason))
+
+    def _take(self, taker: EngineOrder, limit: int | None) -> int:
+        """Match `taker` against the opposite side up to `limit` (None: any price); returns why it stopped."""
+        if taker.side == "buy":
+            book, heap, touched, sign = self._asks, self._ask_heap, self._touched[1], 1
+        else:
+            book, heap, touched, sign = self._bids, self._bid_heap, self._touched[0], -1
+        bound = UNLIMITED if limit is None else sign * limit  # heap keys are sign * price
+        events, orders, user, cancel_taker = self.events, self._orders, taker.user_id, taker.stp == "cancel_taker"
+        quantity, funds = taker.quantity, taker.funds
+        want = UNLIMITED if quantity is None else quantity - taker.filled
+        money = None if funds is None else funds - taker.spent
+        filled = spent = 0
+        why = _EXHAUSTED
+        while want and heap and heap[0] <= bound:
+            price = sign * heap[0]
+            cap = want
+            if money is not None:
+                cap = money // price
+                if cap == 0:
+                    why = _NO_FUNDS
+                    break
+                if cap > want:
+                    cap = want
+            level = book[price]
+            queue = level.orders
+            got = 0
+            while queue:
+                maker = queue[0]
+                if maker.status != "new":  # cancelled while queued
+                    queue.popleft()
+                    level.dead -= 1
+                    continue
+                left = maker.quantity - maker.filled
+                if maker.user_id == user:
+                    if cancel_taker:
+                        why = _SELF_TRADE
+                        break
+                    queue.popleft()
+                    level.total -= left
+                    maker.status = "expired"
+                    maker._level = None
+                    del orders[maker.id]
+                    events.append(("done", maker, "expired", "self_trade"))
+                    continue
+                if left <= cap - got:  # the maker is filled and leaves the queue
+                    queue.popleft()
+                    maker.filled += left
+                    maker.spent += left * price
+                    maker.status = "filled"
+                    maker._level = None
+                    del orders[maker.id]
+                    events.append(("fill", taker, maker, price, left))
+                    events.append(("done", maker, "filled", ""))
+                    got += left
+                    if got == cap:
+                        break
+                else:
+                    lots = cap - got
+                    maker.filled += lots
+                    maker.spent += lots * price
+                    events.append(("fill", taker, maker, price, lots))
+                    got = cap
+                    break
+            touched[price] = level
+            level.total -= got
+            if got:
+                filled += got
+                spent += got * price
+                want -= got
+                if money is not None:
+                    money -= got * price
+                self.last_price = price
+            if level.total == 0:
+                self._drop_level(sign == -1, price)
+            if why == _SELF_TRADE:
+                break
+        taker.filled += filled
+        taker.spent += spent
+        return why
+
+    def _fillable(self, order: EngineOrder) -> bool:
+        """FOK check: would matching now fill the order completely? Counts other users' lots only, and
+        none beyond an own order under cancel_taker (matching would stop there)."""
+        buy = order.side == "buy"
+        book = self._asks if buy else self._bids
+        limit = order.price
+        prices = sorted((p for p in book if limit is None or (p <= limit if buy else p >= limit)), reverse=not buy)
+        quantity, funds = order.quantity, order.funds
+        want = UNLIMITED if quantity is None else quantity - order.filled
+        money = None if funds is None else funds - order.spent
+        got = 0
+        for price in prices:
+            cap = want - got if money is None else min(want - got, money // price)
+            if cap == 0:  # funds stop it while liquidity remains: complete only when funds-only
+                return quantity is None and got > 0
+            took = 0
+            for maker in book[price].orders:
+                if maker.status != "new":
+                    continue
+                if maker.user_id == order.user_id:
+                    if order.stp == "cancel_taker":
+                        return got + took >= want
+                    continue
+                took = min(cap, took + maker.quantity - maker.filled)
+                if took == cap:
+                    break
+            got += took
+            if got >= want:
+                return True
+            if took == cap:  # the cap was the funds, and they cannot buy one more lot here or later
+                return quantity is None
+            if money is not None:
+                money -= took * price
+        return False
+
+    def _level_for(self, buy: bool, price: int) -> Level:
+        """The level at `price`, created (and its key pushed on the heap) if missing."""
+        book, heap = (self._bids, self._bid_heap) if buy else (self._asks, self._ask_heap)
+        level = book.get(price)
+        if level is None:
+            level = book[price] = Level(price)
+            heappush(heap, -price if buy else price)
+            if len(heap) > 2 * len(book) + 64:  # too many stale keys: rebuild from the live levels
+                heap[:] = [-p for p in book] if buy else list(book)
+                heapify(heap)
+        return level
+
+    def _drop_level(self, buy: bool, price: int) -> None:
+        """Remove an emptied level, then pop stale keys until the heap's top is live again."""
+        book, heap = (self._bids, self._bid_heap) if buy else (self._asks, self._ask_heap)
+        del book[price]
+        sign = -1 if buy else 1
+        while heap and sign * heap[0] not in book:
+            heappop(heap)
+
+    def _stop_reached(self, order: EngineOrder) -> bool:
+        last = self.last_price
+        if last is None:
+            return False
+        return last >= order.stop_price if order.side == "buy" else last <= order.stop_price
+
+    def _arm(self, order: EngineOrder) -> None:
+        if order.side == "buy":
+            heappush(self._buy_stops, (order.stop_price, order.priority, order))
+        else:
+            heappush(self._sell_stops, (-order.stop_price, order.priority, order))
+        self._orders[order.id] = order
+
+    def _rebuild_stops(self) -> None:
+        for heap in (self._buy_stops, self._sell_stops):
+            heap[:] = [entry for entry in heap if entry[2].status == "new"]
+            heapify(heap)
+        self._dead_stops = 0
+
+    def _run_stops(self) -> None:
+        """Trigger every stop whose condition holds, oldest arm first; repeat while their fills
+        trigger more."""
+        buys, sells, orders, events = self._buy_stops, self._sell_stops, self._orders, self.events
+        while True:
+            last = self.last_price
+            batch = []
+            while buys and buys[0][0] <= last:
+                batch.append(heappop(buys)[2])
+            while sells and -sells[0][0] >= last:
+                batch.append(heappop(sells)[2])
+            live = [s for s in batch if s.status == "new"]  # cancelled ones were counted by cancel()
+            self._dead_stops -= len(batch) - len(live)
+            batch = live
+            if not batch:
+                return
+            batch.sort(key=lambda s: s.priority)
+            for stop in batch:
+                del orders[stop.id]
+                stop.triggered = True
+                events.append(("trigger", stop))
+                if stop.type == "stop_limit":
+                    self._limit(stop)
+                else:
+                    self._market(stop)

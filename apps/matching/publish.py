@@ -1,0 +1,125 @@
+"""After a batch commits: the Redis book cache and the events of the channel layer.
+
+Nothing here is needed for correctness of money: a failure is logged and the next batch writes a
+fresh cache. Groups: `book.{SYMBOL}` (updates), `trades.{SYMBOL}`, `user.{id}` (own orders, fills,
+balances); one channel-layer message per group and batch, which consumers unpack into API.md
+messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import redis
+from channels.layers import get_channel_layer
+
+from apps.core.fields import format_in_precision, format_time
+from apps.markets.models import Market
+from apps.matching.book import LevelFormatter, checksum
+from apps.matching.settlement import MarketContext, Ticket
+
+logger = logging.getLogger(__name__)
+
+
+def book_cache_key(symbol: str) -> str:
+    return f"exchange:book:{symbol}"
+
+
+@dataclass
+class Update:
+    ctx: MarketContext
+    market: Market
+    sequence: int | None  # None: the book did not change in this batch
+    levels: dict
+    depth: tuple[list, list]
+    trades: list
+    orders: list[Ticket]
+    balances: dict[int, tuple[Decimal, Decimal]]
+    accounts: dict[tuple[int, str], int]
+    now: datetime
+
+
+class Publisher:
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+        self.loop = asyncio.new_event_loop()
+        self.layer = get_channel_layer()
+
+    def close(self) -> None:
+        self.loop.close()
+
+    def publish(self, update: Update) -> None:
+        try:
+            messages = self._build(update)
+            if self.layer is not None and messages:
+                self.loop.run_until_complete(asyncio.gather(*(self.layer.group_send(g, m) for g, m in messages)))
+        except Exception:
+            logger.exception("%s: publishing a batch failed", update.ctx.symbol)
+
+    def _build(self, u: Update) -> list[tuple[str, dict]]:
+        market, symbol = u.market, u.ctx.symbol
+        fmt = LevelFormatter(market.tick_size, market.lot_size, market.price_decimals, market.quantity_decimals)
+        messages: list[tuple[str, dict]] = []
+        if u.sequence is not None:
+            bids, asks = fmt.levels(u.depth[0]), fmt.levels(u.depth[1])
+            snapshot = {"symbol": symbol, "sequence": u.sequence, "bids": bids, "asks": asks,
+                        "checksum": checksum(bids, asks)}  # fmt: skip
+            self.redis.set(book_cache_key(symbol), json.dumps(snapshot))
+            changed_bids = [
+                [fmt.price(p), fmt.quantity(q)] for (side, p), q in sorted(u.levels.items()) if side == "buy"
+            ]
+            changed_asks = [
+                [fmt.price(p), fmt.quantity(q)] for (side, p), q in sorted(u.levels.items()) if side == "sell"
+            ]
+            changed_bids.reverse()
+            messages.append((f"book.{symbol}", {"type": "book.update", "payload": {
+                "channel": "book", "type": "update", "symbol": symbol, "sequence": u.sequence,
+                "bids": changed_bids, "asks": changed_asks, "checksum": snapshot["checksum"]}}))  # fmt: skip
+        time = format_time(u.now)
+        pd, qd = market.price_decimals, market.quantity_decimals
+        per_user: dict[int, list[dict]] = {}
+        if u.trades:
+            public = []
+            for trade_id, (buyer, seller, taker_side, price, qty, _notional, bfee, sfee, _) in u.trades:
+                price_s, qty_s = format_in_precision(price, pd), format_in_precision(qty, qd)
+                public.append({"channel": "trades", "type": "trade", "symbol": symbol, "id": trade_id, "price": price_s,
+                               "quantity": qty_s, "taker_side": taker_side, "time": time})  # fmt: skip
+                for ticket, side, fee, fee_currency, decimals in (
+                    (buyer, "buy", bfee, market.base_id, market.base.decimals),
+                    (seller, "sell", sfee, market.quote_id, market.quote.decimals),
+                ):
+                    per_user.setdefault(ticket.user_id, []).append({"channel": "orders", "type": "fill", "trade": {
+                        "id": trade_id, "order_id": ticket.id, "symbol": symbol, "side": side, "price": price_s,
+                        "quantity": qty_s, "fee": format_in_precision(fee, decimals), "fee_currency": fee_currency,
+                        "liquidity": "taker" if side == taker_side else "maker", "time": time}})  # fmt: skip
+            messages.append((f"trades.{symbol}", {"type": "trades.batch", "payload": public}))
+        if u.orders:
+            from apps.orders.models import Order
+            from apps.orders.serializers import order_payload
+
+            for order in Order.objects.select_related("market__base", "market__quote").filter(
+                pk__in=[t.id for t in u.orders]
+            ):
+                per_user.setdefault(order.user_id, []).append(
+                    {"channel": "orders", "type": "order", "order": order_payload(order)}
+                )
+        if u.balances:
+            owners = {account: (user, currency) for (user, currency), account in u.accounts.items()}
+            decimals = {market.base_id: market.base.decimals, market.quote_id: market.quote.decimals}
+            for account, (available, locked) in u.balances.items():
+                if account not in owners:
+                    continue  # a fee account
+                user, currency = owners[account]
+                per_user.setdefault(user, []).append({
+                    "channel": "orders", "type": "balance", "currency": currency,
+                    "available": format_in_precision(available, decimals[currency]),
+                    "locked": format_in_precision(locked, decimals[currency]),
+                })  # fmt: skip
+        for user, events in per_user.items():
+            messages.append((f"user.{user}", {"type": "user.events", "payload": events}))
+        return messages

@@ -1,0 +1,249 @@
+"""Settlement of one batch of engine events in one PostgreSQL transaction (ARCHITECTURE.md step 2).
+
+The engine decides; this module turns its events into rows, in memory first, then writes them with
+a handful of statements whatever the batch size: trades, ledger transactions and entries by COPY;
+balances, holds and orders by one UPDATE ... FROM unnest(...) each; the market's cursor last, fenced
+by the number of commands applied so far so that a matcher that lost its lock cannot commit.
+
+Money rules (API.md, Orders): a fill's fee is taken from what that side receives (base for the
+buyer, quote for the seller) at the maker or taker rate, rounded half-up to the currency's decimals,
+and credited to the fee account. A limit buy holds price x quantity at its limit; a fill below the
+limit gives the difference back at once, so its remaining hold is always remaining x limit. Whatever
+an order still holds when it ends is released in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from apps.wallets.models import Entry, Transaction
+
+AVAILABLE, LOCKED = Entry.Bucket.AVAILABLE, Entry.Bucket.LOCKED
+
+
+class SettlementError(Exception):
+    """The events would take a hold below zero or the cursor moved under us: nothing is written."""
+
+
+class Ticket:
+    """What settlement knows of one order while it lives in the matcher (EngineOrder.ref)."""
+
+    __slots__ = (
+        "base_account",
+        "fee",
+        "filled_quantity",
+        "filled_quote",
+        "hold_id",
+        "hold_left",
+        "id",
+        "limit_price",
+        "pay_account",
+        "priority",
+        "quote_account",
+        "reason",
+        "released",
+        "side",
+        "status",
+        "triggered",
+        "type",
+        "user_id",
+    )  # fmt: skip
+
+    def __init__(self, **values):
+        self.released = False
+        for name, value in values.items():
+            setattr(self, name, value)
+
+
+@dataclass
+class MarketContext:
+    market_id: int
+    symbol: str
+    base: str
+    quote: str
+    tick_size: Decimal
+    lot_size: Decimal
+    base_step: Decimal
+    quote_step: Decimal
+    maker_fee: Decimal
+    taker_fee: Decimal
+    fee_account_base: int
+    fee_account_quote: int
+
+    @property
+    def notional_unit(self) -> Decimal:
+        return self.tick_size * self.lot_size
+
+
+@dataclass
+class Batch:
+    """Rows of one settlement, accumulated as events are applied."""
+
+    ctx: MarketContext
+    now: datetime
+    trades: list[tuple] = field(default_factory=list)  # (buy ticket, sell ticket, taker side, price, qty, ...)
+    postings: list[tuple[str, str, str, list[tuple]]] = field(default_factory=list)  # kind, key, ref, legs
+    deltas: dict[int, list[Decimal]] = field(default_factory=lambda: defaultdict(lambda: [Decimal(0), Decimal(0)]))
+    dirty: dict[int, Ticket] = field(default_factory=dict)
+    last_price: Decimal | None = None
+
+    def fill(self, taker: Ticket, maker: Ticket, price_ticks: int, lots: int) -> tuple:
+        ctx = self.ctx
+        qty = ctx.lot_size * lots
+        price = ctx.tick_size * price_ticks
+        notional = ctx.notional_unit * (price_ticks * lots)
+        if taker.side == "buy":
+            buyer, seller, buyer_rate, seller_rate = taker, maker, ctx.taker_fee, ctx.maker_fee
+        else:
+            buyer, seller, buyer_rate, seller_rate = maker, taker, ctx.maker_fee, ctx.taker_fee
+        buyer_fee = (qty * buyer_rate).quantize(ctx.base_step, ROUND_HALF_UP)
+        seller_fee = (notional * seller_rate).quantize(ctx.quote_step, ROUND_HALF_UP)
+        # The buyer's hold pays: at its limit price for limit buys (the difference comes back now).
+        consumed = buyer.limit_price * qty if buyer.limit_price is not None else notional
+        if consumed > buyer.hold_left or qty > seller.hold_left:
+            raise SettlementError(f"hold exhausted: order {buyer.id} or {seller.id}")
+        buyer.hold_left -= consumed
+        seller.hold_left -= qty
+        legs = [(buyer.quote_account, ctx.quote, LOCKED, -consumed)]
+        if consumed != notional:
+            legs.append((buyer.quote_account, ctx.quote, AVAILABLE, consumed - notional))
+        legs.append((seller.quote_account, ctx.quote, AVAILABLE, notional - seller_fee))
+        if seller_fee:
+            legs.append((ctx.fee_account_quote, ctx.quote, AVAILABLE, seller_fee))
+        legs.append((seller.base_account, ctx.base, LOCKED, -qty))
+        legs.append((buyer.base_account, ctx.base, AVAILABLE, qty - buyer_fee))
+        if buyer_fee:
+            legs.append((ctx.fee_account_base, ctx.base, AVAILABLE, buyer_fee))
+        trade_index = len(self.trades)
+        self.postings.append((Transaction.Kind.TRADE, "trade", trade_index, legs))
+        self._apply(legs)
+        for ticket, fee in ((buyer, buyer_fee), (seller, seller_fee)):
+            ticket.filled_quantity += qty
+            ticket.filled_quote += notional
+            ticket.fee += fee
+            if ticket.status == "new":
+                ticket.status = "partially_filled"
+            self.dirty[ticket.id] = ticket
+        row = (buyer, seller, taker.side, price, qty, notional, buyer_fee, seller_fee, taker is buyer)
+        self.trades.append(row)
+        self.last_price = price
+        return row
+
+    def finish(self, ticket: Ticket, status: str, reason: str) -> None:
+        """The order is final: release what it still holds (idempotent per order by key)."""
+        left = ticket.hold_left
+        if left > 0:
+            legs = [(ticket.pay_account, self._pay_currency(ticket), LOCKED, -left),
+                    (ticket.pay_account, self._pay_currency(ticket), AVAILABLE, left)]  # fmt: skip
+            self.postings.append((Transaction.Kind.RELEASE, f"release:order:{ticket.id}", ticket.id, legs))
+            self._apply(legs)
+            ticket.hold_left = Decimal(0)
+            ticket.released = True
+        ticket.status = status
+        ticket.reason = reason
+        self.dirty[ticket.id] = ticket
+
+    def touch(self, ticket: Ticket) -> None:
+        self.dirty[ticket.id] = ticket
+
+    def _pay_currency(self, ticket: Ticket) -> str:
+        return self.ctx.quote if ticket.side == "buy" else self.ctx.base
+
+    def _apply(self, legs) -> None:
+        deltas = self.deltas
+        for account, _currency, bucket, amount in legs:
+            deltas[account][0 if bucket == AVAILABLE else 1] += amount
+
+
+def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tuple[Decimal, Decimal]]]:
+    """Write the batch with the open cursor (inside the caller's transaction). `state` is the new
+    market cursor {last_stream_id, book_sequence, next_priority, last_price, commands_applied,
+    expected_applied}. Returns the trade ids (in batch order) and the new balances of the accounts
+    that changed."""
+    ctx, now = batch.ctx, batch.now
+    trade_ids = _reserve(cursor, "trades_trade_id_seq", len(batch.trades))
+    txn_ids = _reserve(cursor, "wallets_transaction_id_seq", len(batch.postings))
+    if batch.trades:
+        with cursor.copy(
+            "COPY trades_trade (id, market_id, price, quantity, quote_quantity, taker_side, buy_order_id, "
+            "sell_order_id, buyer_id, seller_id, buyer_fee, seller_fee, created_at) FROM STDIN"
+        ) as copy:
+            for trade_id, (buyer, seller, taker_side, price, qty, notional, bfee, sfee, _) in zip(
+                trade_ids, batch.trades, strict=True
+            ):
+                copy.write_row((trade_id, ctx.market_id, price, qty, notional, taker_side, buyer.id, seller.id,
+                                buyer.user_id, seller.user_id, bfee, sfee, now))  # fmt: skip
+    balances: dict[int, tuple[Decimal, Decimal]] = {}
+    if batch.postings:
+        with cursor.copy(
+            "COPY wallets_transaction (id, kind, idempotency_key, reference_type, reference_id, memo, created_at) "
+            "FROM STDIN"
+        ) as copy:
+            for txn_id, (kind, key, ref, _legs) in zip(txn_ids, batch.postings, strict=True):
+                if key == "trade":
+                    ref = trade_ids[ref]
+                    key = f"trade:{ref}"
+                    copy.write_row((txn_id, kind, key, "trade", str(ref), ctx.symbol, now))
+                else:
+                    copy.write_row((txn_id, kind, key, "order", str(ref), ctx.symbol, now))
+        with cursor.copy(
+            "COPY wallets_entry (transaction_id, account_id, currency_id, bucket, amount) FROM STDIN"
+        ) as c:
+            for txn_id, (_kind, _key, _ref, legs) in zip(txn_ids, batch.postings, strict=True):
+                for account, currency, bucket, amount in legs:
+                    c.write_row((txn_id, account, currency, bucket, amount))
+        accounts = sorted(batch.deltas)
+        # One lock order for the whole system (ascending ids), then one UPDATE for every balance.
+        cursor.execute("SELECT id FROM wallets_account WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [accounts])
+        cursor.execute(
+            "UPDATE wallets_account a SET available = a.available + d.da, locked = a.locked + d.dl "
+            "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) AS d(id, da, dl) WHERE a.id = d.id "
+            "RETURNING a.id, a.available, a.locked",
+            [accounts, [batch.deltas[a][0] for a in accounts], [batch.deltas[a][1] for a in accounts]],
+        )
+        balances = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+    if batch.dirty:
+        tickets = list(batch.dirty.values())
+        holds = [t for t in tickets if t.hold_id is not None]
+        cursor.execute(
+            "UPDATE wallets_hold h SET amount = d.amount, status = d.status, updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS d(id, amount, status) WHERE h.id = d.id",
+            [now, [t.hold_id for t in holds], [t.hold_left for t in holds],
+             [_hold_status(t) for t in holds]],
+        )  # fmt: skip
+        cursor.execute(
+            "UPDATE orders_order o SET status = d.status, reason = d.reason, filled_quantity = d.filled, "
+            "filled_quote = d.quote, fee = d.fee, priority = d.priority, triggered = d.triggered, applied = true, "
+            "updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[], "
+            "%s::bigint[], %s::boolean[]) AS d(id, status, reason, filled, quote, fee, priority, triggered) "
+            "WHERE o.id = d.id",
+            [now, [t.id for t in tickets], [t.status for t in tickets], [t.reason for t in tickets],
+             [t.filled_quantity for t in tickets], [t.filled_quote for t in tickets], [t.fee for t in tickets],
+             [t.priority for t in tickets], [t.triggered for t in tickets]],
+        )  # fmt: skip
+    cursor.execute(
+        "UPDATE matching_marketstate SET last_stream_id = %s, book_sequence = %s, next_priority = %s, "
+        "last_price = %s, commands_applied = %s, updated_at = %s WHERE market_id = %s AND commands_applied = %s",
+        [state["last_stream_id"], state["book_sequence"], state["next_priority"], state["last_price"],
+         state["commands_applied"], now, ctx.market_id, state["expected_applied"]],
+    )  # fmt: skip
+    if cursor.rowcount != 1:
+        raise SettlementError(f"{ctx.symbol}: the market's cursor moved under this matcher (lost its lock?)")
+    return trade_ids, balances
+
+
+def _hold_status(ticket: Ticket) -> str:
+    if ticket.hold_left > 0:
+        return "active"
+    return "released" if ticket.released else "consumed"
+
+
+def _reserve(cursor, sequence: str, n: int) -> list[int]:
+    if not n:
+        return []
+    cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [sequence, n])
+    return [row[0] for row in cursor.fetchall()]

@@ -1,0 +1,456 @@
+"""The matcher process (ARCHITECTURE.md, The life of an order, steps 2 to 4).
+
+One `MarketRunner` per market this process owns (a PostgreSQL advisory lock per market, held on a
+connection of its own, so two matchers never run one market and several split the markets). The
+loop reads every owned stream with one XREADGROUP; each market's batch is applied to its in-memory
+engine and settled in one transaction together with the market's cursor (last applied stream id,
+book sequence); then the entries are acknowledged, the book cache is written and the events are
+published to the channel layer.
+
+Crash safety: PostgreSQL is the only truth. The engine is rebuilt from the open orders; a command
+is applied at most once because the batch that applies it also marks its order applied (a repeated
+`new` or a `cancel` of a final order changes nothing) and moves the cursor; a batch whose commit
+fails is thrown away with the engine, which is rebuilt before the pending entries are read again.
+Commands that never reached Redis (it was down, or lost them) are re-sent by `sweep`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from decimal import Decimal
+
+import psycopg
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.markets.models import Market
+from apps.matching import metrics, publish
+from apps.matching.engine import Engine, EngineOrder
+from apps.matching.models import MarketState
+from apps.matching.settlement import Batch, MarketContext, Ticket, write
+from apps.orders import streams
+from apps.orders.models import Order
+from apps.wallets import ledger
+from apps.wallets.models import Account
+
+logger = logging.getLogger(__name__)
+
+GROUP = "matcher"
+CONSUMER = "matcher"  # one owner per market (the advisory lock), so one stable consumer name
+LOCK_NAMESPACE = 0x4D41  # "MA": first key of pg_try_advisory_lock(int, int); the second is the market id
+
+
+def stream_id_tuple(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class MarketRunner:
+    def __init__(self, market: Market, client: redis.Redis):
+        self.market = market
+        self.redis = client
+        self.key = streams.stream_key(market.symbol)
+        self.read_pending = True  # after (re)start, first the entries delivered but never acknowledged
+        self.accounts: dict[tuple[int, str], int] = {}
+        self.recover()
+
+    # --- Recovery ------------------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Rebuild the engine from PostgreSQL: the open orders in priority order and the cursor."""
+        market = Market.objects.select_related("base", "quote").get(pk=self.market.pk)
+        self.market = market
+        MarketState.objects.get_or_create(market=market)
+        state = MarketState.objects.get(market=market)
+        self.state = {
+            "last_stream_id": state.last_stream_id, "book_sequence": state.book_sequence,
+            "next_priority": state.next_priority, "last_price": state.last_price,
+            "commands_applied": state.commands_applied,
+        }  # fmt: skip
+        fees_base = ledger.system_account(Account.Kind.FEES, market.base_id)
+        fees_quote = ledger.system_account(Account.Kind.FEES, market.quote_id)
+        self.ctx = MarketContext(
+            market_id=market.pk, symbol=market.symbol, base=market.base_id, quote=market.quote_id,
+            tick_size=market.tick_size, lot_size=market.lot_size,
+            base_step=Decimal(1).scaleb(-market.base.decimals), quote_step=Decimal(1).scaleb(-market.quote.decimals),
+            maker_fee=market.maker_fee, taker_fee=market.taker_fee,
+            fee_account_base=fees_base.pk, fee_account_quote=fees_quote.pk,
+        )  # fmt: skip
+        last = state.last_price
+        self.engine = Engine(last_price=self.ticks(last) if last is not None else None)
+        rows = list(self._order_rows(Order.objects.filter(market=market, status__in=Order.OPEN, applied=True)
+                                     .order_by("priority", "id")))  # fmt: skip
+        self._load_accounts(rows)
+        for row in rows:
+            self.engine.restore(self.engine_order(row, self.ticket(row)))
+        self.read_pending = True
+        logger.info("%s: rebuilt %d open orders at stream id %s", market.symbol, len(rows), state.last_stream_id)
+
+    def ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(self.key, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def sweep(self) -> int:
+        """Re-send `new` commands of orders never applied and cancels never applied, unless they are
+        still waiting in the stream. Repeats are harmless (see module docstring)."""
+        after = "(" + self.state["last_stream_id"] if self.state["last_stream_id"] != "0-0" else "-"
+        waiting: set[tuple[str, int]] = set()
+        for _entry_id, fields in self.redis.xrange(self.key, min=after, max="+"):
+            waiting.add((fields.get("op", ""), int(fields.get("id", 0) or 0)))
+        lost_new = Order.objects.filter(market=self.market, applied=False, status=Order.Status.NEW).values_list(
+            "pk", flat=True
+        )
+        lost_cancel = Order.objects.filter(
+            market=self.market, status__in=Order.OPEN, cancel_requested_at__isnull=False
+        ).values_list("pk", flat=True)
+        commands = [("new", pk) for pk in lost_new.order_by("pk") if ("new", pk) not in waiting]
+        commands += [("cancel", pk) for pk in lost_cancel.order_by("pk") if ("cancel", pk) not in waiting]
+        if commands:
+            streams.send_many(self.market.symbol, commands, client=self.redis)
+            logger.warning("%s: re-sent %d commands that never reached the stream", self.market.symbol, len(commands))
+        return len(commands)
+
+    # --- Conversions -------------------------------------------------------------------------------------
+
+    def ticks(self, price: Decimal) -> int:
+        return int(price / self.ctx.tick_size)
+
+    def lots(self, quantity: Decimal) -> int:
+        return int(quantity / self.ctx.lot_size)
+
+    @staticmethod
+    def _order_rows(queryset):
+        return queryset.values(
+            "id",
+            "user_id",
+            "side",
+            "type",
+            "price",
+            "stop_price",
+            "quantity",
+            "quote_quantity",
+            "time_in_force",
+            "post_only",
+            "self_trade_prevention",
+            "status",
+            "applied",
+            "triggered",
+            "priority",
+            "cancel_requested_at",
+            "filled_quantity",
+            "filled_quote",
+            "fee",
+            "created_at",
+            "hold_id",
+            "hold__amount",
+            "hold__account_id",
+        )
+
+    def _load_accounts(self, rows) -> None:
+        missing = {row["user_id"] for row in rows} - {user for user, _ in self.accounts}
+        if missing:
+            for pk, user, currency in Account.objects.filter(
+                kind=Account.Kind.USER, user_id__in=missing, currency_id__in=[self.ctx.base, self.ctx.quote]
+            ).values_list("pk", "user_id", "currency_id"):
+                self.accounts[(user, currency)] = pk
+
+    def ticket(self, row) -> Ticket:
+        return Ticket(
+            id=row["id"], user_id=row["user_id"], side=row["side"], type=row["type"],
+            limit_price=row["price"] if row["side"] == "buy" and row["price"] is not None else None,
+            hold_id=row["hold_id"], hold_left=row["hold__amount"] or Decimal(0), pay_account=row["hold__account_id"],
+            base_account=self.accounts[(row["user_id"], self.ctx.base)],
+            quote_account=self.accounts[(row["user_id"], self.ctx.quote)],
+            filled_quantity=row["filled_quantity"], filled_quote=row["filled_quote"], fee=row["fee"],
+            status=row["status"], reason="", priority=row["priority"], triggered=row["triggered"],
+        )  # fmt: skip
+
+    def engine_order(self, row, ticket: Ticket) -> EngineOrder:
+        kind = row["type"]
+        if row["triggered"] and kind == Order.Type.STOP_LIMIT:
+            kind = Order.Type.LIMIT  # a triggered stop-limit rests as a limit order
+        funds = None
+        if row["side"] == "buy" and kind in (Order.Type.MARKET, Order.Type.STOP_MARKET):
+            funds = int(ticket.hold_left / self.ctx.notional_unit)
+        order = EngineOrder(
+            id=row["id"], user_id=row["user_id"], side=row["side"], type=kind,
+            price=self.ticks(row["price"]) if row["price"] is not None else None,
+            quantity=self.lots(row["quantity"]) if row["quantity"] is not None else None,
+            funds=funds, stop_price=self.ticks(row["stop_price"]) if row["stop_price"] is not None else None,
+            tif=row["time_in_force"], post_only=row["post_only"], stp=row["self_trade_prevention"],
+            timestamp=int(row["created_at"].timestamp() * 1000), ref=ticket,
+        )  # fmt: skip
+        order.filled = self.lots(row["filled_quantity"])
+        if row["priority"] is not None:
+            order.priority = row["priority"]
+        return order
+
+    # --- One batch ---------------------------------------------------------------------------------------
+
+    def apply(self, entries: list[tuple[str, dict]]) -> dict | None:
+        """Apply and settle one batch; returns what to publish, or None when nothing was new.
+        On any failure the transaction rolls back and the engine is rebuilt before re-raising."""
+        started = time.perf_counter()
+        last_applied = stream_id_tuple(self.state["last_stream_id"])
+        # A pending entry trimmed away comes back without fields: nothing to apply, only to acknowledge.
+        fresh = [(eid, f) for eid, f in entries if f and stream_id_tuple(eid) > last_applied]
+        if not fresh:
+            return {"ack": [eid for eid, _ in entries], "publish": None}
+        new_ids = [int(f["id"]) for _, f in fresh if f.get("op") == "new" and str(f.get("id", "")).isdigit()]
+        try:
+            with transaction.atomic():
+                rows = {r["id"]: r for r in self._order_rows(
+                    Order.objects.filter(pk__in=new_ids, market=self.market))}  # fmt: skip
+                self._load_accounts(rows.values())
+                batch = Batch(ctx=self.ctx, now=timezone.now())
+                engine, changed_orders, fills = self.engine, {}, []
+                for _eid, fields in fresh:
+                    op, raw = fields.get("op"), str(fields.get("id", ""))
+                    if not raw.isdigit():
+                        logger.error("%s: malformed command %r skipped", self.ctx.symbol, fields)
+                        continue
+                    order_id = int(raw)
+                    if op == "new":
+                        row = rows.pop(order_id, None)  # a second `new` for the same id in this batch: gone
+                        if row is None or row["applied"] or row["status"] not in Order.OPEN:
+                            continue
+                        ticket = self.ticket(row)
+                        batch.touch(ticket)
+                        if row["cancel_requested_at"] is not None:
+                            batch.finish(ticket, Order.Status.CANCELLED, "cancelled")
+                            continue
+                        engine.submit(self.engine_order(row, ticket))
+                    elif op == "cancel":
+                        if not engine.cancel(order_id):
+                            continue
+                    else:
+                        logger.error("%s: unknown command %r skipped", self.ctx.symbol, fields)
+                        continue
+                    self._settle_events(engine.drain_events(), batch, fills)
+                levels = engine.changed_levels()
+                state = dict(self.state)
+                state["expected_applied"] = self.state["commands_applied"]
+                state["commands_applied"] += len(fresh)
+                state["last_stream_id"] = fresh[-1][0]
+                if levels:
+                    state["book_sequence"] += 1
+                if batch.last_price is not None:
+                    state["last_price"] = batch.last_price
+                state["next_priority"] = max(
+                    [state["next_priority"], *((t.priority or 0) + 1 for t in batch.dirty.values())]
+                )
+                with connection.cursor() as cursor:
+                    trade_ids, balances = write(cursor, batch, state=state)
+                for ticket in batch.dirty.values():
+                    changed_orders[ticket.id] = ticket
+        except Exception:
+            self.recover()
+            raise
+        del state["expected_applied"]
+        self.state = state
+        metrics.record_batch(self.ctx.symbol, len(fresh), len(fills), time.perf_counter() - started)
+        return {
+            "ack": [eid for eid, _ in entries],
+            "publish": publish.Update(
+                ctx=self.ctx, market=self.market, sequence=state["book_sequence"] if levels else None, levels=levels,
+                depth=engine.depth(settings.BOOK_CACHE_DEPTH), trades=list(zip(trade_ids, batch.trades, strict=True)),
+                orders=list(changed_orders.values()), balances=balances, accounts=self.accounts, now=batch.now,
+            ),
+        }  # fmt: skip
+
+    def _settle_events(self, events, batch: Batch, fills: list) -> None:
+        for event in events:
+            kind = event[0]
+            if kind == "fill":
+                fills.append(batch.fill(event[1].ref, event[2].ref, event[3], event[4]))
+            elif kind == "done":
+                batch.finish(event[1].ref, event[2], event[3])
+            elif kind in ("rest", "arm"):
+                ticket = event[1].ref
+                ticket.priority = event[1].priority
+                batch.touch(ticket)
+            elif kind == "trigger":
+                ticket = event[1].ref
+                ticket.triggered = True
+                batch.touch(ticket)
+
+
+class AdvisoryLocks:
+    """Per-market advisory locks on a dedicated connection: losing the connection loses every lock,
+    which the matcher notices (`alive`) and answers by dropping its markets."""
+
+    def __init__(self):
+        db = settings.DATABASES["default"]
+        self.params = {"host": db["HOST"], "port": db["PORT"] or None, "dbname": db["NAME"], "user": db["USER"],
+                       "password": db["PASSWORD"] or None, "autocommit": True}  # fmt: skip
+        self.conn = None
+
+    def connect(self) -> None:
+        self.close()
+        self.conn = psycopg.connect(**{k: v for k, v in self.params.items() if v is not None})
+
+    def try_lock(self, market_id: int) -> bool:
+        return bool(self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, market_id]).fetchone()[0])
+
+    def unlock(self, market_id: int) -> None:
+        self.conn.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, market_id])
+
+    def alive(self) -> bool:
+        try:
+            self.conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
+
+
+class Matcher:
+    def __init__(self, symbols: list[str] | None = None, *, batch_size: int | None = None, block_ms: int | None = None):
+        self.symbols = [s.upper() for s in symbols] if symbols else None
+        self.batch_size = batch_size or settings.MATCHER_BATCH_SIZE
+        self.block_ms = block_ms if block_ms is not None else settings.MATCHER_BLOCK_MS
+        self.redis = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2,
+                                          socket_timeout=max(5, self.block_ms / 1000 + 3))  # fmt: skip
+        self.locks = AdvisoryLocks()
+        self.runners: dict[str, MarketRunner] = {}
+        self.publisher = publish.Publisher(self.redis)
+        self.stopping = False
+        self.next_discovery = 0.0
+        self.next_sweep = 0.0
+        self.caught_up = False
+        self.last_step_entries = 0
+        self.last_step_read_new = False
+
+    def stop(self, *_args) -> None:
+        self.stopping = True
+
+    def run(self, *, once: bool = False) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        self.locks.connect()
+        backoff = 0.5
+        while not self.stopping:
+            try:
+                self.step()
+                backoff = 0.5
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                logger.warning("Redis unavailable (%s); retrying in %.1fs", exc, backoff)
+                self._sleep(backoff)
+                backoff = min(backoff * 2, 10)
+                self._after_redis_outage()
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                logger.warning("consumer group lost (Redis restarted without its data?): recreating")
+                self._after_redis_outage()
+            except Exception:
+                logger.exception("batch failed; the engine was rebuilt from PostgreSQL, retrying")
+                self._sleep(backoff)
+                backoff = min(backoff * 2, 10)
+                self._recover_database()
+            if once:
+                break
+        logger.info("matcher stopping after the batch in hand")
+        self.locks.close()
+        self.publisher.close()
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < end:
+            time.sleep(min(0.1, end - time.monotonic()))
+
+    def _after_redis_outage(self) -> None:
+        for runner in self.runners.values():
+            runner.read_pending = True
+        self.next_sweep = 0.0
+        try:
+            for runner in self.runners.values():
+                runner.ensure_group()
+        except redis.RedisError:
+            pass
+
+    def _recover_database(self) -> None:
+        connection.close()
+        if not self.locks.alive():
+            logger.warning("lost the lock connection: giving up every market until the locks are taken again")
+            self.runners.clear()
+            try:
+                self.locks.connect()
+            except psycopg.Error:
+                return
+        for runner in list(self.runners.values()):
+            try:
+                runner.recover()
+            except Exception:  # noqa: BLE001 - the database is still away: try again next round
+                logger.warning("%s: rebuild failed, will retry", runner.market.symbol)
+
+    def discover(self) -> None:
+        """Take the lock of every market this process may run and does not run yet."""
+        markets = Market.objects.select_related("base", "quote")
+        if self.symbols:
+            markets = markets.filter(symbol__in=self.symbols)
+        for market in markets:
+            if market.symbol in self.runners:
+                continue
+            if not self.locks.try_lock(market.pk):
+                continue
+            try:
+                runner = MarketRunner(market, self.redis)
+                runner.ensure_group()
+                runner.sweep()
+            except Exception:
+                self.locks.unlock(market.pk)
+                raise
+            self.runners[runner.key] = runner
+            metrics.MARKETS_OWNED.set(len(self.runners))
+            logger.info("matching %s", market.symbol)
+
+    def step(self) -> None:
+        now = time.monotonic()
+        if now >= self.next_discovery:
+            if not self.locks.alive():
+                raise psycopg.OperationalError("lock connection lost")
+            self.discover()
+            self.next_discovery = now + settings.MATCHER_DISCOVERY_SECONDS
+        if not self.runners:
+            self._sleep(self.block_ms / 1000)
+            return
+        if self.caught_up and now >= self.next_sweep:
+            for runner in self.runners.values():
+                runner.sweep()
+            self.next_sweep = now + settings.MATCHER_RECOVERY_SECONDS
+        streams_to_read = {key: ("0" if r.read_pending else ">") for key, r in self.runners.items()}
+        response = self.redis.xreadgroup(GROUP, CONSUMER, streams_to_read, count=self.batch_size,
+                                         block=self.block_ms if ">" in streams_to_read.values() else None)  # fmt: skip
+        got = {key: entries for key, entries in (response or [])}
+        self.last_step_entries = sum(len(entries) for entries in got.values())
+        self.last_step_read_new = all(mode == ">" for mode in streams_to_read.values())
+        full = False
+        for key, runner in self.runners.items():
+            entries = got.get(key) or []
+            if runner.read_pending and not entries:
+                runner.read_pending = False  # the pending entries are done: read new ones from now on
+                continue
+            if not entries:
+                continue
+            full = full or len(entries) >= self.batch_size
+            result = runner.apply(entries)
+            self.redis.xack(key, GROUP, *result["ack"])
+            self.redis.xtrim(key, minid=runner.state["last_stream_id"])
+            if result["publish"] is not None:
+                self.publisher.publish(result["publish"])
+        self.caught_up = not full
+        metrics.update_lag(self.redis, self.runners)

@@ -1,0 +1,85 @@
+"""Order API (API.md, Orders). Thin: validate the shape, call a service, render."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.orders import selectors, services
+from apps.orders.serializers import OrderInput, OrderOutput, order_payload
+
+PLACE_ERRORS = (
+    "400 `invalid_request`, `invalid_price_tick`, `invalid_quantity_step`, `below_min_notional`, "
+    "`insufficient_funds`; 403 `market_halted`, `kyc_required`, `permission_denied`; 404 `unknown_market`. "
+    "A repeated `client_order_id` answers 200 with the original order. Holds: a buy limit holds price x "
+    "quantity, a market buy by `quote_quantity` that amount, a market buy by `quantity` the whole available "
+    "quote balance until it settles (the rest comes back at once), a stop-market buy by quantity "
+    "quantity x stop price x 1.05; sells hold the quantity. Fees come out of what each side receives."
+)
+
+CANCEL_NOTE = (
+    "202: the cancel is recorded and sent; the order becomes `cancelled` once the matcher applies it (it may "
+    "fill first). 409 `order_closed` if it is already final; 404 `not_found` (also another user's order)."
+)
+
+
+def _trade_or_read(request):
+    return "read" if request.method == "GET" else "trade"
+
+
+class OrderListView(generics.ListAPIView):
+    api_key_permission = staticmethod(_trade_or_read)
+    ordering = ("-created_at", "-id")
+
+    def get_throttles(self):
+        self.throttle_scope = "orders" if self.request.method in ("POST", "DELETE") else None
+        return super().get_throttles()
+
+    def get_queryset(self):
+        return selectors.orders_for(self.request.user, status=self.request.query_params.get("status", "all"),
+                                    symbol=self.request.query_params.get("symbol") or None)  # fmt: skip
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([order_payload(order) for order in page])
+
+    @extend_schema(
+        tags=["orders"], responses={200: OrderOutput(many=True)},
+        parameters=[OpenApiParameter("status", enum=["open", "closed", "all"]), OpenApiParameter("symbol", str)],
+    )  # fmt: skip
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(tags=["orders"], request=OrderInput, responses={201: OrderOutput, 200: OrderOutput},
+                   description=PLACE_ERRORS)  # fmt: skip
+    def post(self, request):
+        data = OrderInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order, created = services.place_order(user=request.user, request=services.OrderRequest(**data.validated_data))
+        return Response(order_payload(order), status=201 if created else 200)
+
+    @extend_schema(tags=["orders"], parameters=[OpenApiParameter("symbol", str)],
+                   responses={202: inline_serializer("CancelAll", {"cancelling": serializers.IntegerField()})},
+                   description="Cancel every open order (of one market). They become `cancelled` as the matcher "
+                   "applies the requests.")  # fmt: skip
+    def delete(self, request):
+        count = services.request_cancel_all(user=request.user, symbol=request.query_params.get("symbol") or None)
+        return Response({"cancelling": count}, status=202)
+
+
+class OrderDetailView(APIView):
+    api_key_permission = staticmethod(_trade_or_read)
+
+    def get_throttles(self):
+        self.throttle_scope = "orders" if self.request.method == "DELETE" else None
+        return super().get_throttles()
+
+    @extend_schema(tags=["orders"], responses={200: OrderOutput}, description="404 `not_found` (also for "
+                   "another user's order).")  # fmt: skip
+    def get(self, request, order_id: int):
+        return Response(order_payload(selectors.order_for(request.user, order_id)))
+
+    @extend_schema(tags=["orders"], responses={202: OrderOutput}, description=CANCEL_NOTE)
+    def delete(self, request, order_id: int):
+        order = services.request_cancel(user=request.user, order_id=order_id)
+        return Response(order_payload(selectors.order_for(request.user, order.pk)), status=202)

@@ -1,0 +1,42 @@
+from apps.core.exceptions import Conflict, DomainError
+
+
+class InvalidOrder(DomainError):
+    code = "invalid_request"
+    status_code = 400
+    default_message = "The order is not valid."
+
+
+class InvalidPriceTick(DomainError):
+    code = "invalid_price_tick"
+    status_code = 400
+    default_message = "The price is not a multiple of the market's tick size."
+
+
+class InvalidQuantityStep(DomainError):
+    code = "invalid_quantity_step"
+    status_code = 400
+    default_message = "The quantity is not a multiple of the market's lot size."
+
+
+class BelowMinNotional(DomainError):
+    code = "below_min_notional"
+    status_code = 400
+    default_message = "The order's value is below the market's minimum."
+
+
+class TradingNotAllowed(DomainError):
+    code = "kyc_required"
+    status_code = 403
+    default_message = "Complete identity verification to trade."
+
+
+class OrderNotFound(DomainError):
+    code = "not_found"
+    status_code = 404
+    default_message = "Not found."
+
+
+class OrderClosed(Conflict):
+    code = "order_closed"
+    default_message = "The order is already final."

@@ -1,0 +1,31 @@
+"""Order reads."""
+
+from __future__ import annotations
+
+from apps.markets.selectors import market_by_symbol
+from apps.orders.exceptions import InvalidOrder, OrderNotFound
+from apps.orders.models import Order
+
+STATUS_FILTERS = {"open": Order.OPEN, "closed": Order.FINAL, "all": None}
+
+
+def orders_for(user, *, status: str = "all", symbol: str | None = None):
+    if status not in STATUS_FILTERS:
+        raise InvalidOrder(details={"status": [f"One of {', '.join(STATUS_FILTERS)}."]})
+    orders = Order.objects.filter(user=user).select_related("market__base", "market__quote")
+    if STATUS_FILTERS[status] is not None:
+        orders = orders.filter(status__in=STATUS_FILTERS[status])
+    if symbol:
+        orders = orders.filter(market=market_by_symbol(symbol))
+    return orders
+
+
+def order_for(user, order_id: int) -> Order:
+    order = (
+        Order.objects.select_related("market__base", "market__quote").filter(pk=order_id, user=user).first()
+        if 0 < order_id < 2**63
+        else None
+    )
+    if order is None:
+        raise OrderNotFound()
+    return order

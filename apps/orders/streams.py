@@ -1,0 +1,42 @@
+"""The order command stream of each market (Redis Streams): the producer side.
+
+Commands are tiny ({"op": "new"|"cancel", "id": order id}); the matcher reads the order itself from
+PostgreSQL, which stays the system of record. An XADD that fails (Redis down) loses nothing: the
+order row is committed, and the matcher re-enqueues orders that never reached its stream.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from django.conf import settings
+
+from apps.core.redis import get_redis
+
+logger = logging.getLogger(__name__)
+
+
+def stream_key(symbol: str) -> str:
+    return f"{settings.ORDER_STREAM_PREFIX}{symbol}"
+
+
+def send(symbol: str, op: str, order_id: int) -> bool:
+    """XADD one command; False (logged, not raised) when Redis is unreachable."""
+    try:
+        get_redis().xadd(stream_key(symbol), {"op": op, "id": order_id})
+        return True
+    except redis.RedisError:
+        logger.warning("order stream unavailable; %s of order %s waits for the matcher's recovery", op, order_id)
+        return False
+
+
+def send_many(symbol: str, commands: list[tuple[str, int]], client=None) -> None:
+    """XADD several commands in one round trip (recovery, cancel-all)."""
+    if not commands:
+        return
+    pipe = (client or get_redis()).pipeline(transaction=False)
+    key = stream_key(symbol)
+    for op, order_id in commands:
+        pipe.xadd(key, {"op": op, "id": order_id})
+    pipe.execute()

@@ -1,0 +1,67 @@
+"""Fixtures for order and matching tests: a BTC-USDT market, funded traders, and a matcher."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from apps.accounts.tests.factories import UserFactory
+from apps.kyc.models import Submission
+from apps.markets import services as market_services
+from apps.wallets import ledger
+from apps.wallets.models import Account, Currency
+from apps.wallets.verification import verify_ledger
+
+
+@pytest.fixture(autouse=True)
+def _clean_streams():
+    from apps.core.redis import get_redis
+
+    client = get_redis()
+    for pattern in ("exchange:orders:*", "exchange:book:*"):
+        keys = list(client.scan_iter(pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.fixture
+def market(db):
+    for code, decimals in (("BTC", 8), ("USDT", 6), ("ETH", 18)):
+        Currency.objects.get_or_create(code=code, defaults={"name": code, "decimals": decimals})
+    return market_services.create_market(
+        base="BTC", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"),
+        min_notional=Decimal("1"), maker_fee=Decimal("0.001"), taker_fee=Decimal("0.002"),
+    )  # fmt: skip
+
+
+def trader(*, btc: str = "0", usdt: str = "0", level: int = 1):
+    """A user who may trade (KYC level 1 unless told otherwise), funded like a confirmed deposit."""
+    user = UserFactory()
+    if level:
+        Submission.objects.create(
+            user=user, status="approved" if level == 2 else "pending", full_name="T", country="DE",
+            date_of_birth=dt.date(1990, 1, 1), document_type="passport", document_number="T1",
+        )  # fmt: skip
+    for code, amount in (("BTC", btc), ("USDT", usdt)):
+        if Decimal(amount):
+            ledger.post(kind="deposit", idempotency_key=f"fund:{user.pk}:{code}", legs=[
+                ledger.Leg(ledger.system_account(Account.Kind.HOT, code), -Decimal(amount)),
+                ledger.Leg(ledger.user_account(user, code), Decimal(amount)),
+            ])  # fmt: skip
+    return user
+
+
+def balance(user, code: str) -> tuple[Decimal, Decimal]:
+    account = ledger.user_account(user, code)
+    account.refresh_from_db()
+    return account.available, account.locked
+
+
+def fees(code: str) -> Decimal:
+    return ledger.system_account(Account.Kind.FEES, code).available
+
+
+def assert_ledger_consistent():
+    assert verify_ledger() == []
