@@ -21,7 +21,7 @@ from bench.common import Figure
 N = 1_000_000
 BATCH = 1_000
 MID = 10_000
-AGGRESSIVE = 0.3
+AGGRESSIVE = 0.15
 
 
 def _commands(engine, rng: random.Random) -> list[tuple]:

@@ -17,7 +17,7 @@ def place(user, **fields):
     for key in ("quantity", "price", "stop_price", "quote_quantity"):
         if key in fields:
             fields[key] = D(fields[key])
-    order, created = place_order(user=user, request=OrderRequest(**fields))
+    order, _created = place_order(user=user, request=OrderRequest(**fields))
     return order
 
 
@@ -43,4 +43,152 @@ def test_limit_orders_cross_and_settle_with_fees(market):
     assert balance(seller, "BTC") == (D("0.5"), D("0.3"))
     assert fees("BTC") == D("0.0004")
     assert fees("USDT") == D("0.02")
+    assert_ledger_consistent()
+
+
+def refreshed(*orders):
+    for order in orders:
+        order.refresh_from_db()
+    return orders
+
+
+def test_market_buy_by_quote_spends_at_most_its_amount_across_levels(market):
+    seller = trader(btc="1")
+    buyer = trader(usdt="100")
+    place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
+    place(seller, side="sell", type="limit", price="110.00", quantity="0.1")
+    buy = place(buyer, side="buy", type="market", quote_quantity="15")
+    run_once()
+    (buy,) = refreshed(buy)
+    # 0.1 at 100 (10 USDT), then 454 lots at 110 (4.994 USDT): 0.006 left cannot buy one more lot.
+    assert (buy.status, buy.filled_quantity, buy.filled_quote) == ("filled", D("0.1454"), D("14.994"))
+    assert balance(buyer, "USDT") == (D("85.006"), 0)
+    assert balance(buyer, "BTC") == (D("0.1454") - D("0.0002908"), 0)
+    assert balance(seller, "USDT") == (D("14.994") - D("0.01") - D("0.004994"), 0)
+    assert_ledger_consistent()
+
+
+def test_market_buy_by_quantity_gives_back_what_it_did_not_spend(market):
+    seller = trader(btc="1")
+    buyer = trader(usdt="1000")
+    place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
+    place(seller, side="sell", type="limit", price="110.00", quantity="0.1")
+    buy = place(buyer, side="buy", type="market", quantity="0.15")
+    assert balance(buyer, "USDT") == (0, D("1000"))  # everything held until it settles
+    run_once()
+    (buy,) = refreshed(buy)
+    assert (buy.status, buy.filled_quote) == ("filled", D("15.5"))
+    assert buy.average_price.quantize(D("0.0001")) == D("103.3333")
+    assert balance(buyer, "USDT") == (D("984.5"), 0)
+    assert_ledger_consistent()
+
+
+def test_market_order_without_liquidity_is_rejected_and_released(market):
+    seller = trader(btc="1")
+    sell = place(seller, side="sell", type="market", quantity="0.1")
+    run_once()
+    (sell,) = refreshed(sell)
+    assert (sell.status, sell.reason) == ("rejected", "no_liquidity")
+    assert balance(seller, "BTC") == (D("1"), 0)
+    assert_ledger_consistent()
+
+
+def test_ioc_remainder_expires_fok_that_cannot_fill_is_rejected_post_only_never_takes(market):
+    seller = trader(btc="1")
+    buyer = trader(usdt="1000")
+    ask = place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
+    fok = place(buyer, side="buy", type="limit", price="100.00", quantity="0.2", time_in_force="fok")
+    post = place(buyer, side="buy", type="limit", price="100.00", quantity="0.1", post_only=True)
+    ioc = place(buyer, side="buy", type="limit", price="100.00", quantity="0.2", time_in_force="ioc")
+    run_once()
+    ask, fok, post, ioc = refreshed(ask, fok, post, ioc)
+    assert (fok.status, fok.reason, fok.filled_quantity) == ("rejected", "fok_not_fillable", 0)
+    assert (post.status, post.reason) == ("rejected", "post_only_would_cross")
+    assert (ioc.status, ioc.reason, ioc.filled_quantity) == ("expired", "ioc_remainder", D("0.1"))
+    assert ask.status == "filled"
+    assert balance(buyer, "USDT") == (D("990"), 0)
+    assert_ledger_consistent()
+
+
+def test_post_only_that_does_not_cross_rests(market):
+    buyer = trader(usdt="1000")
+    post = place(buyer, side="buy", type="limit", price="99.00", quantity="0.1", post_only=True)
+    run_once()
+    (post,) = refreshed(post)
+    assert post.status == "new" and post.priority is not None and post.applied
+    assert balance(buyer, "USDT") == (D("990.1"), D("9.9"))
+
+
+def test_stop_limit_sell_triggers_on_the_last_trade_price(market):
+    a, b, c, stopper = trader(usdt="1000"), trader(btc="1"), trader(usdt="1000"), trader(btc="1")
+    stop = place(stopper, side="sell", type="stop_limit", stop_price="95.00", price="94.00", quantity="0.1")
+    place(c, side="buy", type="limit", price="94.50", quantity="0.1")
+    run_once()
+    (stop,) = refreshed(stop)
+    assert (stop.status, stop.triggered) == ("new", False)  # no trade yet: armed
+    place(a, side="buy", type="limit", price="95.00", quantity="0.1")
+    place(b, side="sell", type="limit", price="95.00", quantity="0.1")  # trades at 95: the stop fires
+    run_once()
+    (stop,) = refreshed(stop)
+    assert (stop.status, stop.triggered, stop.filled_quantity) == ("filled", True, D("0.1"))
+    assert Trade.objects.filter(sell_order=stop, price=D("94.50")).exists()
+    assert_ledger_consistent()
+
+
+def test_stop_market_buy_triggers_and_takes(market):
+    a, b, stopper, maker = trader(usdt="1000"), trader(btc="1"), trader(usdt="1000"), trader(btc="1")
+    stop = place(stopper, side="buy", type="stop_market", stop_price="105.00", quantity="0.1")
+    # Held: 0.1 x 105 x 1.05 = 11.025
+    assert balance(stopper, "USDT") == (D("988.975"), D("11.025"))
+    place(maker, side="sell", type="limit", price="106.00", quantity="0.2")
+    place(a, side="buy", type="limit", price="105.00", quantity="0.1")
+    place(b, side="sell", type="limit", price="105.00", quantity="0.1")
+    run_once()
+    (stop,) = refreshed(stop)
+    assert (stop.status, stop.filled_quantity, stop.filled_quote) == ("filled", D("0.1"), D("10.6"))
+    assert balance(stopper, "USDT") == (D("989.4"), 0)
+    assert_ledger_consistent()
+
+
+@pytest.mark.parametrize("mode", ["cancel_resting", "cancel_taker"])
+def test_self_trade_prevention(market, mode):
+    user = trader(btc="1", usdt="1000")
+    resting = place(user, side="sell", type="limit", price="100.00", quantity="0.1")
+    taker = place(user, side="buy", type="limit", price="100.00", quantity="0.1", self_trade_prevention=mode)
+    run_once()
+    resting, taker = refreshed(resting, taker)
+    assert not Trade.objects.exists()
+    if mode == "cancel_resting":
+        assert (resting.status, resting.reason, taker.status) == ("expired", "self_trade", "new")
+    else:
+        assert (resting.status, taker.status, taker.reason) == ("new", "expired", "self_trade")
+    assert_ledger_consistent()
+
+
+def test_cancel_releases_the_hold_once_the_matcher_applies_it(market):
+    from apps.orders.services import request_cancel
+
+    buyer = trader(usdt="1000")
+    order = place(buyer, side="buy", type="limit", price="99.00", quantity="1")
+    run_once()
+    request_cancel(user=buyer, order_id=order.pk)
+    (order,) = refreshed(order)
+    assert order.status == "new" and order.cancel_requested_at is not None  # recorded, not yet applied
+    run_once()
+    (order,) = refreshed(order)
+    assert (order.status, order.reason) == ("cancelled", "cancelled")
+    assert balance(buyer, "USDT") == (D("1000"), 0)
+    assert_ledger_consistent()
+
+
+def test_cancel_recorded_before_the_order_reached_the_matcher_wins(market):
+    from apps.orders.services import request_cancel
+
+    buyer = trader(usdt="1000")
+    order = place(buyer, side="buy", type="limit", price="99.00", quantity="1")
+    request_cancel(user=buyer, order_id=order.pk)
+    run_once()
+    (order,) = refreshed(order)
+    assert order.status == "cancelled"
+    assert balance(buyer, "USDT") == (D("1000"), 0)
     assert_ledger_consistent()
