@@ -2,6 +2,9 @@
 
 import pytest
 
+# Trading fixtures (a market, funded traders) are shared by the markets, orders and cross-app tests.
+pytest_plugins = ["apps.orders.tests.trading"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _tests_never_touch_the_development_database(django_db_setup, django_db_blocker):

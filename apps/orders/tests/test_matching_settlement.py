@@ -6,7 +6,7 @@ import pytest
 
 from apps.matching.testing import run_once
 from apps.orders.services import OrderRequest, place_order
-from apps.orders.tests.conftest import assert_ledger_consistent, balance, fees, trader
+from apps.orders.tests.trading import assert_ledger_consistent, balance, fees, trader
 from apps.trades.models import Trade
 
 pytestmark = pytest.mark.django_db(transaction=True)

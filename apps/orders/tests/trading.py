@@ -1,4 +1,4 @@
-"""Fixtures for order and matching tests: a BTC-USDT market, funded traders, and a matcher."""
+"""Trading test support (a pytest plugin, see the root conftest): a BTC-USDT market, funded traders."""
 
 from __future__ import annotations
 
@@ -65,3 +65,15 @@ def fees(code: str) -> Decimal:
 
 def assert_ledger_consistent():
     assert verify_ledger() == []
+
+
+def client_for(user):
+    from rest_framework.test import APIClient
+
+    from apps.accounts import services as account_services
+    from apps.accounts.tests.factories import PASSWORD
+
+    client = APIClient()
+    access = account_services.login(username=user.username, password=PASSWORD, otp_code=None).access
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
