@@ -124,3 +124,21 @@ class CeleryWorker(Process):
         self.wait_until(
             lambda: bool(app.control.ping(destination=[self.hostname], timeout=1)), 60, "the worker answering a ping"
         )
+
+
+class MatcherProcess(Process):
+    """The Procfile's matcher (`run_matcher`), with its own metrics port; ready once it serves metrics."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, name: str = "matcher"):
+        self.metrics_port = free_port()
+        env = {**env, "MATCHER_METRICS_PORT": str(self.metrics_port), "MATCHER_DISCOVERY_SECONDS": "0.5",
+               "MATCHER_RECOVERY_SECONDS": "1"}  # fmt: skip
+        super().__init__(name, procfile_command("matcher"), env, log_dir)
+        self.wait_until(self.metrics_text, 60, "the matcher's metrics endpoint")
+
+    def metrics_text(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text
+
+    def kill9(self) -> None:
+        self.proc.kill()  # SIGKILL: no handler runs, no batch is finished
+        self.proc.wait()

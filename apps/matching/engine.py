@@ -152,8 +152,9 @@ class Engine:
         self._orders: dict[int, EngineOrder] = {}  # open orders: resting and armed
         self._seq = 0  # last priority given out
         # Levels touched since changed_levels(), and the totals it last reported.
-        self._touched = ({}, {})  # (bids, asks): price -> Level
-        self._reported = ({}, {})  # (bids, asks): price -> total
+        self._touched_bids: dict[int, Level] = {}
+        self._touched_asks: dict[int, Level] = {}
+        self._reported: tuple[dict[int, int], dict[int, int]] = ({}, {})  # (bids, asks): price -> total
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -179,8 +180,8 @@ class Engine:
 
     def changed_levels(self) -> dict[tuple[str, int], int]:
         """{(side, price): total} of the levels whose total differs from the last call (0: gone)."""
-        changed = {}
-        for side, touched, reported in zip(SIDES, self._touched, self._reported, strict=True):
+        changed, touched_sides = {}, (self._touched_bids, self._touched_asks)
+        for side, touched, reported in zip(SIDES, touched_sides, self._reported, strict=True):
             for price, level in touched.items():
                 total = level.total
                 if reported.get(price, 0) != total:
@@ -203,48 +204,40 @@ class Engine:
         elif kind == "market":
             self._market(order)
         elif self._stop_reached(order):
-            order.triggered = True
-            self.events.append(("trigger", order))
-            if kind == "stop_limit":
-                self._limit(order)
-            else:
-                self._market(order)
+            self._trigger(order)
         else:
             self._seq += 1
             order.priority = self._seq
             self._arm(order)
             self.events.append(("arm", order))
-        last = self.last_price
-        if last is not None:
-            buys, sells = self._buy_stops, self._sell_stops
-            if (buys and buys[0][0] <= last) or (sells and -sells[0][0] >= last):
-                self._run_stops()
+        if self._buy_stops or self._sell_stops:
+            self._run_stops()
 
     def cancel(self, order_id: int) -> bool:
         order = self._orders.pop(order_id, None)
         if order is None:
             return False
         order.status = "cancelled"
+        self.events.append(("done", order, "cancelled", "cancelled"))
         level = order._level
-        if level is None:  # an armed stop: leave its heap entry, count it for the rebuild
+        if level is None:  # an armed stop: its heap entry stays, counted for the next rebuild
             self._dead_stops += 1
             if self._dead_stops > 64 and 2 * self._dead_stops > len(self._buy_stops) + len(self._sell_stops):
                 self._rebuild_stops()
+            return True
+        price = level.price
+        level.total -= order.quantity - order.filled
+        buy = order.side == "buy"
+        (self._touched_bids if buy else self._touched_asks)[price] = level
+        if level.total == 0:
+            self._drop_level(buy, price)
         else:
-            order._level = None
-            level.total -= order.quantity - order.filled
-            buy = order.side == "buy"
-            self._touched[not buy][level.price] = level
-            if level.total == 0:
-                self._drop_level(buy, level.price)
-            else:
-                level.dead += 1
-                # Compact a queue mostly made of cancelled orders, so churn at a level far from the
-                # touch (where nothing matches) cannot grow it without bound.
-                if level.dead > 32 and 2 * level.dead > len(level.orders):
-                    level.orders = deque(o for o in level.orders if o.status == "new")
-                    level.dead = 0
-        self.events.append(("done", order, "cancelled", "cancelled"))
+            level.dead += 1
+            # Compact a queue made mostly of cancelled orders, so that churn at a level away from the
+            # touch (where nothing reaches the front) cannot grow it without bound.
+            if level.dead > 32 and 2 * level.dead > len(level.orders):
+                level.orders = deque(o for o in level.orders if o.status == "new")
+                level.dead = 0
         return True
 
     def restore(self, order: EngineOrder) -> None:
@@ -265,7 +258,7 @@ class Engine:
                 raise ValueError(f"order {order.id} would cross the book")
             if order.priority <= 0:
                 order.priority = self._seq + 1
-            level = self._level_for(buy, order.price)
+            level = (self._bids if buy else self._asks).get(order.price) or self._new_level(buy, order.price)
             queue = level.orders
             if queue and queue[-1].priority > order.priority:  # out of order: keep the FIFO sorted
                 at = next(i for i, o in enumerate(queue) if o.priority > order.priority)
@@ -273,7 +266,7 @@ class Engine:
             else:
                 queue.append(order)
             level.total += order.quantity - order.filled
-            self._touched[not buy][order.price] = level
+            (self._touched_bids if buy else self._touched_asks)[order.price] = level
             order._level = level
             self._orders[order.id] = order
         self._seq = max(self._seq, order.priority)
@@ -281,33 +274,37 @@ class Engine:
     # -- internals -----------------------------------------------------------------------------
 
     def _limit(self, order: EngineOrder) -> None:
-        price, buy, events = order.price, order.side == "buy", self.events
-        heap = self._ask_heap if buy else self._bid_heap
-        crosses = bool(heap) and (heap[0] <= price if buy else -heap[0] >= price)
-        if crosses and order.post_only:
-            return self._done(order, "rejected", "post_only_would_cross")
+        price = order.price
+        if order.side == "buy":
+            heap, book, touched = self._ask_heap, self._bids, self._touched_bids
+            crosses = heap and heap[0] <= price
+        else:
+            heap, book, touched = self._bid_heap, self._asks, self._touched_asks
+            crosses = heap and -heap[0] >= price
         tif = order.tif
-        if tif == "fok" and not self._fillable(order):
-            return self._done(order, "rejected", "fok_not_fillable")
-        why = self._take(order, price) if crosses else _EXHAUSTED
-        if why == _SELF_TRADE:
-            self._done(order, "expired", "self_trade")
-        elif order.filled == order.quantity:
-            self._done(order, "filled", "")
-        elif tif == "gtc":
-            # Rest (the inlined hot path of _level_for): the matching above left the book uncrossed.
-            self._seq += 1
-            order.priority = self._seq
-            book = self._bids if buy else self._asks
+        if crosses:
+            if order.post_only:
+                return self._done(order, "rejected", "post_only_would_cross")
+            if tif == "fok" and not self._fillable(order):
+                return self._done(order, "rejected", "fok_not_fillable")
+            if self._take(order, price) == _SELF_TRADE:
+                return self._done(order, "expired", "self_trade")
+            if order.filled == order.quantity:
+                return self._done(order, "filled", "")
+        if tif == "gtc":  # rest; matching left nothing it could cross
+            self._seq = seq = self._seq + 1
+            order.priority = seq
             level = book.get(price)
             if level is None:
-                level = self._level_for(buy, price)
+                level = self._new_level(order.side == "buy", price)
             level.orders.append(order)
             level.total += order.quantity - order.filled
-            self._touched[not buy][price] = level
+            touched[price] = level
             order._level = level
             self._orders[order.id] = order
-            events.append(("rest", order))
+            self.events.append(("rest", order))
+        elif tif == "fok":  # FOK that crossed nothing
+            self._done(order, "rejected", "fok_not_fillable")
         elif order.filled:
             self._done(order, "expired", "ioc_remainder")
         else:
@@ -333,9 +330,9 @@ class Engine:
     def _take(self, taker: EngineOrder, limit: int | None) -> int:
         """Match `taker` against the opposite side up to `limit` (None: any price); returns why it stopped."""
         if taker.side == "buy":
-            book, heap, touched, sign = self._asks, self._ask_heap, self._touched[1], 1
+            book, heap, touched, sign = self._asks, self._ask_heap, self._touched_asks, 1
         else:
-            book, heap, touched, sign = self._bids, self._bid_heap, self._touched[0], -1
+            book, heap, touched, sign = self._bids, self._bid_heap, self._touched_bids, -1
         bound = UNLIMITED if limit is None else sign * limit  # heap keys are sign * price
         events, orders, user, cancel_taker = self.events, self._orders, taker.user_id, taker.stp == "cancel_taker"
         quantity, funds = taker.quantity, taker.funds
@@ -370,7 +367,6 @@ class Engine:
                     queue.popleft()
                     level.total -= left
                     maker.status = "expired"
-                    maker._level = None
                     del orders[maker.id]
                     events.append(("done", maker, "expired", "self_trade"))
                     continue
@@ -379,7 +375,6 @@ class Engine:
                     maker.filled += left
                     maker.spent += left * price
                     maker.status = "filled"
-                    maker._level = None
                     del orders[maker.id]
                     events.append(("fill", taker, maker, price, left))
                     events.append(("done", maker, "filled", ""))
@@ -445,16 +440,14 @@ class Engine:
                 money -= took * price
         return False
 
-    def _level_for(self, buy: bool, price: int) -> Level:
-        """The level at `price`, created (and its key pushed on the heap) if missing."""
+    def _new_level(self, buy: bool, price: int) -> Level:
+        """An empty level at `price`, in the book and its key on the heap."""
         book, heap = (self._bids, self._bid_heap) if buy else (self._asks, self._ask_heap)
-        level = book.get(price)
-        if level is None:
-            level = book[price] = Level(price)
-            heappush(heap, -price if buy else price)
-            if len(heap) > 2 * len(book) + 64:  # too many stale keys: rebuild from the live levels
-                heap[:] = [-p for p in book] if buy else list(book)
-                heapify(heap)
+        level = book[price] = Level(price)
+        heappush(heap, -price if buy else price)
+        if len(heap) > 2 * len(book) + 64:  # too many stale keys: rebuild from the live levels
+            heap[:] = [-p for p in book] if buy else list(book)
+            heapify(heap)
         return level
 
     def _drop_level(self, buy: bool, price: int) -> None:
@@ -484,11 +477,19 @@ class Engine:
             heapify(heap)
         self._dead_stops = 0
 
+    def _trigger(self, stop: EngineOrder) -> None:
+        stop.triggered = True
+        self.events.append(("trigger", stop))
+        if stop.type == "stop_limit":
+            self._limit(stop)
+        else:
+            self._market(stop)
+
     def _run_stops(self) -> None:
-        """Trigger every stop whose condition holds, oldest arm first; repeat while their fills
+        """Trigger every armed stop whose condition holds, oldest arm first; repeat while their fills
         trigger more."""
-        buys, sells, orders, events = self._buy_stops, self._sell_stops, self._orders, self.events
-        while True:
+        buys, sells, orders = self._buy_stops, self._sell_stops, self._orders
+        while self.last_price is not None:
             last = self.last_price
             batch = []
             while buys and buys[0][0] <= last:
@@ -503,9 +504,4 @@ class Engine:
             batch.sort(key=lambda s: s.priority)
             for stop in batch:
                 del orders[stop.id]
-                stop.triggered = True
-                events.append(("trigger", stop))
-                if stop.type == "stop_limit":
-                    self._limit(stop)
-                else:
-                    self._market(stop)
+                self._trigger(stop)

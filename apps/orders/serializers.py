@@ -31,6 +31,17 @@ class OrderInput(serializers.Serializer):
         return value
 
 
+def average_price_text(average, price_decimals: int, quote_decimals: int) -> str | None:
+    """The average fill price to the quote currency's precision, but no more places than needed
+    beyond the market's own ("100.00", "103.333333")."""
+    if average is None:
+        return None
+    text = format_in_precision(average, max(price_decimals, quote_decimals))
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0").ljust(price_decimals, "0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
 def order_payload(order: Order) -> dict:
     """The REST (and WebSocket) representation of an order."""
     market = order.market
@@ -52,7 +63,7 @@ def order_payload(order: Order) -> dict:
         "quote_quantity": money(order.quote_quantity, quote_d),
         "filled_quantity": money(order.filled_quantity, qd),
         "filled_quote_quantity": money(order.filled_quote, quote_d),
-        "average_price": money(average, max(pd, quote_d)) if average is not None else None,
+        "average_price": average_price_text(average, pd, quote_d),
         "fee": format_in_precision(order.fee, (market.base if order.side == "buy" else market.quote).decimals),
         "fee_currency": market.base_id if order.side == "buy" else market.quote_id,
         "status": order.status,

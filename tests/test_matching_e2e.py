@@ -1,0 +1,163 @@
+"""End to end through real processes: REST (uvicorn) -> Redis stream -> matcher process -> PostgreSQL,
+with real kill -9 of the matcher and Redis connections dropped under load."""
+
+from __future__ import annotations
+
+import random
+import time
+from decimal import Decimal as D
+
+import httpx
+import pytest
+
+from apps.accounts import services as account_services
+from apps.accounts.tests.factories import PASSWORD
+from apps.core.redis import get_redis
+from apps.matching.engine import Engine, EngineOrder
+from apps.matching.models import MarketState
+from apps.orders import streams
+from apps.orders.models import Order
+from apps.orders.services import OrderRequest, place_order
+from apps.orders.tests.trading import assert_ledger_consistent, balance, trader
+from apps.trades.models import Trade
+from tests.support import MatcherProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def http_client(web_server, user) -> httpx.Client:
+    access = account_services.login(username=user.username, password=PASSWORD, otp_code=None).access
+    return httpx.Client(base_url=web_server.base_url + "/api/v1", headers={"Authorization": f"Bearer {access}"},
+                        timeout=10)  # fmt: skip
+
+
+def wait_until_settled(timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = Order.objects.filter(applied=False, status="new").exists() or Order.objects.filter(
+            status__in=Order.OPEN, cancel_requested_at__isnull=False).exists()  # fmt: skip
+        if not pending:
+            return
+        time.sleep(0.1)
+    raise TimeoutError("orders still waiting for the matcher")
+
+
+def test_every_order_type_through_rest_and_the_matcher_process(market, web_server, live_env, process_log_dir):
+    maker, taker = trader(btc="2", usdt="10000"), trader(btc="2", usdt="10000")
+    m, t = http_client(web_server, maker), http_client(web_server, taker)
+
+    def order(client, **body):
+        response = client.post("/orders", json={"symbol": "BTC-USDT", **body})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    with MatcherProcess(live_env, process_log_dir):
+        asks = [order(m, side="sell", type="limit", price=p, quantity="0.1000") for p in ("100.00", "101.00", "102.00")]
+        bids = [order(m, side="buy", type="limit", price=p, quantity="0.1000") for p in ("99.00", "98.00", "97.00")]
+        stop_sell = order(m, side="sell", type="stop_limit", stop_price="98.50", price="97.00", quantity="0.1000")
+        ids = {
+            "limit": order(t, side="buy", type="limit", price="100.00", quantity="0.0500"),
+            "market_quote": order(t, side="buy", type="market", quote_quantity="5.05"),
+            "market_qty": order(t, side="buy", type="market", quantity="0.0500"),
+            "market_sell": order(t, side="sell", type="market", quantity="0.1000"),  # takes 99: arms nothing yet
+            "ioc": order(t, side="sell", type="limit", price="98.00", quantity="0.2000", time_in_force="ioc"),
+            "fok": order(t, side="buy", type="limit", price="101.00", quantity="5.0000", time_in_force="fok"),
+            "post_only": order(t, side="buy", type="limit", price="110.00", quantity="0.0100", post_only=True),
+            "stop_market": order(t, side="buy", type="stop_market", stop_price="101.00", quantity="0.0500"),
+        }
+        wait_until_settled()
+        got = {name: t.get(f"/orders/{pk}").json() for name, pk in ids.items()}
+        # limit: 0.05 at 100. market by quote 5.05: 0.05 at 100, then 4 lots at 101 (0.0096 left < one lot).
+        assert (got["limit"]["status"], got["limit"]["average_price"]) == ("filled", "100.00")
+        assert (got["market_quote"]["status"], got["market_quote"]["filled_quantity"]) == ("filled", "0.0504")
+        assert (got["market_qty"]["status"], got["market_qty"]["average_price"]) == ("filled", "101.00")
+        assert (got["market_sell"]["status"], got["market_sell"]["average_price"]) == ("filled", "99.00")
+        # The ioc sell takes the 98 bid (last price 98 arms nothing more) and its rest expires; the
+        # maker's stop sell (98.50) fires, meets the maker's own 97 bid (self-trade: the bid expires) and rests.
+        assert (got["ioc"]["status"], got["ioc"]["filled_quantity"]) == ("expired", "0.1000")
+        stop, own_bid = Order.objects.get(pk=stop_sell), Order.objects.get(pk=bids[2])
+        assert (stop.triggered, stop.status, own_bid.status, own_bid.reason) == (True, "new", "expired", "self_trade")
+        assert (got["fok"]["status"], got["fok"]["reason"]) == ("rejected", "fok_not_fillable")
+        assert (got["post_only"]["status"], got["post_only"]["reason"]) == ("rejected", "post_only_would_cross")
+        assert got["stop_market"]["status"] == "new"  # last trade 98 < 101: armed
+        assert all(Order.objects.get(pk=pk).applied for pk in asks + bids)
+        book = httpx.get(f"{web_server.base_url}/api/v1/markets/BTC-USDT/book").json()
+        assert book["asks"][0] == ["97.00", "0.1000"] and book["bids"] == []
+    assert_ledger_consistent()
+    # Money is conserved between the two traders and the fee accounts.
+    total_usdt = balance(maker, "USDT")[0] + balance(maker, "USDT")[1] + sum(balance(taker, "USDT"))
+    from apps.orders.tests.trading import fees
+
+    assert total_usdt + fees("USDT") == D("20000")
+
+
+def replay(orders: list[Order], market) -> list[tuple[int, int, D, D]]:
+    """The fills a single uninterrupted engine produces for these `new` commands, in order."""
+    engine, fills = Engine(), []
+    for o in orders:
+        engine.submit(EngineOrder(
+            id=o.pk, user_id=o.user_id, side=o.side, type=o.type, price=int(o.price / market.tick_size),
+            quantity=int(o.quantity / market.lot_size), funds=None, stop_price=None, tif=o.time_in_force,
+        ))  # fmt: skip
+        for event in engine.drain_events():
+            if event[0] == "fill":
+                taker, maker, price, lots = event[1], event[2], event[3], event[4]
+                buy, sell = (taker, maker) if taker.side == "buy" else (maker, taker)
+                fills.append((buy.id, sell.id, price * market.tick_size, lots * market.lot_size))
+    return fills
+
+
+def test_kill_9_of_the_matcher_loses_and_doubles_nothing(market, live_env, process_log_dir):
+    rng = random.Random(11)
+    users = [trader(btc="100", usdt="1000000") for _ in range(6)]
+    orders = []
+    for _ in range(900):
+        side = rng.choice(["buy", "sell"])
+        price = D(1000 + rng.randint(-20, 20) + (5 if side == "sell" else -5))
+        request = OrderRequest(
+            symbol="BTC-USDT",
+            side=side,
+            type="limit",
+            price=price,
+            quantity=D(rng.randint(1, 40)) / 100,
+            time_in_force=rng.choice(["gtc", "gtc", "ioc"]),
+        )
+        orders.append(place_order(user=rng.choice(users), request=request)[0])  # fmt: skip
+    kills = 0
+    for _ in range(3):  # a smaller batch size makes a kill land between batches and inside one
+        with MatcherProcess({**live_env, "MATCHER_BATCH_SIZE": "25"}, process_log_dir, name=f"matcher-{kills}") as p:
+            start = MarketState.objects.filter(market=market).values_list("commands_applied", flat=True).first() or 0
+            p.wait_until(lambda s=start: (MarketState.objects.filter(market=market).values_list(
+                "commands_applied", flat=True).first() or 0) > s, 60, "some progress")  # fmt: skip
+            time.sleep(rng.uniform(0, 0.3))
+            p.kill9()
+            kills += 1
+    with MatcherProcess(live_env, process_log_dir, name="matcher-final"):
+        wait_until_settled(120)
+    assert kills == 3
+    db_fills = [(t.buy_order_id, t.sell_order_id, t.price, t.quantity) for t in Trade.objects.order_by("id")]
+    assert db_fills == replay(sorted(orders, key=lambda o: o.pk), market)
+    for o in Order.objects.all():
+        assert o.applied and o.filled_quantity <= o.quantity
+    assert get_redis().xpending(streams.stream_key("BTC-USDT"), "matcher")["pending"] == 0
+    assert_ledger_consistent()
+
+
+def test_redis_connections_dropped_and_stream_lost_under_load(market, web_server, live_env, process_log_dir):
+    seller, buyer = trader(btc="100"), trader(usdt="1000000")
+    s, b = http_client(web_server, seller), http_client(web_server, buyer)
+    client = get_redis()
+    with MatcherProcess(live_env, process_log_dir, name="matcher-redis"):
+        for i in range(120):
+            assert s.post("/orders", json={"symbol": "BTC-USDT", "side": "sell", "type": "limit",
+                                           "price": "100.00", "quantity": "0.0100"}).status_code == 201  # fmt: skip
+            assert b.post("/orders", json={"symbol": "BTC-USDT", "side": "buy", "type": "limit",
+                                           "price": "100.00", "quantity": "0.0100"}).status_code == 201  # fmt: skip
+            if i % 30 == 10:
+                client.client_kill_filter(_type="normal", skipme=True)  # every other client loses its connection
+            if i == 60:
+                client.delete(streams.stream_key("BTC-USDT"))  # Redis lost its data (restarted without it)
+        wait_until_settled(60)
+    assert Trade.objects.count() == 120
+    assert balance(buyer, "BTC")[0] == D("1.2") - D("0.0024")
+    assert_ledger_consistent()
