@@ -130,7 +130,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "exchange:channels:"},
+        # redis-py 8 reads with a 5 s socket timeout by default, which is also how long channels-redis
+        # blocks waiting for a message: every idle WebSocket would fail after 5 s. Read longer.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "exchange:channels:"},
     }
 }
 

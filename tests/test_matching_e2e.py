@@ -161,3 +161,69 @@ def test_redis_connections_dropped_and_stream_lost_under_load(market, web_server
     assert Trade.objects.count() == 120
     assert balance(buyer, "BTC")[0] == D("1.2") - D("0.0024")
     assert_ledger_consistent()
+
+
+def test_book_stream_over_a_real_socket_follows_the_matcher(market, web_server, live_env, process_log_dir):
+    import asyncio
+    import json
+
+    import websockets
+
+    from apps.matching.book import checksum
+
+    seller, buyer = trader(btc="10"), trader(usdt="100000")
+    s, b = http_client(web_server, seller), http_client(web_server, buyer)
+    url = f"ws://127.0.0.1:{web_server.port}/ws/v1/"
+
+    def apply(book: dict, side: str, levels: list) -> None:
+        for price, qty in levels:
+            if D(qty) == 0:
+                book[side].pop(price, None)
+            else:
+                book[side][price] = qty
+
+    def best_first(book: dict) -> tuple[list, list]:
+        bids = sorted(book["bids"].items(), key=lambda x: -D(x[0]))
+        asks = sorted(book["asks"].items(), key=lambda x: D(x[0]))
+        return [list(x) for x in bids], [list(x) for x in asks]
+
+    async def follow():
+        async with websockets.connect(url, origin=web_server.base_url) as ws:
+            await ws.send(json.dumps({"op": "subscribe", "channel": "book", "symbol": "BTC-USDT", "depth": 500}))
+            assert json.loads(await ws.recv())["type"] == "subscribed"
+            snapshot = json.loads(await ws.recv())
+            assert snapshot["type"] == "snapshot"
+            book = {"bids": dict(map(tuple, snapshot["bids"])), "asks": dict(map(tuple, snapshot["asks"]))}
+            sequence = snapshot["sequence"]
+            rng = random.Random(5)
+            for i in range(40):
+                client, side = (s, "sell") if i % 2 else (b, "buy")
+                price = f"{100 + rng.randint(-3, 3)}.00"
+                response = await asyncio.to_thread(
+                    client.post,
+                    "/orders",
+                    json={"symbol": "BTC-USDT", "side": side, "type": "limit", "price": price, "quantity": "0.0200"},
+                )
+                assert response.status_code == 201
+            await asyncio.to_thread(wait_until_settled)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                rest = await asyncio.to_thread(
+                    httpx.get, f"{web_server.base_url}/api/v1/markets/BTC-USDT/book?depth=500"
+                )
+                if rest.json()["sequence"] == sequence:
+                    return book, rest.json()
+                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                assert message["sequence"] == sequence + 1, "a gap in the book sequence"
+                sequence = message["sequence"]
+                apply(book, "bids", message["bids"])
+                apply(book, "asks", message["asks"])
+                bids, asks = best_first(book)
+                assert checksum(bids, asks) == message["checksum"]
+            raise TimeoutError("the stream did not catch up with the REST book")
+
+    with MatcherProcess(live_env, process_log_dir, name="matcher-ws"):
+        book, rest = asyncio.run(follow())
+    bids, asks = best_first(book)
+    assert (bids, asks) == (rest["bids"], rest["asks"])
+    assert rest["sequence"] >= 1

@@ -18,13 +18,23 @@ logger = logging.getLogger(__name__)
 
 # channel name -> async callable(consumer, message) that subscribes or raises ValueError.
 SUBSCRIPTION_HANDLERS: dict[str, Any] = {}
+# channel-layer message type ("book.update") -> async callable(consumer, message) that forwards it.
+MESSAGE_HANDLERS: dict[str, Any] = {}
 
 MAX_MESSAGE_BYTES = 4096
 
 
 class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
+        self.subscriptions: dict[tuple[str, str], dict] = {}
         await self.accept()
+
+    async def dispatch(self, message):
+        handler = MESSAGE_HANDLERS.get(message.get("type"))
+        if handler is not None:
+            await handler(self, message)
+            return
+        await super().dispatch(message)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if text_data is None:

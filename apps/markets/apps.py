@@ -5,3 +5,6 @@ class MarketsConfig(AppConfig):
     name = "apps.markets"
     label = "markets"
     verbose_name = "Markets"
+
+    def ready(self):
+        from apps.markets import consumers  # noqa: F401 - registers the book and trades channels
