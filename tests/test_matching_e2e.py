@@ -42,6 +42,16 @@ def wait_until_settled(timeout: float = 60) -> None:
     raise TimeoutError("orders still waiting for the matcher")
 
 
+def settled_then_close() -> None:
+    """wait_until_settled from a worker thread, closing that thread's database connection."""
+    from django.db import connection
+
+    try:
+        wait_until_settled()
+    finally:
+        connection.close()
+
+
 def test_every_order_type_through_rest_and_the_matcher_process(market, web_server, live_env, process_log_dir):
     maker, taker = trader(btc="2", usdt="10000"), trader(btc="2", usdt="10000")
     m, t = http_client(web_server, maker), http_client(web_server, taker)
@@ -205,7 +215,7 @@ def test_book_stream_over_a_real_socket_follows_the_matcher(market, web_server, 
                     json={"symbol": "BTC-USDT", "side": side, "type": "limit", "price": price, "quantity": "0.0200"},
                 )
                 assert response.status_code == 201
-            await asyncio.to_thread(wait_until_settled)
+            await asyncio.to_thread(settled_then_close)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 rest = await asyncio.to_thread(

@@ -290,7 +290,8 @@ class Engine:
             if self._take(order, price) == _SELF_TRADE:
                 return self._done(order, "expired", "self_trade")
             if order.filled == order.quantity:
-                return self._done(order, "filled", "")
+                order.status = "filled"
+                return self.events.append(("done", order, "filled", ""))
         if tif == "gtc":  # rest; matching left nothing it could cross
             self._seq = seq = self._seq + 1
             order.priority = seq
@@ -342,17 +343,17 @@ class Engine:
         why = _EXHAUSTED
         while want and heap and heap[0] <= bound:
             price = sign * heap[0]
-            cap = want
+            room = want  # lots to take at this level
             if money is not None:
-                cap = money // price
-                if cap == 0:
+                room = money // price
+                if room == 0:
                     why = _NO_FUNDS
                     break
-                if cap > want:
-                    cap = want
+                if room > want:
+                    room = want
             level = book[price]
             queue = level.orders
-            got = 0
+            cap = room
             while queue:
                 maker = queue[0]
                 if maker.status != "new":  # cancelled while queued
@@ -370,7 +371,7 @@ class Engine:
                     del orders[maker.id]
                     events.append(("done", maker, "expired", "self_trade"))
                     continue
-                if left <= cap - got:  # the maker is filled and leaves the queue
+                if left <= room:  # the maker is filled and leaves the queue
                     queue.popleft()
                     maker.filled += left
                     maker.spent += left * price
@@ -378,16 +379,16 @@ class Engine:
                     del orders[maker.id]
                     events.append(("fill", taker, maker, price, left))
                     events.append(("done", maker, "filled", ""))
-                    got += left
-                    if got == cap:
+                    room -= left
+                    if room == 0:
                         break
                 else:
-                    lots = cap - got
-                    maker.filled += lots
-                    maker.spent += lots * price
-                    events.append(("fill", taker, maker, price, lots))
-                    got = cap
+                    maker.filled += room
+                    maker.spent += room * price
+                    events.append(("fill", taker, maker, price, room))
+                    room = 0
                     break
+            got = cap - room
             touched[price] = level
             level.total -= got
             if got:
@@ -397,8 +398,11 @@ class Engine:
                 if money is not None:
                     money -= got * price
                 self.last_price = price
-            if level.total == 0:
-                self._drop_level(sign == -1, price)
+            if level.total == 0:  # the level (the heap's top) is gone: pop it and any stale keys under it
+                del book[price]
+                heappop(heap)
+                while heap and sign * heap[0] not in book:
+                    heappop(heap)
             if why == _SELF_TRADE:
                 break
         taker.filled += filled

@@ -57,9 +57,12 @@ class Publisher:
         try:
             messages = self._build(update)
             if self.layer is not None and messages:
-                self.loop.run_until_complete(asyncio.gather(*(self.layer.group_send(g, m) for g, m in messages)))
+                self.loop.run_until_complete(self._send(messages))
         except Exception:
             logger.exception("%s: publishing a batch failed", update.ctx.symbol)
+
+    async def _send(self, messages: list[tuple[str, dict]]) -> None:
+        await asyncio.gather(*(self.layer.group_send(group, message) for group, message in messages))
 
     def _build(self, u: Update) -> list[tuple[str, dict]]:
         market, symbol = u.market, u.ctx.symbol

@@ -16,6 +16,7 @@ Commands that never reached Redis (it was down, or lost them) are re-sent by `sw
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
@@ -31,6 +32,7 @@ from apps.markets.models import Market
 from apps.matching import metrics, publish
 from apps.matching.engine import Engine, EngineOrder
 from apps.matching.models import MarketState
+from apps.matching.publish import book_cache_key
 from apps.matching.settlement import Batch, MarketContext, Ticket, write
 from apps.orders import streams
 from apps.orders.models import Order
@@ -87,8 +89,25 @@ class MarketRunner:
         self._load_accounts(rows)
         for row in rows:
             self.engine.restore(self.engine_order(row, self.ticket(row)))
+        self.pending_levels = self._difference_from_cache(self.engine.changed_levels())
         self.read_pending = True
         logger.info("%s: rebuilt %d open orders at stream id %s", market.symbol, len(rows), state.last_stream_id)
+
+    def _difference_from_cache(self, rebuilt: dict) -> dict:
+        """Subscribers hold the book as last published (the cache). After a rebuild, the next update
+        must also carry what differs from it: levels gone while this process was away, and levels
+        whose update was committed but never published."""
+        cached = self.redis.get(book_cache_key(self.market.symbol))
+        if not cached:
+            return rebuilt
+        book = json.loads(cached)
+        published = {}
+        for side, key in (("buy", "bids"), ("sell", "asks")):
+            for price, qty in book[key]:
+                published[side, self.ticks(Decimal(price))] = self.lots(Decimal(qty))
+        difference = {level: 0 for level in published if level not in rebuilt}
+        difference.update({level: total for level, total in rebuilt.items() if published.get(level) != total})
+        return difference
 
     def ensure_group(self) -> None:
         try:
@@ -234,7 +253,7 @@ class MarketRunner:
                         logger.error("%s: unknown command %r skipped", self.ctx.symbol, fields)
                         continue
                     self._settle_events(engine.drain_events(), batch, fills)
-                levels = engine.changed_levels()
+                levels = {**self.pending_levels, **engine.changed_levels()}
                 state = dict(self.state)
                 state["expected_applied"] = self.state["commands_applied"]
                 state["commands_applied"] += len(fresh)
@@ -255,6 +274,7 @@ class MarketRunner:
             raise
         del state["expected_applied"]
         self.state = state
+        self.pending_levels = {}
         metrics.record_batch(self.ctx.symbol, len(fresh), len(fills), time.perf_counter() - started)
         return {
             "ack": [eid for eid, _ in entries],
@@ -403,8 +423,8 @@ class Matcher:
         if self.symbols:
             markets = markets.filter(symbol__in=self.symbols)
         for market in markets:
-            if market.symbol in self.runners:
-                continue
+            if streams.stream_key(market.symbol) in self.runners:
+                continue  # (advisory locks are re-entrant: taking ours again would succeed)
             if not self.locks.try_lock(market.pk):
                 continue
             try:

@@ -47,7 +47,7 @@ def test_without_urls_settings_point_at_the_embedded_servers():
     loaded = load({"DEBUG": "true"})
     assert loaded["db"] == ["127.0.0.1", "55432", "exchange", "postgres"]
     assert loaded["redis"] == "redis://127.0.0.1:56379/0"
-    assert loaded["broker"] == loaded["redis"] == loaded["cache"] == loaded["layer"][0]
+    assert loaded["broker"] == loaded["redis"] == loaded["cache"] == loaded["layer"][0]["address"]
 
 
 def test_with_urls_every_component_uses_them():
@@ -60,7 +60,7 @@ def test_with_urls_every_component_uses_them():
     )
     assert loaded["db"] == ["db.example", "6543", "ex", "u"]
     assert loaded["redis"] == loaded["broker"] == loaded["cache"] == "redis://cache.example:6380/3"
-    assert loaded["layer"] == ["redis://cache.example:6380/3"]
+    assert [host["address"] for host in loaded["layer"]] == ["redis://cache.example:6380/3"]
 
 
 def test_production_defaults_are_safe():
