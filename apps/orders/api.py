@@ -58,7 +58,7 @@ class OrderListView(generics.ListAPIView):
         order, created = services.place_order(user=request.user, request=services.OrderRequest(**data.validated_data))
         return Response(order_payload(order), status=201 if created else 200)
 
-    @extend_schema(tags=["orders"], parameters=[OpenApiParameter("symbol", str)],
+    @extend_schema(tags=["orders"], parameters=[OpenApiParameter("symbol", str)], operation_id="orders_cancel_all",
                    responses={202: inline_serializer("CancelAll", {"cancelling": serializers.IntegerField()})},
                    description="Cancel every open order (of one market). They become `cancelled` as the matcher "
                    "applies the requests.")  # fmt: skip
@@ -79,7 +79,7 @@ class OrderDetailView(APIView):
     def get(self, request, order_id: int):
         return Response(order_payload(selectors.order_for(request.user, order_id)))
 
-    @extend_schema(tags=["orders"], responses={202: OrderOutput}, description=CANCEL_NOTE)
+    @extend_schema(tags=["orders"], responses={202: OrderOutput}, description=CANCEL_NOTE, operation_id="orders_cancel")
     def delete(self, request, order_id: int):
         order = services.request_cancel(user=request.user, order_id=order_id)
         return Response(order_payload(selectors.order_for(request.user, order.pk)), status=202)

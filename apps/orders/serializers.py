@@ -18,7 +18,7 @@ class OrderInput(serializers.Serializer):
     stop_price = MoneyField(required=False)
     time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.choices, default=Order.TimeInForce.GTC)
     post_only = serializers.BooleanField(default=False)
-    client_order_id = serializers.RegexField(r"^[A-Za-z0-9_.:\-]{1,64}$", required=False, default="",
+    client_order_id = serializers.RegexField(r"^[A-Za-z0-9_.:\-]{1,64}$", required=False,
                                              help_text="Up to 64 of A-Z a-z 0-9 _ . : -")  # fmt: skip
     self_trade_prevention = serializers.ChoiceField(
         choices=Order.SelfTradePrevention.choices, default=Order.SelfTradePrevention.CANCEL_RESTING,
