@@ -21,6 +21,9 @@ os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-used-for-anything
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# The benchmarks write into throwaway databases (create_test_db); a connection pool stays bound to
+# the database it first connected to, so it would write into the development database instead.
+os.environ["DATABASE_POOL"] = "false"
 # A bench-only Fernet key (32 zero bytes): the bench encrypts only the secrets of keys it creates.
 os.environ.setdefault("API_KEY_ENCRYPTION_KEYS", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
 

@@ -120,17 +120,16 @@ class EngineOrder:
         return f"<EngineOrder {self.id} {self.side} {self.type} {self.quantity}@{self.price} {self.status}>"
 
 
-class Level:
-    """One price level: a FIFO of orders and the exact sum of their remaining lots. Cancelled orders
-    stay in the queue (cancel is O(1)) and are skipped when they reach the front."""
+class Level(deque):
+    """One price level: its orders in time priority (a FIFO queue) and the exact sum of their remaining
+    lots. Cancelled orders stay queued (cancel is O(1)) and are dropped when they reach the front."""
 
-    __slots__ = ("dead", "orders", "price", "total")
+    __slots__ = ("dead", "price", "total")
 
-    def __init__(self, price: int):
+    def __init__(self, price: int):  # deque.__new__ made it empty; deque.__init__ would only clear it
         self.price = price
-        self.orders: deque[EngineOrder] = deque()
         self.total = 0
-        self.dead = 0  # cancelled orders still in the queue
+        self.dead = 0  # cancelled orders still queued
 
 
 class Engine:
@@ -235,8 +234,10 @@ class Engine:
             level.dead += 1
             # Compact a queue made mostly of cancelled orders, so that churn at a level away from the
             # touch (where nothing reaches the front) cannot grow it without bound.
-            if level.dead > 32 and 2 * level.dead > len(level.orders):
-                level.orders = deque(o for o in level.orders if o.status == "new")
+            if level.dead > 32 and 2 * level.dead > len(level):
+                live = [o for o in level if o.status == "new"]
+                level.clear()
+                level.extend(live)
                 level.dead = 0
         return True
 
@@ -259,12 +260,10 @@ class Engine:
             if order.priority <= 0:
                 order.priority = self._seq + 1
             level = (self._bids if buy else self._asks).get(order.price) or self._new_level(buy, order.price)
-            queue = level.orders
-            if queue and queue[-1].priority > order.priority:  # out of order: keep the FIFO sorted
-                at = next(i for i, o in enumerate(queue) if o.priority > order.priority)
-                queue.insert(at, order)
+            if level and level[-1].priority > order.priority:  # out of order: keep the FIFO sorted
+                level.insert(next(i for i, o in enumerate(level) if o.priority > order.priority), order)
             else:
-                queue.append(order)
+                level.append(order)
             level.total += order.quantity - order.filled
             (self._touched_bids if buy else self._touched_asks)[order.price] = level
             order._level = level
@@ -276,40 +275,48 @@ class Engine:
     def _limit(self, order: EngineOrder) -> None:
         price = order.price
         if order.side == "buy":
-            heap, book, touched = self._ask_heap, self._bids, self._touched_bids
-            crosses = heap and heap[0] <= price
+            heap = self._ask_heap
+            if heap and heap[0] <= price and self._cross(order):
+                return
+            book, touched = self._bids, self._touched_bids
         else:
-            heap, book, touched = self._bid_heap, self._asks, self._touched_asks
-            crosses = heap and -heap[0] >= price
+            heap = self._bid_heap
+            if heap and -heap[0] >= price and self._cross(order):
+                return
+            book, touched = self._asks, self._touched_asks
         tif = order.tif
-        if crosses:
-            if order.post_only:
-                return self._done(order, "rejected", "post_only_would_cross")
-            if tif == "fok" and not self._fillable(order):
-                return self._done(order, "rejected", "fok_not_fillable")
-            if self._take(order, price) == _SELF_TRADE:
-                return self._done(order, "expired", "self_trade")
-            if order.filled == order.quantity:
-                order.status = "filled"
-                return self.events.append(("done", order, "filled", ""))
-        if tif == "gtc":  # rest; matching left nothing it could cross
+        if tif == "gtc":  # rest: matching left nothing it could cross
             self._seq = seq = self._seq + 1
             order.priority = seq
             level = book.get(price)
             if level is None:
                 level = self._new_level(order.side == "buy", price)
-            level.orders.append(order)
+            level.append(order)
             level.total += order.quantity - order.filled
             touched[price] = level
             order._level = level
             self._orders[order.id] = order
             self.events.append(("rest", order))
-        elif tif == "fok":  # FOK that crossed nothing
+        elif tif == "fok":  # crossed nothing
             self._done(order, "rejected", "fok_not_fillable")
         elif order.filled:
             self._done(order, "expired", "ioc_remainder")
         else:
             self._done(order, "rejected", "no_liquidity")
+
+    def _cross(self, order: EngineOrder) -> bool:
+        """Match a limit order that crosses the book; True if that made it final."""
+        if order.post_only:
+            self._done(order, "rejected", "post_only_would_cross")
+        elif order.tif == "fok" and not self._fillable(order):
+            self._done(order, "rejected", "fok_not_fillable")
+        elif self._take(order, order.price) == _SELF_TRADE:
+            self._done(order, "expired", "self_trade")
+        elif order.filled == order.quantity:
+            self._done(order, "filled", "")
+        else:
+            return False
+        return True
 
     def _market(self, order: EngineOrder) -> None:
         if order.tif == "fok" and not self._fillable(order):
@@ -331,11 +338,14 @@ class Engine:
     def _take(self, taker: EngineOrder, limit: int | None) -> int:
         """Match `taker` against the opposite side up to `limit` (None: any price); returns why it stopped."""
         if taker.side == "buy":
-            book, heap, touched, sign = self._asks, self._ask_heap, self._touched_asks, 1
+            book, heap, touched = self._asks, self._ask_heap, self._touched_asks
+            sign = 1
         else:
-            book, heap, touched, sign = self._bids, self._bid_heap, self._touched_bids, -1
+            book, heap, touched = self._bids, self._bid_heap, self._touched_bids
+            sign = -1
         bound = UNLIMITED if limit is None else sign * limit  # heap keys are sign * price
-        events, orders, user, cancel_taker = self.events, self._orders, taker.user_id, taker.stp == "cancel_taker"
+        events, orders = self.events, self._orders
+        user, cancel_taker = taker.user_id, taker.stp == "cancel_taker"
         quantity, funds = taker.quantity, taker.funds
         want = UNLIMITED if quantity is None else quantity - taker.filled
         money = None if funds is None else funds - taker.spent
@@ -352,12 +362,11 @@ class Engine:
                 if room > want:
                     room = want
             level = book[price]
-            queue = level.orders
             cap = room
-            while queue:
-                maker = queue[0]
+            while level:
+                maker = level[0]
                 if maker.status != "new":  # cancelled while queued
-                    queue.popleft()
+                    level.popleft()
                     level.dead -= 1
                     continue
                 left = maker.quantity - maker.filled
@@ -365,14 +374,14 @@ class Engine:
                     if cancel_taker:
                         why = _SELF_TRADE
                         break
-                    queue.popleft()
+                    level.popleft()
                     level.total -= left
                     maker.status = "expired"
                     del orders[maker.id]
                     events.append(("done", maker, "expired", "self_trade"))
                     continue
                 if left <= room:  # the maker is filled and leaves the queue
-                    queue.popleft()
+                    level.popleft()
                     maker.filled += left
                     maker.spent += left * price
                     maker.status = "filled"
@@ -425,7 +434,7 @@ class Engine:
             if cap == 0:  # funds stop it while liquidity remains: complete only when funds-only
                 return quantity is None and got > 0
             took = 0
-            for maker in book[price].orders:
+            for maker in book[price]:
                 if maker.status != "new":
                     continue
                 if maker.user_id == order.user_id:

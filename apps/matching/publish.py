@@ -22,6 +22,7 @@ from apps.core.fields import format_in_precision, format_time
 from apps.markets.models import Market
 from apps.matching.book import LevelFormatter, checksum
 from apps.matching.settlement import MarketContext, Ticket
+from apps.orders.serializers import STATIC_FIELDS, OrderFormatter
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,14 @@ class Publisher:
         self.redis = client
         self.loop = asyncio.new_event_loop()
         self.layer = get_channel_layer()
+
+        self.formatters: dict[int, tuple] = {}
+
+    def _formatter(self, market) -> OrderFormatter:
+        cached = self.formatters.get(market.pk)
+        if cached is None or cached[0] is not market:
+            cached = self.formatters[market.pk] = (market, OrderFormatter(market))
+        return cached[1]
 
     def close(self) -> None:
         self.loop.close()
@@ -102,15 +111,15 @@ class Publisher:
                         "liquidity": "taker" if side == taker_side else "maker", "time": time}})  # fmt: skip
             messages.append((f"trades.{symbol}", {"type": "trades.batch", "payload": public}))
         if u.orders:
-            from apps.orders.models import Order
-            from apps.orders.serializers import order_payload
-
-            for order in Order.objects.select_related("market__base", "market__quote").filter(
-                pk__in=[t.id for t in u.orders]
-            ):
-                per_user.setdefault(order.user_id, []).append(
-                    {"channel": "orders", "type": "order", "order": order_payload(order)}
-                )
+            formatter = self._formatter(market)
+            for ticket in u.orders:
+                if ticket.static is None:
+                    row = ticket.row
+                    ticket.static = formatter.static(**{name: row[name] for name in STATIC_FIELDS})
+                per_user.setdefault(ticket.user_id, []).append({"channel": "orders", "type": "order", "order":
+                    formatter.payload(ticket.static, filled_quantity=ticket.filled_quantity,
+                                      filled_quote=ticket.filled_quote, fee=ticket.fee, status=ticket.status,
+                                      reason=ticket.reason, updated_at=u.now)})  # fmt: skip
         if u.balances:
             owners = {account: (user, currency) for (user, currency), account in u.accounts.items()}
             decimals = {market.base_id: market.base.decimals, market.quote_id: market.quote.decimals}

@@ -119,6 +119,8 @@ class MarketRunner:
     def sweep(self) -> int:
         """Re-send `new` commands of orders never applied and cancels never applied, unless they are
         still waiting in the stream. Repeats are harmless (see module docstring)."""
+        if self.redis.xlen(self.key) > settings.MATCHER_BATCH_SIZE:
+            return 0  # a backlog: what waits in it is not lost, and reading it all here would be slow
         after = "(" + self.state["last_stream_id"] if self.state["last_stream_id"] != "0-0" else "-"
         waiting: set[tuple[str, int]] = set()
         for _entry_id, fields in self.redis.xrange(self.key, min=after, max="+"):
@@ -170,6 +172,7 @@ class MarketRunner:
             "hold_id",
             "hold__amount",
             "hold__account_id",
+            "client_order_id",
         )
 
     def _load_accounts(self, rows) -> None:
@@ -188,7 +191,7 @@ class MarketRunner:
             base_account=self.accounts[(row["user_id"], self.ctx.base)],
             quote_account=self.accounts[(row["user_id"], self.ctx.quote)],
             filled_quantity=row["filled_quantity"], filled_quote=row["filled_quote"], fee=row["fee"],
-            status=row["status"], reason="", priority=row["priority"], triggered=row["triggered"],
+            status=row["status"], reason="", priority=row["priority"], triggered=row["triggered"], row=row,
         )  # fmt: skip
 
     def engine_order(self, row, ticket: Ticket) -> EngineOrder:

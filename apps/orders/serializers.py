@@ -42,38 +42,57 @@ def average_price_text(average, price_decimals: int, quote_decimals: int) -> str
     return f"{whole}.{fraction}" if fraction else whole
 
 
-def order_payload(order: Order) -> dict:
-    """The REST (and WebSocket) representation of an order."""
-    market = order.market
-    pd, qd, quote_d = market.price_decimals, market.quantity_decimals, market.quote.decimals
+class OrderFormatter:
+    """Renders orders of one market: the REST answers and the matcher's WebSocket events go through
+    the same code, so both always have the same shape. The fields that never change are rendered
+    once per order (`static`), the fill state each time (`payload`)."""
 
-    def money(value, places):
+    def __init__(self, market):
+        self.market = market
+        self.pd, self.qd, self.quote_d = market.price_decimals, market.quantity_decimals, market.quote.decimals
+        self.fee_decimals = {"buy": market.base.decimals, "sell": market.quote.decimals}
+        self.fee_currency = {"buy": market.base_id, "sell": market.quote_id}
+
+    @staticmethod
+    def _money(value, places):
         return None if value is None else format_in_precision(value, places)
 
-    average = order.average_price
-    return {
-        "id": order.id,
-        "client_order_id": order.client_order_id or None,
-        "symbol": market.symbol,
-        "side": order.side,
-        "type": order.type,
-        "price": money(order.price, pd),
-        "stop_price": money(order.stop_price, pd),
-        "quantity": money(order.quantity, qd),
-        "quote_quantity": money(order.quote_quantity, quote_d),
-        "filled_quantity": money(order.filled_quantity, qd),
-        "filled_quote_quantity": money(order.filled_quote, quote_d),
-        "average_price": average_price_text(average, pd, quote_d),
-        "fee": format_in_precision(order.fee, (market.base if order.side == "buy" else market.quote).decimals),
-        "fee_currency": market.base_id if order.side == "buy" else market.quote_id,
-        "status": order.status,
-        "reason": order.reason or None,
-        "time_in_force": order.time_in_force,
-        "post_only": order.post_only,
-        "self_trade_prevention": order.self_trade_prevention,
-        "created_at": format_time(order.created_at),
-        "updated_at": format_time(order.updated_at),
-    }
+    def static(self, *, id, client_order_id, side, type, price, stop_price, quantity, quote_quantity, time_in_force,
+               post_only, self_trade_prevention, created_at) -> dict:  # fmt: skip
+        return {
+            "id": id, "client_order_id": client_order_id or None, "symbol": self.market.symbol, "side": side,
+            "type": type, "price": self._money(price, self.pd), "stop_price": self._money(stop_price, self.pd),
+            "quantity": self._money(quantity, self.qd), "quote_quantity": self._money(quote_quantity, self.quote_d),
+            "time_in_force": time_in_force, "post_only": post_only, "self_trade_prevention": self_trade_prevention,
+            "fee_currency": self.fee_currency[side], "created_at": format_time(created_at),
+        }  # fmt: skip
+
+    def payload(self, static: dict, *, filled_quantity, filled_quote, fee, status, reason, updated_at) -> dict:
+        average = filled_quote / filled_quantity if filled_quantity else None
+        return {
+            **static,
+            "filled_quantity": format_in_precision(filled_quantity, self.qd),
+            "filled_quote_quantity": format_in_precision(filled_quote, self.quote_d),
+            "average_price": average_price_text(average, self.pd, self.quote_d),
+            "fee": format_in_precision(fee, self.fee_decimals[static["side"]]),
+            "status": status,
+            "reason": reason or None,
+            "updated_at": format_time(updated_at),
+        }
+
+
+STATIC_FIELDS = ("id", "client_order_id", "side", "type", "price", "stop_price", "quantity", "quote_quantity",
+                 "time_in_force", "post_only", "self_trade_prevention", "created_at")  # fmt: skip
+
+
+def order_payload(order: Order) -> dict:
+    """The REST (and WebSocket) representation of an order."""
+    formatter = OrderFormatter(order.market)
+    static = formatter.static(**{name: getattr(order, name) for name in STATIC_FIELDS})
+    return formatter.payload(
+        static, filled_quantity=order.filled_quantity, filled_quote=order.filled_quote, fee=order.fee,
+        status=order.status, reason=order.reason, updated_at=order.updated_at,
+    )  # fmt: skip
 
 
 class OrderOutput(serializers.Serializer):
