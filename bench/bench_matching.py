@@ -94,9 +94,12 @@ def _setup(symbol: str, base: str, quote: str, users, rng: random.Random, orders
                          "updated_at) FROM STDIN") as copy:  # fmt: skip
             for row in holds:
                 copy.write_row(row)
-        with cursor.copy("COPY orders_order (id, user_id, market_id, side, type, time_in_force, post_only, "
-                         "self_trade_prevention, price, quantity, client_order_id, filled_quantity, filled_quote, fee, "
-                         "status, reason, hold_id, applied, triggered, created_at, updated_at) FROM STDIN") as copy:  # fmt: skip
+        columns = (
+            "id, user_id, market_id, side, type, time_in_force, post_only, self_trade_prevention, price, "
+            "quantity, client_order_id, filled_quantity, filled_quote, fee, status, reason, hold_id, applied, "
+            "triggered, created_at, updated_at"
+        )
+        with cursor.copy(f"COPY orders_order ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         ids = sorted(deltas)
@@ -239,7 +242,7 @@ def _naive(market) -> float:
             batch = Batch(ctx=runner.ctx, now=timezone.now())
             fills: list = []
             if fields["op"] == "new":
-                row = next(iter(runner._order_rows(Order.objects.filter(pk=order_id))))
+                (row,) = runner._order_rows("o.id = %s", [order_id])
                 runner._load_accounts([row])
                 ticket = runner.ticket(row)
                 batch.touch(ticket)
@@ -259,11 +262,12 @@ def _naive(market) -> float:
             for kind, key, ref, legs in batch.postings:
                 if key == "trade":
                     key, ref = f"trade:{trade_ids[ref]}", trade_ids[ref]
+                legs = [ledger.Leg(account_cache[a], amount, bucket) for a, _c, bucket, amount in legs]
                 ledger.post(kind=kind, idempotency_key=key, reference=("trade" if kind == "trade" else "order", ref),
-                            legs=[ledger.Leg(account_cache[a], amount, bucket) for a, _c, bucket, amount in legs])  # fmt: skip
+                            legs=legs)  # fmt: skip
             for t in batch.dirty.values():
                 Hold.objects.filter(pk=t.hold_id).update(amount=t.hold_left, status=hold_status(t))
-                Order.objects.filter(pk=t.id).update(status=t.status, reason=t.reason, filled_quantity=t.filled_quantity,
-                                                     filled_quote=t.filled_quote, fee=t.fee, priority=t.priority,
-                                                     triggered=t.triggered, applied=True)  # fmt: skip
+                Order.objects.filter(pk=t.id).update(
+                    status=t.status, reason=t.reason, filled_quantity=t.filled_quantity, filled_quote=t.filled_quote,
+                    fee=t.fee, priority=t.priority, triggered=t.triggered, applied=True)  # fmt: skip
     return time.perf_counter() - started

@@ -91,6 +91,7 @@ class Batch:
     postings: list[tuple[str, str, str, list[tuple]]] = field(default_factory=list)  # kind, key, ref, legs
     deltas: dict[int, list[Decimal]] = field(default_factory=lambda: defaultdict(lambda: [Decimal(0), Decimal(0)]))
     dirty: dict[int, Ticket] = field(default_factory=dict)
+    holds_changed: dict[int, Ticket] = field(default_factory=dict)
     last_price: Decimal | None = None
 
     def fill(self, taker: Ticket, maker: Ticket, price_ticks: int, lots: int) -> tuple:
@@ -130,6 +131,7 @@ class Batch:
             if ticket.status == "new":
                 ticket.status = "partially_filled"
             self.dirty[ticket.id] = ticket
+            self.holds_changed[ticket.id] = ticket
         row = (buyer, seller, taker.side, price, qty, notional, buyer_fee, seller_fee, taker is buyer)
         self.trades.append(row)
         self.last_price = price
@@ -145,6 +147,7 @@ class Batch:
             self._apply(legs)
             ticket.hold_left = Decimal(0)
             ticket.released = True
+            self.holds_changed[ticket.id] = ticket
         ticket.status = status
         ticket.reason = reason
         self.dirty[ticket.id] = ticket
@@ -215,7 +218,7 @@ def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tu
         balances = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
     if batch.dirty:
         tickets = list(batch.dirty.values())
-        holds = [t for t in tickets if t.hold_id is not None]
+        holds = [t for t in batch.holds_changed.values() if t.hold_id is not None]
         cursor.execute(
             "UPDATE wallets_hold h SET amount = d.amount, status = d.status, updated_at = %s "
             "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS d(id, amount, status) WHERE h.id = d.id",

@@ -42,8 +42,9 @@ class Order(models.Model):
     FINAL = (Status.FILLED, Status.CANCELLED, Status.REJECTED, Status.EXPIRED)
 
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
-    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="orders")
+    # Both covered by the composite indexes below: no single-column index to maintain on every update.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="orders", db_index=False)
     side = models.CharField(max_length=4, choices=Side.choices)
     type = models.CharField(max_length=11, choices=Type.choices)
     time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.GTC)

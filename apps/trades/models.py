@@ -14,15 +14,16 @@ class Trade(models.Model):
         SELL = "sell", "Sell"
 
     id = models.BigAutoField(primary_key=True)
-    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="trades")
+    # Every foreign key is covered by an index of Meta.indexes: no extra single-column ones.
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="trades", db_index=False)
     price = models.DecimalField(**AMOUNT)
     quantity = models.DecimalField(**AMOUNT)
     quote_quantity = models.DecimalField(**AMOUNT, help_text="price x quantity")
     taker_side = models.CharField(max_length=4, choices=Side.choices)
-    buy_order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="+")
-    sell_order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="+")
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    buy_order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="+", db_index=False)
+    sell_order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="+", db_index=False)
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
     buyer_fee = models.DecimalField(**AMOUNT, help_text="In base, taken from what the buyer receives.")
     seller_fee = models.DecimalField(**AMOUNT, help_text="In quote, taken from what the seller receives.")
     created_at = models.DateTimeField(db_index=False)

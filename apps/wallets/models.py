@@ -145,7 +145,8 @@ class Entry(models.Model):
 
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
+    # No index of its own: entries are read by transaction or account, never by currency alone.
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, db_index=False)
     bucket = models.CharField(max_length=9, choices=Bucket.choices, default=Bucket.AVAILABLE)
     amount = models.DecimalField(**AMOUNT, help_text="Credit-positive.")
 
