@@ -32,11 +32,15 @@ TRADERS = 50
 def run() -> list[Figure]:
     from django.db import connection
 
+    from apps.core.redis import get_redis
+    from apps.orders import streams
+
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         return _measure()
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
+        get_redis().delete(*(streams.stream_key(s) for s in ("BTC-USDT", "ETH-USDT")))
 
 
 def _setup(symbol: str, base: str, quote: str, users, rng: random.Random, orders: int, cancels: int):

@@ -64,6 +64,22 @@ def _wait_for_port(port: int, timeout: float, what: str) -> None:
     raise RuntimeError(f"{what} did not start listening on 127.0.0.1:{port} within {timeout}s")
 
 
+def _wait_for_redis_loaded(port: int, timeout: float) -> None:
+    """Redis accepts connections while it replays its append-only file, answering -LOADING to every
+    command until it is done: wait for a real PONG."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"Redis on 127.0.0.1:{port} still loading its data after {timeout}s")
+
+
 def _listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
@@ -245,6 +261,7 @@ class EmbeddedRedis:
         _run([*server, *options, "--daemonize", "yes", "--pidfile", str(self._pidfile)], "redis-server", log=log)
         self._portfile.write_text(str(port))
         _wait_for_port(port, 15, "Redis")
+        _wait_for_redis_loaded(port, 120)
         deadline = time.monotonic() + 5
         while not self._pidfile.exists() and time.monotonic() < deadline:
             time.sleep(0.05)

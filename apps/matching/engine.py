@@ -273,65 +273,60 @@ class Engine:
     # -- internals -----------------------------------------------------------------------------
 
     def _limit(self, order: EngineOrder) -> None:
-        price = order.price
+        """A limit order, or a triggered stop limit: match what it crosses, then rest or finish."""
+        price, tif = order.price, order.tif
         if order.side == "buy":
-            heap = self._ask_heap
-            if heap and heap[0] <= price and self._cross(order):
+            heap, book, touched = self._ask_heap, self._bids, self._touched_bids
+            crosses = heap and heap[0] <= price
+        else:
+            heap, book, touched = self._bid_heap, self._asks, self._touched_asks
+            crosses = heap and -heap[0] >= price
+        status = reason = None
+        if crosses:
+            if order.post_only:
+                status, reason = "rejected", "post_only_would_cross"
+            elif tif == "fok" and not self._fillable(order):
+                status, reason = "rejected", "fok_not_fillable"
+            elif self._take(order, price) == _SELF_TRADE:
+                status, reason = "expired", "self_trade"
+            elif order.filled == order.quantity:
+                status, reason = "filled", ""
+        if status is None:
+            if tif == "gtc":  # rest: matching left nothing it could cross
+                self._seq = seq = self._seq + 1
+                order.priority = seq
+                level = book.get(price)
+                if level is None:
+                    level = self._new_level(order.side == "buy", price)
+                level.append(order)
+                level.total += order.quantity - order.filled
+                touched[price] = level
+                order._level = level
+                self._orders[order.id] = order
+                self.events.append(("rest", order))
                 return
-            book, touched = self._bids, self._touched_bids
-        else:
-            heap = self._bid_heap
-            if heap and -heap[0] >= price and self._cross(order):
-                return
-            book, touched = self._asks, self._touched_asks
-        tif = order.tif
-        if tif == "gtc":  # rest: matching left nothing it could cross
-            self._seq = seq = self._seq + 1
-            order.priority = seq
-            level = book.get(price)
-            if level is None:
-                level = self._new_level(order.side == "buy", price)
-            level.append(order)
-            level.total += order.quantity - order.filled
-            touched[price] = level
-            order._level = level
-            self._orders[order.id] = order
-            self.events.append(("rest", order))
-        elif tif == "fok":  # crossed nothing
-            self._done(order, "rejected", "fok_not_fillable")
-        elif order.filled:
-            self._done(order, "expired", "ioc_remainder")
-        else:
-            self._done(order, "rejected", "no_liquidity")
-
-    def _cross(self, order: EngineOrder) -> bool:
-        """Match a limit order that crosses the book; True if that made it final."""
-        if order.post_only:
-            self._done(order, "rejected", "post_only_would_cross")
-        elif order.tif == "fok" and not self._fillable(order):
-            self._done(order, "rejected", "fok_not_fillable")
-        elif self._take(order, order.price) == _SELF_TRADE:
-            self._done(order, "expired", "self_trade")
-        elif order.filled == order.quantity:
-            self._done(order, "filled", "")
-        else:
-            return False
-        return True
+            if tif == "fok":  # crossed nothing
+                status, reason = "rejected", "fok_not_fillable"
+            elif order.filled:
+                status, reason = "expired", "ioc_remainder"
+            else:
+                status, reason = "rejected", "no_liquidity"
+        order.status = status
+        self.events.append(("done", order, status, reason))
 
     def _market(self, order: EngineOrder) -> None:
         if order.tif == "fok" and not self._fillable(order):
-            return self._done(order, "rejected", "fok_not_fillable")
-        why = self._take(order, None)
-        if why == _SELF_TRADE:
-            self._done(order, "expired", "self_trade")
-        elif order.filled == 0:
-            self._done(order, "rejected", "no_liquidity")
-        elif order.filled == order.quantity or (why == _NO_FUNDS and order.quantity is None):
-            self._done(order, "filled", "")
+            status, reason = "rejected", "fok_not_fillable"
         else:
-            self._done(order, "expired", "ioc_remainder")
-
-    def _done(self, order: EngineOrder, status: str, reason: str) -> None:
+            why = self._take(order, None)
+            if why == _SELF_TRADE:
+                status, reason = "expired", "self_trade"
+            elif order.filled == 0:
+                status, reason = "rejected", "no_liquidity"
+            elif order.filled == order.quantity or (why == _NO_FUNDS and order.quantity is None):
+                status, reason = "filled", ""
+            else:
+                status, reason = "expired", "ioc_remainder"
         order.status = status
         self.events.append(("done", order, status, reason))
 
@@ -419,36 +414,36 @@ class Engine:
         return why
 
     def _fillable(self, order: EngineOrder) -> bool:
-        """FOK check: would matching now fill the order completely? Counts other users' lots only, and
-        none beyond an own order under cancel_taker (matching would stop there)."""
+        """FOK check, a dry run of _take: would matching now fill the order completely? Only other
+        users' lots count, and none beyond an own order under cancel_taker (matching stops there)."""
         buy = order.side == "buy"
-        book = self._asks if buy else self._bids
-        limit = order.price
+        book, limit = (self._asks if buy else self._bids), order.price
         prices = sorted((p for p in book if limit is None or (p <= limit if buy else p >= limit)), reverse=not buy)
-        quantity, funds = order.quantity, order.funds
-        want = UNLIMITED if quantity is None else quantity - order.filled
-        money = None if funds is None else funds - order.spent
-        got = 0
-        for price in prices:
-            cap = want - got if money is None else min(want - got, money // price)
-            if cap == 0:  # funds stop it while liquidity remains: complete only when funds-only
-                return quantity is None and got > 0
-            took = 0
+        want = UNLIMITED if order.quantity is None else order.quantity - order.filled
+        money = None if order.funds is None else order.funds - order.spent
+        funds_only, got = order.quantity is None, 0
+        for at, price in enumerate(prices):
+            room = want - got if money is None else min(want - got, money // price)
+            if room == 0:  # funds cannot buy a lot at the next price: the end of a funds-only buy
+                return funds_only and got > 0
+            took = own = 0  # lots it would take here, and lots of own orders it would expire on the way
             for maker in book[price]:
                 if maker.status != "new":
                     continue
+                left = maker.quantity - maker.filled
                 if maker.user_id == order.user_id:
                     if order.stp == "cancel_taker":
-                        return got + took >= want
+                        return False
+                    own += left
                     continue
-                took = min(cap, took + maker.quantity - maker.filled)
-                if took == cap:
+                took = min(room, took + left)
+                if took == room:
                     break
             got += took
             if got >= want:
                 return True
-            if took == cap:  # the cap was the funds, and they cannot buy one more lot here or later
-                return quantity is None
+            if took == room:  # the funds ran out here: complete if funds-only and any order is left to reach
+                return funds_only and (book[price].total > took + own or at + 1 < len(prices))
             if money is not None:
                 money -= took * price
         return False

@@ -36,6 +36,7 @@ from apps.orders.exceptions import (
 from apps.orders.models import Order
 from apps.wallets import ledger
 from apps.wallets.exceptions import InsufficientFunds
+from apps.wallets.models import Account
 
 T, S, TIF = Order.Type, Order.Side, Order.TimeInForce
 # NUMERIC(36, 18) holds 18 integer digits; keep every amount an order can produce well inside it.
@@ -70,12 +71,15 @@ def place_order(*, user, request: OrderRequest) -> tuple[Order, bool]:
     if not limits_for(user)["trading"]:
         raise TradingNotAllowed()
     validate_order(market, request)
-    base_account = ledger.user_account(user, market.base_id)
-    quote_account = ledger.user_account(user, market.quote_id)
+    # The account that pays (locked here) and the one that receives (so the matcher finds it).
+    pays_code, gets_code = (
+        (market.quote_id, market.base_id) if request.side == S.BUY else (market.base_id, market.quote_id)
+    )
+    if not Account.objects.filter(kind=Account.Kind.USER, user=user, currency_id=gets_code).exists():
+        ledger.user_account(user, gets_code)
     try:
         with transaction.atomic():
-            locked = ledger.lock_accounts([base_account, quote_account])
-            pays = locked[quote_account.pk] if request.side == S.BUY else locked[base_account.pk]
+            pays = ledger.lock_user_account(user, pays_code)
             amount = hold_amount(market, request, available=pays.available)
             if amount <= 0 or amount > pays.available:
                 raise InsufficientFunds(details={"currency": pays.currency_id, "available": str(pays.available),
@@ -86,7 +90,7 @@ def place_order(*, user, request: OrderRequest) -> tuple[Order, bool]:
                 time_in_force=request.time_in_force, post_only=request.post_only,
                 client_order_id=request.client_order_id, self_trade_prevention=request.self_trade_prevention,
             )  # fmt: skip
-            order.hold = ledger.hold(account=pays, amount=amount, owner=("order", order.pk))
+            order.hold = ledger.hold_new_owner(account=pays, amount=amount, owner=("order", order.pk))
             order.save(update_fields=["hold"])
             transaction.on_commit(lambda: streams.send(market.symbol, "new", order.pk))
     except IntegrityError:

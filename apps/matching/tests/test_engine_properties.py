@@ -1,0 +1,289 @@
+"""Property tests: random command streams against the engine and against a reference model.
+
+The model below is written for obviousness, not speed: the resting orders are one list, sorted into
+priority order whenever a taker needs them, and a FOK is decided by running the order on a deep copy
+of the model. The engine must produce exactly the model's events, and a set of invariants must hold
+after every command whatever the model says.
+"""
+
+import copy
+from collections import Counter
+from types import SimpleNamespace
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apps.matching.engine import Engine, EngineOrder
+
+INF = float("inf")
+
+
+class Model:
+    def __init__(self, last_price):
+        self.last_price = last_price
+        self.resting = []  # orders in the book, any order
+        self.armed = []  # stops waiting for their trigger
+        self.seq = 0
+        self.events = []
+
+    # commands
+
+    def submit(self, fields):
+        defaults = {"price": None, "quantity": None, "funds": None, "stop_price": None, "post_only": False, "tif": "gtc"}
+        o = SimpleNamespace(**{**defaults, **fields})
+        o.filled = o.spent = 0
+        if o.type.startswith("stop_"):
+            if self._reached(o):
+                self.events.append(("trigger", o.id))
+                self._execute(o)
+            else:
+                self.seq += 1
+                o.priority = self.seq
+                self.armed.append(o)
+                self.events.append(("arm", o.id))
+        else:
+            self._execute(o)
+        while self.last_price is not None:  # stops: all that hold now, oldest arm first; repeat
+            batch = sorted((s for s in self.armed if self._reached(s)), key=lambda s: s.priority)
+            if not batch:
+                break
+            for s in batch:
+                self.armed.remove(s)
+            for s in batch:
+                self.events.append(("trigger", s.id))
+                self._execute(s)
+
+    def cancel(self, order_id):
+        for pool in (self.resting, self.armed):
+            for o in pool:
+                if o.id == order_id:
+                    pool.remove(o)
+                    self.events.append(("done", o.id, "cancelled", "cancelled"))
+                    return True
+        return False
+
+    # internals
+
+    def _reached(self, stop):
+        if self.last_price is None:
+            return False
+        if stop.side == "buy":
+            return self.last_price >= stop.stop_price
+        return self.last_price <= stop.stop_price
+
+    def _opposite(self, o):
+        """Resting orders o could meet, in the order it would meet them."""
+        limit = o.price if o.type in ("limit", "stop_limit") else None
+        if o.side == "buy":
+            reach = [r for r in self.resting if r.side == "sell" and (limit is None or r.price <= limit)]
+            return sorted(reach, key=lambda r: (r.price, r.priority))
+        reach = [r for r in self.resting if r.side == "buy" and (limit is None or r.price >= limit)]
+        return sorted(reach, key=lambda r: (-r.price, r.priority))
+
+    def _execute(self, o):
+        is_limit = o.type in ("limit", "stop_limit")
+        if is_limit and o.post_only and self._opposite(o):
+            return self._done(o, "rejected", "post_only_would_cross")
+        if o.tif == "fok":
+            trial, twin = copy.deepcopy((self, o))
+            trial.events = []
+            if trial._match(twin) != "filled":
+                return self._done(o, "rejected", "fok_not_fillable")
+        outcome = self._match(o)
+        if outcome == "self_trade":
+            self._done(o, "expired", "self_trade")
+        elif outcome == "filled":
+            self._done(o, "filled", "")
+        elif is_limit and o.tif == "gtc":
+            self.seq += 1
+            o.priority = self.seq
+            self.resting.append(o)
+            self.events.append(("rest", o.id))
+        elif o.filled:
+            self._done(o, "expired", "ioc_remainder")
+        else:
+            self._done(o, "rejected", "no_liquidity")
+
+    def _match(self, o):
+        """Fill o against the book; returns "filled", "self_trade" or "" (stopped short)."""
+        for r in self._opposite(o):
+            want = INF if o.quantity is None else o.quantity - o.filled
+            if want == 0:
+                break
+            afford = INF if o.funds is None else (o.funds - o.spent) // r.price
+            if afford == 0:  # the budget cannot buy a lot at the next price
+                return "filled" if o.quantity is None and o.filled else ""
+            if r.user_id == o.user_id:
+                if o.stp == "cancel_taker":
+                    return "self_trade"
+                self.resting.remove(r)
+                self._done(r, "expired", "self_trade")
+                continue
+            lots = min(want, afford, r.quantity - r.filled)
+            for x in (o, r):
+                x.filled += lots
+                x.spent += lots * r.price
+            self.last_price = r.price
+            self.events.append(("fill", o.id, r.id, r.price, lots))
+            if r.filled == r.quantity:
+                self.resting.remove(r)
+                self._done(r, "filled", "")
+        return "filled" if o.quantity is not None and o.filled == o.quantity else ""
+
+    def _done(self, o, status, reason):
+        self.events.append(("done", o.id, status, reason))
+
+
+# -- command streams ---------------------------------------------------------------------------------
+
+USERS = st.integers(1, 3)
+PRICES = st.integers(96, 104)
+LOTS = st.integers(1, 8)
+TIF = st.sampled_from(["gtc", "gtc", "gtc", "ioc", "fok"])
+STP = st.sampled_from(["cancel_resting", "cancel_resting", "cancel_taker"])
+
+limits = st.fixed_dictionaries(
+    {"type": st.just("limit"), "price": PRICES, "quantity": LOTS, "tif": TIF, "post_only": st.booleans()}
+)
+markets = st.one_of(
+    st.fixed_dictionaries({"type": st.just("market"), "quantity": LOTS, "tif": TIF}),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("market"),
+            "side": st.just("buy"),
+            "quantity": st.none() | LOTS,
+            "funds": st.integers(50, 1_000),
+            "tif": TIF,
+        }
+    ),
+)
+stops = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.just("stop_limit"), "price": PRICES, "stop_price": PRICES, "quantity": LOTS, "tif": TIF}
+    ),
+    st.fixed_dictionaries({"type": st.just("stop_market"), "stop_price": PRICES, "quantity": LOTS}),
+)
+submits = st.tuples(
+    st.just("submit"),
+    st.one_of(limits, limits, limits, markets, stops),
+    st.fixed_dictionaries({"side": st.sampled_from(["buy", "sell"]), "user_id": USERS, "stp": STP}),
+)
+cancels = st.tuples(st.just("cancel"), st.integers(0, 60))
+streams = st.tuples(st.none() | PRICES, st.lists(st.one_of(submits, submits, cancels), max_size=60))
+
+
+def commands_of(stream):
+    """(kind, argument, fields): cancels name an id (open, final or never used), submits carry a fresh
+    EngineOrder and the fields it was made of."""
+    commands = []
+    for n, (kind, *args) in enumerate(stream, start=1):
+        if kind == "cancel":
+            commands.append(("cancel", args[0] + 1, None))
+        else:
+            fields = {"id": n, **args[1], **args[0]}
+            commands.append(("submit", EngineOrder(**fields), fields))
+    return commands
+
+
+def rendered(events):
+    return [tuple(x.id if isinstance(x, EngineOrder) else x for x in event) for event in events]
+
+
+def run_engine(last_price, stream):
+    engine, log = Engine(last_price=last_price), []
+    for kind, arg, _ in commands_of(stream):
+        getattr(engine, kind)(arg)
+        log.append(rendered(engine.drain_events()))
+    return log
+
+
+PROPERTIES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTIES
+@given(streams)
+def test_events_equal_the_reference_models(case):
+    last_price, stream = case
+    engine, model = Engine(last_price=last_price), Model(last_price)
+    for kind, arg, fields in commands_of(stream):
+        if kind == "cancel":
+            assert engine.cancel(arg) == model.cancel(arg)
+        else:
+            engine.submit(arg)
+            model.submit(fields)
+        assert rendered(engine.drain_events()) == model.events
+        model.events = []
+        assert engine.last_price == model.last_price
+
+
+@PROPERTIES
+@given(streams)
+def test_invariants_hold_after_every_command(case):
+    last_price, stream = case
+    engine = Engine(last_price=last_price)
+    orders, done, fill_lots, shown = {}, set(), Counter(), {}
+    for kind, arg, _ in commands_of(stream):
+        if kind == "cancel":
+            engine.cancel(arg)
+        else:
+            orders[arg.id] = arg
+            engine.submit(arg)
+        for event in engine.drain_events():
+            assert all(o.id not in done for o in event if isinstance(o, EngineOrder)), "event after done"
+            if event[0] == "fill":
+                _, taker, maker, price, lots = event
+                assert taker.user_id != maker.user_id, "self-trade"
+                assert lots >= 1 and (price <= taker.price if taker.side == "buy" else price >= taker.price or 1)
+                assert price == maker.price
+                fill_lots[taker.id] += lots
+                fill_lots[maker.id] += lots
+            elif event[0] == "done":
+                done.add(event[1].id)
+        # Never crossed at rest.
+        bid, ask = engine.best_bid(), engine.best_ask()
+        assert bid is None or ask is None or bid < ask
+        # Level totals are the sums of the resting orders' remaining lots.
+        resting = Counter()
+        for o in engine.open_orders():
+            if o.type in ("limit", "stop_limit") and (o.type == "limit" or o.triggered):
+                resting[o.side, o.price] += o.remaining
+        bids, asks = engine.depth(10**6)
+        assert {("buy", p): t for p, t in bids} | {("sell", p): t for p, t in asks} == resting
+        assert [p for p, _ in bids] == sorted((p for p, _ in bids), reverse=True)
+        assert [p for p, _ in asks] == sorted(p for p, _ in asks)
+        # changed_levels() keeps a mirror of the book exact.
+        for key, total in engine.changed_levels().items():
+            if total:
+                shown[key] = total
+            else:
+                del shown[key]
+        assert shown == resting
+        # Every order: filled by its fills, within its quantity and funds; open orders are exactly the
+        # ones not done.
+        for o in orders.values():
+            assert o.filled == fill_lots[o.id]
+            assert o.quantity is None or o.filled <= o.quantity
+            assert o.funds is None or o.spent <= o.funds
+            assert (o.id in done) == (o.status != "new") == (engine.get(o.id) is None)
+
+
+@PROPERTIES
+@given(streams)
+def test_fills_at_a_level_come_in_priority_order(case):
+    last_price, stream = case
+    engine = Engine(last_price=last_price)
+    for kind, arg, _ in commands_of(stream):
+        getattr(engine, kind)(arg)
+        seen = {}  # (taker, price) -> priority of the last maker filled there
+        for event in engine.drain_events():
+            if event[0] == "fill":
+                _, taker, maker, price, _ = event
+                assert seen.get((taker.id, price), 0) < maker.priority
+                seen[taker.id, price] = maker.priority
+
+
+@PROPERTIES
+@given(streams)
+def test_same_stream_gives_the_same_events(case):
+    last_price, stream = case
+    assert run_engine(last_price, stream) == run_engine(last_price, stream)

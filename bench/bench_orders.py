@@ -1,0 +1,174 @@
+"""REST order entry against the real web process, with a real matcher behind it, and the time from an
+accepted order to its book update on a WebSocket.
+
+Workload (throwaway database): 16 traders (JWT), each on its own keep-alive connection, place 250
+limit orders (4,000 in all) with POST /api/v1/orders, alternating sides around a mid so about a third
+cross; the matcher settles them as they come. Reports orders/s and p50/p99 latency as the clients see
+them. Then one WebSocket client subscribed to the BTC-USDT book, and 200 orders placed one at a
+time, each at a new price level: the delay from the 201 answer to the update carrying that level.
+Web and matcher are the Procfile's commands (DEBUG off, rate limits lifted); the load generator
+shares the two cores with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from bench.common import ROOT, Figure, WebProcess, percentile
+
+CLIENTS = 16
+ORDERS_PER_CLIENT = 250
+LATENCY_SAMPLES = 200
+UNLIMITED = {tier: {"orders": 10**9, "private": 10**9, "public": 10**9}
+             for tier in ("anonymous", "basic", "pro", "institutional")}  # fmt: skip
+
+
+def run() -> list[Figure]:
+    from django.db import connection
+
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        return _measure(connection.settings_dict)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+class MatcherProcess:
+    def __init__(self, env: dict[str, str]):
+        line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("matcher:"))
+        args = shlex.split(line.split(":", 1)[1])
+        args[0] = str(Path(sys.executable).parent / args[0])
+        self.proc = subprocess.Popen(args, cwd=ROOT, env={**env, "MATCHER_METRICS_PORT": "0"},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def _setup() -> list[str]:
+    import datetime as dt
+
+    from apps.accounts import services as account_services
+    from apps.accounts.models import User
+    from apps.kyc.models import Submission
+    from apps.markets import services as market_services
+    from apps.wallets import ledger
+    from apps.wallets.models import Account, Currency
+
+    for code, decimals in (("BTC", 8), ("USDT", 6)):
+        Currency.objects.create(code=code, name=code, decimals=decimals)
+    market_services.create_market(base="BTC", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"))
+    tokens = []
+    for i in range(CLIENTS + 1):
+        user = User.objects.create_user(f"bench-{i}", f"bench{i}@bench.local", "bench-password-123", tier="pro")
+        Submission.objects.create(user=user, status="approved", full_name="B", country="DE", document_number="B",
+                                  date_of_birth=dt.date(1990, 1, 1), document_type="passport")  # fmt: skip
+        for code, amount in (("BTC", Decimal(1000)), ("USDT", Decimal(100_000_000))):
+            ledger.post(kind="deposit", idempotency_key=f"bench-orders:{user.pk}:{code}", legs=[
+                ledger.Leg(ledger.system_account(Account.Kind.HOT, code), -amount),
+                ledger.Leg(ledger.user_account(user, code), amount)])  # fmt: skip
+        tokens.append(account_services.login(username=user.username, password="bench-password-123",
+                                             otp_code=None).access)  # fmt: skip
+    return tokens
+
+
+async def _post_client(port: int, token: str, bodies: list[bytes], latencies: list[float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (f"POST /api/v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nAccept: application/json\r\n")  # fmt: skip
+    try:
+        for body in bodies:
+            started = time.perf_counter()
+            writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            response_head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":", 1)[1]) for line in response_head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))  # fmt: skip
+            payload = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if response_head[9:12] != b"201":
+                raise RuntimeError(f"POST /orders: {response_head[:12]!r} {payload[:300]!r}")
+    finally:
+        writer.close()
+
+
+def _bodies(rng: random.Random, n: int) -> list[bytes]:
+    bodies = []
+    for i in range(n):
+        side = "buy" if i % 2 else "sell"
+        ticks = 1_000_000 + rng.randint(-30, 30) + (10 if side == "sell" else -10)
+        bodies.append(json.dumps({"symbol": "BTC-USDT", "side": side, "type": "limit", "price": f"{ticks / 100:.2f}",
+                                  "quantity": f"{rng.randint(1, 50) / 10_000:.4f}"}).encode())  # fmt: skip
+    return bodies
+
+
+async def _entry(port: int, tokens: list[str]) -> tuple[float, list[float]]:
+    rng = random.Random(9)
+    work = [_bodies(rng, ORDERS_PER_CLIENT) for _ in range(CLIENTS)]
+    latencies: list[float] = []
+    await asyncio.gather(*(_post_client(port, tokens[i], _bodies(rng, 20), []) for i in range(CLIENTS)))  # warm-up
+    started = time.perf_counter()
+    await asyncio.gather(*(_post_client(port, tokens[i], work[i], latencies) for i in range(CLIENTS)))
+    return time.perf_counter() - started, latencies
+
+
+async def _book_latency(port: int, token: str) -> list[float]:
+    import httpx
+    import websockets
+
+    delays = []
+    async with (
+        websockets.connect(f"ws://127.0.0.1:{port}/ws/v1/", origin=f"http://127.0.0.1:{port}") as ws,
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}/api/v1", headers={"Authorization": f"Bearer {token}"}
+        ) as http,  # fmt: skip
+    ):
+        await ws.send(json.dumps({"op": "subscribe", "channel": "book", "symbol": "BTC-USDT", "depth": 500}))
+        await ws.recv()  # subscribed
+        await ws.recv()  # snapshot
+        for i in range(LATENCY_SAMPLES):
+            price = f"{5000 + i / 100:.2f}"  # a new level far below the market: it rests
+            response = await http.post("/orders", json={"symbol": "BTC-USDT", "side": "buy", "type": "limit",
+                                                         "price": price, "quantity": "0.0010"})  # fmt: skip
+            accepted = time.perf_counter()
+            if response.status_code != 201:
+                raise RuntimeError(response.text)
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if message.get("channel") == "book" and any(level[0] == price for level in message["bids"]):
+                    delays.append(time.perf_counter() - accepted)
+                    break
+    return delays
+
+
+def _measure(settings_dict) -> list[Figure]:
+    from tests.support import database_url
+
+    tokens = _setup()
+    env = {**os.environ, "DATABASE_URL": database_url(settings_dict), "RATE_LIMITS_JSON": json.dumps(UNLIMITED)}
+    matcher = MatcherProcess(env)
+    try:
+        with WebProcess(DATABASE_URL=env["DATABASE_URL"], RATE_LIMITS_JSON=env["RATE_LIMITS_JSON"]) as web:
+            elapsed, latencies = asyncio.run(_entry(web.port, tokens))
+            delays = asyncio.run(_book_latency(web.port, tokens[-1]))
+    finally:
+        matcher.stop()
+    ms = [x * 1000 for x in latencies]
+    delay_ms = [x * 1000 for x in delays]
+    total = CLIENTS * ORDERS_PER_CLIENT
+    return [
+        Figure(f"POST /orders, {CLIENTS} clients, {total:,} orders", total / elapsed, "orders/s"),
+        Figure("POST /orders p50", percentile(ms, 50), "ms"),
+        Figure("POST /orders p99", percentile(ms, 99), "ms"),
+        Figure("accepted order -> WebSocket book update p50", percentile(delay_ms, 50), "ms"),
+        Figure("accepted order -> WebSocket book update p99", percentile(delay_ms, 99), "ms"),
+    ]
