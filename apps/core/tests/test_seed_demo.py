@@ -31,6 +31,14 @@ def test_seed_demo_is_idempotent_and_prints_working_credentials(settings, tmp_pa
     from apps.wallets.models import Currency
 
     assert sorted(Currency.objects.values_list("code", flat=True)) == ["BTC", "ETH", "USDT"]
+    from apps.markets.models import Market
+    from apps.wallets.selectors import balances_for
+    from apps.wallets.verification import verify_ledger
+
+    assert list(Market.objects.values_list("symbol", flat=True)) == ["BTC-USDT", "ETH-BTC", "ETH-USDT"]
+    bob_usdt = next(b for b in balances_for(User.objects.get(username="bob")) if b["currency"] == "USDT")
+    assert bob_usdt["available"] == 100000  # credited once, whatever the number of runs
+    assert verify_ledger() == []
     assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0
 
 

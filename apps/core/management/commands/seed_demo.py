@@ -35,6 +35,7 @@ class Command(BaseCommand):
             }
         self._ensure_demo_kyc()
         self._ensure_currencies()
+        self._ensure_markets_and_funds()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(json.dumps(passwords, indent=2) + "\n")
@@ -82,6 +83,41 @@ class Command(BaseCommand):
                 "auto_approve_limit": Decimal(auto), "hot_min": Decimal(hot[0]), "hot_target": Decimal(hot[1]),
                 "hot_max": Decimal(hot[2]), "limit_reference_price": Decimal(price),
             })  # fmt: skip
+
+    def _ensure_markets_and_funds(self) -> None:
+        """Three markets, an approved identity for bob (alice's is pending: level 1, may trade) and
+        demo balances for both traders, credited like confirmed deposits (idempotent keys)."""
+        import datetime as dt
+        from decimal import Decimal
+
+        from apps.kyc.models import Submission
+        from apps.markets import services as market_services
+        from apps.markets.models import Market
+        from apps.wallets import ledger
+        from apps.wallets.models import Account
+
+        for base, quote, tick, lot, minimum in [
+            ("BTC", "USDT", "0.01", "0.0001", "5"),
+            ("ETH", "USDT", "0.01", "0.0001", "5"),
+            ("ETH", "BTC", "0.00001", "0.001", "0.0001"),
+        ]:
+            if not Market.objects.filter(symbol=f"{base}-{quote}").exists():
+                market_services.create_market(base=base, quote=quote, tick_size=Decimal(tick), lot_size=Decimal(lot),
+                                              min_notional=Decimal(minimum))  # fmt: skip
+        User = get_user_model()
+        bob = User.objects.get(username="bob")
+        if not Submission.objects.filter(user=bob).exists():
+            Submission.objects.create(
+                user=bob, status="approved", full_name="Bob Demo", date_of_birth=dt.date(1985, 2, 3), country="DE",
+                document_type="passport", document_number="DEMO67890",
+            )  # fmt: skip
+        for name in ("alice", "bob"):
+            user = User.objects.get(username=name)
+            for code, amount in (("BTC", "2"), ("ETH", "30"), ("USDT", "100000")):
+                ledger.post(kind="deposit", idempotency_key=f"demo-funds:{name}:{code}", memo="demo funds", legs=[
+                    ledger.Leg(ledger.system_account(Account.Kind.HOT, code), -Decimal(amount)),
+                    ledger.Leg(ledger.user_account(user, code), Decimal(amount)),
+                ])  # fmt: skip
 
     def _ensure_demo_kyc(self) -> None:
         """A pending KYC case for alice, so the review queue has work in it."""
