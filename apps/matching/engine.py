@@ -259,7 +259,9 @@ class Engine:
                 raise ValueError(f"order {order.id} would cross the book")
             if order.priority <= 0:
                 order.priority = self._seq + 1
-            level = (self._bids if buy else self._asks).get(order.price) or self._new_level(buy, order.price)
+            level = (self._bids if buy else self._asks).get(order.price)
+            if level is None:
+                level = self._new_level(buy, order.price)
             if level and level[-1].priority > order.priority:  # out of order: keep the FIFO sorted
                 level.insert(next(i for i, o in enumerate(level) if o.priority > order.priority), order)
             else:

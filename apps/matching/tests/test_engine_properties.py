@@ -218,18 +218,21 @@ PROPERTIES = settings(max_examples=200, deadline=None, suppress_health_check=[He
 
 @PROPERTIES
 @given(streams)
-def test_events_equal_the_reference_models(case):
+def test_events_equal_the_reference_models_and_repeat_exactly(case):
     last_price, stream = case
     engine, model = Engine(last_price=last_price), Model(last_price)
+    log = []
     for kind, arg, fields in commands_of(stream):
         if kind == "cancel":
             assert engine.cancel(arg) == model.cancel(arg)
         else:
             engine.submit(arg)
             model.submit(fields)
-        assert rendered(engine.drain_events()) == model.events
+        log.append(rendered(engine.drain_events()))
+        assert log[-1] == model.events
         model.events = []
         assert engine.last_price == model.last_price
+    assert run_engine(last_price, stream) == log  # same commands in, same events out
 
 
 @PROPERTIES
@@ -244,6 +247,7 @@ def test_invariants_hold_after_every_command(case):
         else:
             orders[arg.id] = arg
             engine.submit(arg)
+        last_maker = {}  # (taker, price) -> priority of the last maker it met there
         for event in engine.drain_events():
             assert all(o.id not in done for o in event if isinstance(o, EngineOrder)), "event after done"
             if event[0] == "fill":
@@ -252,6 +256,8 @@ def test_invariants_hold_after_every_command(case):
                 assert lots >= 1 and price == maker.price
                 if taker.price is not None:  # within the taker's limit
                     assert price <= taker.price if taker.side == "buy" else price >= taker.price
+                assert last_maker.get((taker.id, price), 0) < maker.priority, "FIFO within the level"
+                last_maker[taker.id, price] = maker.priority
                 fill_lots[taker.id] += lots
                 fill_lots[maker.id] += lots
             elif event[0] == "done":
@@ -262,7 +268,7 @@ def test_invariants_hold_after_every_command(case):
         # Level totals are the sums of the resting orders' remaining lots.
         resting = Counter()
         for o in engine.open_orders():
-            if o.type in ("limit", "stop_limit") and (o.type == "limit" or o.triggered):
+            if o.type == "limit" or (o.type == "stop_limit" and o.triggered):
                 resting[o.side, o.price] += o.remaining
         bids, asks = engine.depth(10**6)
         assert {("buy", p): t for p, t in bids} | {("sell", p): t for p, t in asks} == resting
@@ -275,32 +281,10 @@ def test_invariants_hold_after_every_command(case):
             else:
                 del shown[key]
         assert shown == resting
-        # Every order: filled by its fills, within its quantity and funds; open orders are exactly the
-        # ones not done.
+        # Every order: filled by its fills, within its quantity and funds; the open orders are exactly
+        # those not done.
         for o in orders.values():
             assert o.filled == fill_lots[o.id]
             assert o.quantity is None or o.filled <= o.quantity
             assert o.funds is None or o.spent <= o.funds
             assert (o.id in done) == (o.status != "new") == (engine.get(o.id) is None)
-
-
-@PROPERTIES
-@given(streams)
-def test_fills_at_a_level_come_in_priority_order(case):
-    last_price, stream = case
-    engine = Engine(last_price=last_price)
-    for kind, arg, _ in commands_of(stream):
-        getattr(engine, kind)(arg)
-        seen = {}  # (taker, price) -> priority of the last maker filled there
-        for event in engine.drain_events():
-            if event[0] == "fill":
-                _, taker, maker, price, _ = event
-                assert seen.get((taker.id, price), 0) < maker.priority
-                seen[taker.id, price] = maker.priority
-
-
-@PROPERTIES
-@given(streams)
-def test_same_stream_gives_the_same_events(case):
-    last_price, stream = case
-    assert run_engine(last_price, stream) == run_engine(last_price, stream)
