@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +23,7 @@ from channels.layers import get_channel_layer
 from apps.core.fields import format_in_precision, format_time
 from apps.markets.models import Market
 from apps.matching.book import LevelFormatter, checksum
-from apps.matching.settlement import MarketContext, Ticket
+from apps.matching.settlement import MarketContext
 from apps.orders.serializers import STATIC_FIELDS, OrderFormatter
 
 logger = logging.getLogger(__name__)
@@ -39,19 +41,40 @@ class Update:
     levels: dict
     depth: tuple[list, list]
     trades: list
-    orders: list[Ticket]
+    orders: list[tuple]  # (ticket, filled_quantity, filled_quote, fee, status, reason) as of this batch
     balances: dict[int, tuple[Decimal, Decimal]]
-    accounts: dict[tuple[int, str], int]
+    owners: dict[int, tuple[int, str]]  # user account id -> (user, currency); fee accounts are absent
     now: datetime
 
 
 class Publisher:
-    def __init__(self, client: redis.Redis):
-        self.redis = client
-        self.loop = asyncio.new_event_loop()
-        self.layer = get_channel_layer()
+    """Publishes from a thread of its own, in batch order: rendering thousands of events is Python
+    work that overlaps the matcher's waits on PostgreSQL instead of adding to them. The queue is
+    bounded, so a slow channel layer slows the matcher down rather than growing memory."""
 
+    def __init__(self, client: redis.Redis, *, queue_size: int = 8):
+        self.redis = client
+        self.layer = get_channel_layer()
         self.formatters: dict[int, tuple] = {}
+        self.queue: queue.Queue[Update | None] = queue.Queue(maxsize=queue_size)
+        self.thread = threading.Thread(target=self._run, name="matcher-publisher", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()  # the channel layer's connections belong to this loop
+        try:
+            while (update := self.queue.get()) is not None:
+                try:
+                    self._publish_now(update)
+                finally:
+                    self.queue.task_done()
+            self.queue.task_done()
+        finally:
+            self.loop.close()
+
+    def flush(self) -> None:
+        """Wait until everything handed over so far is published."""
+        self.queue.join()
 
     def _formatter(self, market) -> OrderFormatter:
         cached = self.formatters.get(market.pk)
@@ -60,9 +83,14 @@ class Publisher:
         return cached[1]
 
     def close(self) -> None:
-        self.loop.close()
+        """Publish what is queued, then stop the thread."""
+        self.queue.put(None)
+        self.thread.join(timeout=30)
 
     def publish(self, update: Update) -> None:
+        self.queue.put(update)
+
+    def _publish_now(self, update: Update) -> None:
         try:
             messages = self._build(update)
             if self.layer is not None and messages:
@@ -112,16 +140,15 @@ class Publisher:
             messages.append((f"trades.{symbol}", {"type": "trades.batch", "payload": public}))
         if u.orders:
             formatter = self._formatter(market)
-            for ticket in u.orders:
-                if ticket.static is None:
+            for ticket, filled_quantity, filled_quote, fee, status, reason in u.orders:
+                if ticket.static is None:  # only this thread reads or writes `static`
                     row = ticket.row
                     ticket.static = formatter.static(**{name: row[name] for name in STATIC_FIELDS})
                 per_user.setdefault(ticket.user_id, []).append({"channel": "orders", "type": "order", "order":
-                    formatter.payload(ticket.static, filled_quantity=ticket.filled_quantity,
-                                      filled_quote=ticket.filled_quote, fee=ticket.fee, status=ticket.status,
-                                      reason=ticket.reason, updated_at=u.now)})  # fmt: skip
+                    formatter.payload(ticket.static, filled_quantity=filled_quantity, filled_quote=filled_quote,
+                                      fee=fee, status=status, reason=reason, updated_at=u.now)})  # fmt: skip
         if u.balances:
-            owners = {account: (user, currency) for (user, currency), account in u.accounts.items()}
+            owners = u.owners
             decimals = {market.base_id: market.base.decimals, market.quote_id: market.quote.decimals}
             for account, (available, locked) in u.balances.items():
                 if account not in owners:

@@ -24,6 +24,7 @@ def drain(m: Matcher, max_steps: int = 200) -> None:
     for _ in range(max_steps):
         m.step()
         if m.runners and m.last_step_entries == 0 and m.last_step_read_new:
+            m.publisher.flush()
             return
     raise AssertionError("the matcher did not become idle")
 

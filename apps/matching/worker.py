@@ -64,7 +64,8 @@ class MarketRunner:
         self.redis = client
         self.key = streams.stream_key(market.symbol)
         self.read_pending = True  # after (re)start, first the entries delivered but never acknowledged
-        self.accounts: dict[tuple[int, str], int] = {}
+        self.accounts: dict[tuple[int, str], int] = {}  # (user, currency) -> account id
+        self.owners: dict[int, tuple[int, str]] = {}  # account id -> (user, currency)
         self.recover()
 
     # --- Recovery ------------------------------------------------------------------------------------
@@ -169,6 +170,7 @@ class MarketRunner:
                 kind=Account.Kind.USER, user_id__in=missing, currency_id__in=[self.ctx.base, self.ctx.quote]
             ).values_list("pk", "user_id", "currency_id"):
                 self.accounts[(user, currency)] = pk
+                self.owners[pk] = (user, currency)
 
     def ticket(self, row) -> Ticket:
         return Ticket(
@@ -267,12 +269,16 @@ class MarketRunner:
         self.state = state
         self.pending_levels = {}
         metrics.record_batch(self.ctx.symbol, len(fresh), len(fills), time.perf_counter() - started)
+        # The publisher renders in its own thread while later batches change these tickets: hand it
+        # the state as of this batch.
+        orders = [(t, t.filled_quantity, t.filled_quote, t.fee, t.status, t.reason) for t in changed_orders.values()]
         return {
             "ack": [eid for eid, _ in entries],
             "publish": publish.Update(
                 ctx=self.ctx, market=self.market, sequence=state["book_sequence"] if levels else None, levels=levels,
                 depth=engine.depth(settings.BOOK_CACHE_DEPTH), trades=list(zip(trade_ids, batch.trades, strict=True)),
-                orders=list(changed_orders.values()), balances=balances, accounts=self.accounts, now=batch.now,
+                orders=orders,
+                balances=balances, owners={a: self.owners[a] for a in balances if a in self.owners}, now=batch.now,
             ),
         }  # fmt: skip
 
