@@ -92,6 +92,8 @@ class Batch:
     deltas: dict[int, list[Decimal]] = field(default_factory=lambda: defaultdict(lambda: [Decimal(0), Decimal(0)]))
     dirty: dict[int, Ticket] = field(default_factory=dict)
     holds_changed: dict[int, Ticket] = field(default_factory=dict)
+    order_rows: list[tuple] = field(default_factory=list)  # set by freeze()
+    hold_rows: list[tuple] = field(default_factory=list)
     last_price: Decimal | None = None
 
     def fill(self, taker: Ticket, maker: Ticket, price_ticks: int, lots: int) -> tuple:
@@ -151,6 +153,14 @@ class Batch:
         ticket.status = status
         ticket.reason = reason
         self.dirty[ticket.id] = ticket
+
+    def freeze(self) -> None:
+        """Copy what the write needs out of the tickets: the next batch changes them while this one
+        is being committed (in another thread)."""
+        self.order_rows = [(t.id, t.status, t.reason, t.filled_quantity, t.filled_quote, t.fee, t.priority,
+                            t.triggered) for t in self.dirty.values()]  # fmt: skip
+        self.hold_rows = [(t.hold_id, t.hold_left, _hold_status(t)) for t in self.holds_changed.values()
+                          if t.hold_id is not None]  # fmt: skip
 
     def touch(self, ticket: Ticket) -> None:
         self.dirty[ticket.id] = ticket
@@ -216,15 +226,16 @@ def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tu
             ],
         )
         balances = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
-    if batch.dirty:
-        tickets = list(batch.dirty.values())
-        holds = [t for t in batch.holds_changed.values() if t.hold_id is not None]
+    if batch.hold_rows:
+        holds = batch.hold_rows
         cursor.execute(
             "UPDATE wallets_hold h SET amount = d.amount, status = d.status, updated_at = %s "
             "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS d(id, amount, status) WHERE h.id = d.id",
-            [now, numeric_array(t.hold_id for t in holds), numeric_array(t.hold_left for t in holds),
-             text_array(_hold_status(t) for t in holds)],
+            [now, numeric_array(h[0] for h in holds), numeric_array(h[1] for h in holds),
+             text_array(h[2] for h in holds)],
         )  # fmt: skip
+    if batch.order_rows:
+        rows = batch.order_rows
         cursor.execute(
             "UPDATE orders_order o SET status = d.status, reason = d.reason, filled_quantity = d.filled, "
             "filled_quote = d.quote, fee = d.fee, priority = d.priority, triggered = d.triggered, applied = true, "
@@ -232,10 +243,10 @@ def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tu
             "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[], "
             "%s::bigint[], %s::boolean[]) AS d(id, status, reason, filled, quote, fee, priority, triggered) "
             "WHERE o.id = d.id",
-            [now, numeric_array(t.id for t in tickets), text_array(t.status for t in tickets),
-             text_array(t.reason for t in tickets), numeric_array(t.filled_quantity for t in tickets),
-             numeric_array(t.filled_quote for t in tickets), numeric_array(t.fee for t in tickets),
-             numeric_array(t.priority for t in tickets), bool_array(t.triggered for t in tickets)],
+            [now, *(numeric_array(r[0] for r in rows), text_array(r[1] for r in rows), text_array(r[2] for r in rows),
+                    numeric_array(r[3] for r in rows), numeric_array(r[4] for r in rows),
+                    numeric_array(r[5] for r in rows), numeric_array(r[6] for r in rows),
+                    bool_array(r[7] for r in rows))],
         )  # fmt: skip
     cursor.execute(
         "UPDATE matching_marketstate SET last_stream_id = %s, book_sequence = %s, next_priority = %s, "

@@ -14,8 +14,10 @@ def matcher(symbols: list[str] | None = None, **options):
     try:
         yield m
     finally:
-        m.locks.close()
-        m.publisher.close()
+        try:
+            m.flush()
+        finally:
+            m.close()
 
 
 def drain(m: Matcher, max_steps: int = 200) -> None:
@@ -24,7 +26,7 @@ def drain(m: Matcher, max_steps: int = 200) -> None:
     for _ in range(max_steps):
         m.step()
         if m.runners and m.last_step_entries == 0 and m.last_step_read_new:
-            m.publisher.flush()
+            m.flush()
             return
     raise AssertionError("the matcher did not become idle")
 

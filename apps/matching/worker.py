@@ -20,6 +20,8 @@ import json
 import logging
 import signal
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import psycopg
@@ -53,6 +55,21 @@ CONSUMER = "matcher"  # one owner per market (the advisory lock), so one stable 
 LOCK_NAMESPACE = 0x4D41  # "MA": first key of pg_try_advisory_lock(int, int); the second is the market id
 
 
+@dataclass
+class Prepared:
+    """A batch applied to the engine and ready to be written."""
+
+    runner: MarketRunner
+    ack: list[str]
+    started: float
+    batch: Batch | None = None
+    state: dict = field(default_factory=dict)
+    applied: set[int] = field(default_factory=set)
+    fills: int = 0
+    commands: int = 0
+    update: publish.Update | None = None
+
+
 def stream_id_tuple(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
@@ -66,6 +83,7 @@ class MarketRunner:
         self.read_pending = True  # after (re)start, first the entries delivered but never acknowledged
         self.accounts: dict[tuple[int, str], int] = {}  # (user, currency) -> account id
         self.owners: dict[int, tuple[int, str]] = {}  # account id -> (user, currency)
+        self.uncommitted: set[int] = set()  # orders applied by prepared batches not committed yet
         self.recover()
 
     # --- Recovery ------------------------------------------------------------------------------------
@@ -98,6 +116,7 @@ class MarketRunner:
         for row in rows:
             self.engine.restore(self.engine_order(row, self.ticket(row)))
         self.pending_levels = self._difference_from_cache(self.engine.changed_levels())
+        self.uncommitted = set()
         self.read_pending = True
         logger.info("%s: rebuilt %d open orders at stream id %s", market.symbol, len(rows), state.last_stream_id)
 
@@ -205,82 +224,90 @@ class MarketRunner:
 
     # --- One batch ---------------------------------------------------------------------------------------
 
-    def apply(self, entries: list[tuple[str, dict]]) -> dict | None:
-        """Apply and settle one batch; returns what to publish, or None when nothing was new.
-        On any failure the transaction rolls back and the engine is rebuilt before re-raising."""
+    def prepare(self, entries: list[tuple[str, dict]]) -> Prepared:
+        """Apply a batch to the engine and build everything its settlement writes, without writing.
+        The cursor moves on in memory at once (the next batch is prepared while this one commits);
+        if the commit fails, the matcher rebuilds the engine and the cursor from PostgreSQL."""
         started = time.perf_counter()
         last_applied = stream_id_tuple(self.state["last_stream_id"])
         # A pending entry trimmed away comes back without fields: nothing to apply, only to acknowledge.
         fresh = [(eid, f) for eid, f in entries if f and stream_id_tuple(eid) > last_applied]
+        prepared = Prepared(runner=self, ack=[eid for eid, _ in entries], started=started)
         if not fresh:
-            return {"ack": [eid for eid, _ in entries], "publish": None}
+            return prepared
         new_ids = [int(f["id"]) for _, f in fresh if f.get("op") == "new" and str(f.get("id", "")).isdigit()]
         try:
-            with transaction.atomic():
-                rows = self._order_rows("o.id = ANY(%s::bigint[]) AND o.market_id = %s",
-                                        [numeric_array(new_ids), self.market.pk])  # fmt: skip
-                rows = {row["id"]: row for row in rows}
-                self._load_accounts(rows.values())
-                batch = Batch(ctx=self.ctx, now=timezone.now())
-                engine, changed_orders, fills = self.engine, {}, []
-                for _eid, fields in fresh:
-                    op, raw = fields.get("op"), str(fields.get("id", ""))
-                    if not raw.isdigit():
-                        logger.error("%s: malformed command %r skipped", self.ctx.symbol, fields)
+            rows = self._order_rows("o.id = ANY(%s::bigint[]) AND o.market_id = %s",
+                                    [numeric_array(new_ids), self.market.pk])  # fmt: skip
+            rows = {row["id"]: row for row in rows}
+            self._load_accounts(rows.values())
+            batch = Batch(ctx=self.ctx, now=timezone.now())
+            engine, fills, engine_get = self.engine, [], self.engine.get
+            for _eid, fields in fresh:
+                op, raw = fields.get("op"), str(fields.get("id", ""))
+                if not raw.isdigit():
+                    logger.error("%s: malformed command %r skipped", self.ctx.symbol, fields)
+                    continue
+                order_id = int(raw)
+                if op == "new":
+                    row = rows.pop(order_id, None)  # a second `new` for the same id in this batch: gone
+                    if row is None or row["applied"] or row["status"] not in Order.OPEN:
                         continue
-                    order_id = int(raw)
-                    if op == "new":
-                        row = rows.pop(order_id, None)  # a second `new` for the same id in this batch: gone
-                        if row is None or row["applied"] or row["status"] not in Order.OPEN:
-                            continue
-                        ticket = self.ticket(row)
-                        batch.touch(ticket)
-                        if row["cancel_requested_at"] is not None:
-                            batch.finish(ticket, Order.Status.CANCELLED, "cancelled")
-                            continue
-                        engine.submit(self.engine_order(row, ticket))
-                    elif op == "cancel":
-                        if not engine.cancel(order_id):
-                            continue
-                    else:
-                        logger.error("%s: unknown command %r skipped", self.ctx.symbol, fields)
+                    if order_id in self.uncommitted or engine_get(order_id) is not None:
+                        continue  # applied by a batch still committing: its row does not say so yet
+                    ticket = self.ticket(row)
+                    batch.touch(ticket)
+                    if row["cancel_requested_at"] is not None:
+                        batch.finish(ticket, Order.Status.CANCELLED, "cancelled")
                         continue
-                    self._settle_events(engine.drain_events(), batch, fills)
-                levels = {**self.pending_levels, **engine.changed_levels()}
-                state = dict(self.state)
-                state["expected_applied"] = self.state["commands_applied"]
-                state["commands_applied"] += len(fresh)
-                state["last_stream_id"] = fresh[-1][0]
-                if levels:
-                    state["book_sequence"] += 1
-                if batch.last_price is not None:
-                    state["last_price"] = batch.last_price
-                state["next_priority"] = max(
-                    [state["next_priority"], *((t.priority or 0) + 1 for t in batch.dirty.values())]
-                )
-                with connection.cursor() as cursor:
-                    trade_ids, balances = write(cursor, batch, state=state)
-                for ticket in batch.dirty.values():
-                    changed_orders[ticket.id] = ticket
+                    engine.submit(self.engine_order(row, ticket))
+                elif op == "cancel":
+                    if not engine.cancel(order_id):
+                        continue
+                else:
+                    logger.error("%s: unknown command %r skipped", self.ctx.symbol, fields)
+                    continue
+                self._settle_events(engine.drain_events(), batch, fills)
+            levels = {**self.pending_levels, **engine.changed_levels()}
+            state = dict(self.state)
+            state["expected_applied"] = self.state["commands_applied"]
+            state["commands_applied"] += len(fresh)
+            state["last_stream_id"] = fresh[-1][0]
+            if levels:
+                state["book_sequence"] += 1
+            if batch.last_price is not None:
+                state["last_price"] = batch.last_price
+            state["next_priority"] = max(
+                [state["next_priority"], *((t.priority or 0) + 1 for t in batch.dirty.values())]
+            )
+            batch.freeze()
         except Exception:
             self.recover()
             raise
-        del state["expected_applied"]
-        self.state = state
+        self.state = {k: v for k, v in state.items() if k != "expected_applied"}
         self.pending_levels = {}
-        metrics.record_batch(self.ctx.symbol, len(fresh), len(fills), time.perf_counter() - started)
-        # The publisher renders in its own thread while later batches change these tickets: hand it
-        # the state as of this batch.
-        orders = [(t, t.filled_quantity, t.filled_quote, t.fee, t.status, t.reason) for t in changed_orders.values()]
-        return {
-            "ack": [eid for eid, _ in entries],
-            "publish": publish.Update(
-                ctx=self.ctx, market=self.market, sequence=state["book_sequence"] if levels else None, levels=levels,
-                depth=engine.depth(settings.BOOK_CACHE_DEPTH), trades=list(zip(trade_ids, batch.trades, strict=True)),
-                orders=orders,
-                balances=balances, owners={a: self.owners[a] for a in balances if a in self.owners}, now=batch.now,
-            ),
-        }  # fmt: skip
+        applied = set(batch.dirty)
+        self.uncommitted |= applied
+        prepared.batch, prepared.state, prepared.applied, prepared.fills = batch, state, applied, len(fills)
+        prepared.commands = len(fresh)
+        # The publisher renders later, while the next batches change these tickets: their state now.
+        prepared.update = publish.Update(
+            ctx=self.ctx, market=self.market, sequence=state["book_sequence"] if levels else None, levels=levels,
+            depth=engine.depth(settings.BOOK_CACHE_DEPTH), trades=[], now=batch.now, balances={}, owners={},
+            orders=[(t, t.filled_quantity, t.filled_quote, t.fee, t.status, t.reason) for t in batch.dirty.values()],
+        )  # fmt: skip
+        return prepared
+
+    def commit(self, prepared: Prepared) -> None:
+        """Write a prepared batch in one transaction (called by the committer thread, in order)."""
+        batch, update = prepared.batch, prepared.update
+        with transaction.atomic(), connection.cursor() as cursor:
+            trade_ids, balances = write(cursor, batch, state=prepared.state)
+        update.trades = list(zip(trade_ids, batch.trades, strict=True))
+        update.balances = balances
+        update.owners = {a: self.owners[a] for a in balances if a in self.owners}
+        self.uncommitted -= prepared.applied
+        metrics.record_batch(self.ctx.symbol, prepared.commands, prepared.fills, time.perf_counter() - prepared.started)
 
     def _settle_events(self, events, batch: Batch, fills: list) -> None:
         for event in events:
@@ -344,6 +371,10 @@ class Matcher:
         self.locks = AdvisoryLocks()
         self.runners: dict[str, MarketRunner] = {}
         self.publisher = publish.Publisher(self.redis)
+        # Batches are committed by one thread of their own, in order, while the main thread reads and
+        # prepares the next one: PostgreSQL's work overlaps Python's. At most one batch is in flight.
+        self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matcher-commit")
+        self.in_flight: Future | None = None
         self.stopping = False
         self.next_discovery = 0.0
         self.next_sweep = 0.0
@@ -381,8 +412,70 @@ class Matcher:
             if once:
                 break
         logger.info("matcher stopping after the batch in hand")
-        self.locks.close()
+        try:
+            self.wait()
+        except Exception:  # its entries stay pending: the next start applies them
+            logger.exception("the last batch did not commit")
+        self.close()
+
+    def close(self) -> None:
+        """Stop the threads (after their queued work) and give back every connection."""
+        self._settle_in_flight()
+        self.committer.submit(lambda: connection.close()).result()  # the committer thread's own connection
+        self.committer.shutdown()
         self.publisher.close()
+        self.locks.close()
+
+    # --- The committer -----------------------------------------------------------------------------------
+
+    def _commit(self, prepared: Prepared) -> None:
+        """In the committer thread: write, commit, acknowledge, then hand the events to the publisher."""
+        runner = prepared.runner
+        try:
+            if prepared.batch is not None:
+                runner.commit(prepared)
+        except Exception:
+            connection.close()  # this thread's connection: do not reuse one in an unknown state
+            raise
+        self.redis.xack(runner.key, GROUP, *prepared.ack)
+        if prepared.batch is not None:
+            self.redis.xtrim(runner.key, minid=prepared.state["last_stream_id"])
+            self.publisher.publish(prepared.update)
+
+    def _submit(self, prepared: Prepared) -> None:
+        self.wait()
+        self.in_flight = self.committer.submit(self._commit, prepared)
+
+    def wait(self) -> None:
+        """Wait for the batch in flight. If it failed, every engine may hold the effects of batches
+        that will never commit: rebuild them all from PostgreSQL, then raise."""
+        future, self.in_flight = self.in_flight, None
+        if future is None:
+            return
+        try:
+            future.result()
+        except Exception:
+            self._rebuild_all()
+            raise
+
+    def flush(self) -> None:
+        """Wait until every prepared batch is committed and published (tests, shutdown)."""
+        self.wait()
+        self.publisher.flush()
+
+    def _settle_in_flight(self) -> None:
+        """Let the batch in flight finish either way (its failure is the one being handled)."""
+        future, self.in_flight = self.in_flight, None
+        if future is not None and future.exception() is not None:
+            logger.warning("the batch in flight failed too: %s", future.exception())
+
+    def _rebuild_all(self) -> None:
+        self._settle_in_flight()
+        for runner in list(self.runners.values()):
+            try:
+                runner.recover()
+            except Exception:  # noqa: BLE001 - the database is still away: run() retries
+                logger.warning("%s: rebuild failed, will retry", runner.market.symbol)
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -390,6 +483,7 @@ class Matcher:
             time.sleep(min(0.1, end - time.monotonic()))
 
     def _after_redis_outage(self) -> None:
+        self._rebuild_all()
         for runner in self.runners.values():
             runner.read_pending = True
         self.next_sweep = 0.0
@@ -400,6 +494,7 @@ class Matcher:
             pass
 
     def _recover_database(self) -> None:
+        self._settle_in_flight()
         connection.close()
         if not self.locks.alive():
             logger.warning("lost the lock connection: giving up every market until the locks are taken again")
@@ -446,6 +541,7 @@ class Matcher:
             self._sleep(self.block_ms / 1000)
             return
         if self.caught_up and now >= self.next_sweep:
+            self.wait()  # a batch in flight would look like lost commands
             for runner in self.runners.values():
                 runner.sweep()
             self.next_sweep = now + settings.MATCHER_RECOVERY_SECONDS
@@ -464,10 +560,11 @@ class Matcher:
             if not entries:
                 continue
             full = full or len(entries) >= self.batch_size
-            result = runner.apply(entries)
-            self.redis.xack(key, GROUP, *result["ack"])
-            self.redis.xtrim(key, minid=runner.state["last_stream_id"])
-            if result["publish"] is not None:
-                self.publisher.publish(result["publish"])
+            try:
+                prepared = runner.prepare(entries)
+            except Exception:
+                self._rebuild_all()
+                raise
+            self._submit(prepared)
         self.caught_up = not full
         metrics.update_lag(self.redis, self.runners)

@@ -89,6 +89,7 @@ def test_a_failed_commit_leaves_no_trace_in_the_engine(market, monkeypatch):
         monkeypatch.setattr(worker, "write", write_then_fail)
         with pytest.raises(RuntimeError):
             m.step()
+            m.flush()  # the commit runs in the committer thread: its failure surfaces here
         monkeypatch.undo()
         runner = next(iter(m.runners.values()))
         # Rebuilt from PostgreSQL: the sell rests untouched; the buy is not in the engine.
@@ -114,6 +115,7 @@ def test_a_crash_between_commit_and_ack_applies_nothing_twice(market, monkeypatc
         monkeypatch.setattr(m.redis, "xack", lost)
         with pytest.raises(redis.ConnectionError):
             m.step()
+            m.flush()
     assert Trade.objects.count() == 1
     assert get_redis().xpending(streams.stream_key("BTC-USDT"), worker.GROUP)["pending"] == 2
     run_once()  # a new matcher reads the pending entries and skips them (already applied)
