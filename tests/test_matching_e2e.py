@@ -237,3 +237,85 @@ def test_book_stream_over_a_real_socket_follows_the_matcher(market, web_server, 
     bids, asks = best_first(book)
     assert (bids, asks) == (rest["bids"], rest["asks"])
     assert rest["sequence"] >= 1
+
+
+def test_a_real_redis_restart_without_its_data_under_load(market, live_env, process_log_dir, tmp_path):
+    """Web and matcher on a Redis of their own, which is stopped, wiped and started again while two
+    traders keep sending orders: every accepted order is settled, nothing twice."""
+    import threading
+
+    from tests.support import WebServer, free_port
+    from tools.devstack import EmbeddedRedis
+
+    redis_server = EmbeddedRedis(tmp_path / "redis", preferred_port=free_port())
+    port = redis_server.start()
+    env = {**live_env, "REDIS_URL": redis_server.url(port, 0)}
+    seller, buyer = trader(btc="100"), trader(usdt="1000000")
+    accepted, refused = [], []
+    try:
+        with WebServer(env, process_log_dir) as web, MatcherProcess(env, process_log_dir, name="matcher-restart"):
+            clients = [(http_client(web, seller), "sell"), (http_client(web, buyer), "buy")]
+            stop = threading.Event()
+
+            def trade(client, side):
+                while not stop.is_set():
+                    try:
+                        response = client.post("/orders", json={"symbol": "BTC-USDT", "side": side, "type": "limit",
+                                                                "price": "100.00", "quantity": "0.0100"})  # fmt: skip
+                    except httpx.HTTPError:
+                        continue
+                    (accepted if response.status_code == 201 else refused).append(response.status_code)
+                    time.sleep(0.01)
+
+            threads = [threading.Thread(target=trade, args=pair) for pair in clients]
+            for thread in threads:
+                thread.start()
+            time.sleep(2)
+            redis_server.stop()
+            for leftover in (tmp_path / "redis").glob("*.aof"):
+                leftover.unlink()  # restarted without its data: the streams and groups are gone
+            for leftover in (tmp_path / "redis").glob("appendonlydir"):
+                import shutil
+
+                shutil.rmtree(leftover)
+            time.sleep(1)
+            assert redis_server.start() == port
+            time.sleep(2)
+            stop.set()
+            for thread in threads:
+                thread.join()
+            wait_until_settled(90)
+    finally:
+        redis_server.stop()
+    assert len(accepted) > 20
+    assert Order.objects.count() == len(accepted)  # a refused request wrote nothing
+    assert all(o.applied for o in Order.objects.all())
+    traded = sum(t.quantity for t in Trade.objects.all())
+    assert traded == min(Order.objects.filter(side="buy").count(), Order.objects.filter(side="sell").count()) * D(
+        "0.01"
+    )
+    assert_ledger_consistent()
+
+
+def test_the_matcher_serves_its_metrics_and_stops_cleanly_on_sigterm(market, live_env, process_log_dir):
+    import signal
+
+    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    with MatcherProcess(live_env, process_log_dir, name="matcher-term") as matcher:
+        place_order(user=seller, request=OrderRequest(symbol="BTC-USDT", side="sell", type="limit",
+                                                      price=D("100"), quantity=D("0.1")))  # fmt: skip
+        place_order(user=buyer, request=OrderRequest(symbol="BTC-USDT", side="buy", type="limit",
+                                                     price=D("100"), quantity=D("0.1")))  # fmt: skip
+        wait_until_settled()
+        matcher.wait_until(lambda: 'matcher_fills_total{market="BTC-USDT"} 1.0' in matcher.metrics_text(), 10,
+                           "the fill counted")  # fmt: skip
+        text = matcher.metrics_text()
+        assert 'matcher_commands_applied_total{market="BTC-USDT"} 2.0' in text
+        assert "matcher_markets_owned 1.0" in text
+        assert 'matcher_batch_seconds_count{market="BTC-USDT"}' in text
+        matcher.wait_until(lambda: 'matcher_stream_lag{market="BTC-USDT"} 0.0' in matcher.metrics_text(), 10,
+                           "the lag back to zero")  # fmt: skip
+        matcher.proc.send_signal(signal.SIGTERM)
+        assert matcher.proc.wait(timeout=30) == 0
+        assert "stopping after the batch in hand" in matcher.output()
+    assert_ledger_consistent()

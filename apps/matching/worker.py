@@ -439,7 +439,7 @@ class Matcher:
             raise
         self.redis.xack(runner.key, GROUP, *prepared.ack)
         if prepared.batch is not None:
-            self.redis.xtrim(runner.key, minid=prepared.state["last_stream_id"])
+            self.redis.xtrim(runner.key, minid=prepared.state["last_stream_id"], approximate=False)
             self.publisher.publish(prepared.update)
 
     def _submit(self, prepared: Prepared) -> None:
