@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from apps.core.consumers import MESSAGE_HANDLERS, SUBSCRIPTION_HANDLERS
 from apps.core.redis import get_redis
 from apps.markets.models import Market
+from apps.markets.selectors import SYMBOL
 from apps.matching.book import checksum
 from apps.matching.publish import book_cache_key
 
@@ -28,7 +29,7 @@ def _market_exists(symbol: str) -> bool:
 
 async def _symbol(consumer, content) -> str | None:
     symbol = content.get("symbol")
-    if not isinstance(symbol, str) or len(symbol) > 24 or not await _market_exists(symbol.upper()):
+    if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol.upper()) or not await _market_exists(symbol.upper()):
         await consumer.send_error("unknown_market", f"Unknown symbol: {symbol!r}.")
         return None
     return symbol.upper()

@@ -157,10 +157,11 @@ class Batch:
     def freeze(self) -> None:
         """Copy what the write needs out of the tickets: the next batch changes them while this one
         is being committed (in another thread)."""
-        self.order_rows = [(t.id, t.status, t.reason, t.filled_quantity, t.filled_quote, t.fee, t.priority,
-                            t.triggered) for t in self.dirty.values()]  # fmt: skip
-        self.hold_rows = [(t.hold_id, t.hold_left, _hold_status(t)) for t in self.holds_changed.values()
-                          if t.hold_id is not None]  # fmt: skip
+        # Sorted by id: rows are locked in id order, as order entry and cancels lock them.
+        self.order_rows = sorted((t.id, t.status, t.reason, t.filled_quantity, t.filled_quote, t.fee, t.priority,
+                                  t.triggered) for t in self.dirty.values())  # fmt: skip
+        self.hold_rows = sorted((t.hold_id, t.hold_left, _hold_status(t)) for t in self.holds_changed.values()
+                                if t.hold_id is not None)  # fmt: skip
 
     def touch(self, ticket: Ticket) -> None:
         self.dirty[ticket.id] = ticket

@@ -70,6 +70,15 @@ class Prepared:
     update: publish.Update | None = None
 
 
+def command_id(fields: dict) -> int | None:
+    """The order id of a command, or None for anything that is not one (never an exception: a
+    command that raised every time would stop the market)."""
+    raw = fields.get("id", "")
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) < 19:
+        return int(raw)
+    return None
+
+
 def stream_id_tuple(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
@@ -89,36 +98,49 @@ class MarketRunner:
     # --- Recovery ------------------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Rebuild the engine from PostgreSQL: the open orders in priority order and the cursor."""
+        """Rebuild the engine from PostgreSQL: the open orders in priority order and the cursor.
+        All or nothing: the new engine and cursor replace the old ones only once complete; until a
+        rebuild succeeds the runner is `broken` and the matcher applies nothing to it."""
+        self.broken = True
         market = Market.objects.select_related("base", "quote").get(pk=self.market.pk)
-        self.market = market
         MarketState.objects.get_or_create(market=market)
-        state = MarketState.objects.get(market=market)
-        self.state = {
-            "last_stream_id": state.last_stream_id, "book_sequence": state.book_sequence,
-            "next_priority": state.next_priority, "last_price": state.last_price,
-            "commands_applied": state.commands_applied,
+        saved = MarketState.objects.get(market=market)
+        state = {
+            "last_stream_id": saved.last_stream_id, "book_sequence": saved.book_sequence,
+            "next_priority": saved.next_priority, "last_price": saved.last_price,
+            "commands_applied": saved.commands_applied,
         }  # fmt: skip
+        self.market, self.ctx = market, self._context(market)
+        last = saved.last_price
+        engine = Engine(last_price=self.ticks(last) if last is not None else None)
+        rows = self._order_rows("o.market_id = %s AND o.status IN ('new', 'partially_filled') AND o.applied "
+                                "ORDER BY o.priority, o.id", [market.pk])  # fmt: skip
+        self._load_accounts(rows)
+        for row in rows:
+            engine.restore(self.engine_order(row, self.ticket(row)))
+        pending_levels = self._difference_from_cache(engine.changed_levels())
+        self.engine, self.state, self.pending_levels = engine, state, pending_levels
+        self.uncommitted = set()
+        self.read_pending = True
+        self.broken = False
+        logger.info("%s: rebuilt %d open orders at stream id %s", market.symbol, len(rows), saved.last_stream_id)
+
+    def _context(self, market: Market) -> MarketContext:
         fees_base = ledger.system_account(Account.Kind.FEES, market.base_id)
         fees_quote = ledger.system_account(Account.Kind.FEES, market.quote_id)
-        self.ctx = MarketContext(
+        return MarketContext(
             market_id=market.pk, symbol=market.symbol, base=market.base_id, quote=market.quote_id,
             tick_size=market.tick_size, lot_size=market.lot_size,
             base_step=Decimal(1).scaleb(-market.base.decimals), quote_step=Decimal(1).scaleb(-market.quote.decimals),
             maker_fee=market.maker_fee, taker_fee=market.taker_fee,
             fee_account_base=fees_base.pk, fee_account_quote=fees_quote.pk,
         )  # fmt: skip
-        last = state.last_price
-        self.engine = Engine(last_price=self.ticks(last) if last is not None else None)
-        rows = self._order_rows("o.market_id = %s AND o.status IN ('new', 'partially_filled') AND o.applied "
-                                "ORDER BY o.priority, o.id", [market.pk])  # fmt: skip
-        self._load_accounts(rows)
-        for row in rows:
-            self.engine.restore(self.engine_order(row, self.ticket(row)))
-        self.pending_levels = self._difference_from_cache(self.engine.changed_levels())
-        self.uncommitted = set()
-        self.read_pending = True
-        logger.info("%s: rebuilt %d open orders at stream id %s", market.symbol, len(rows), state.last_stream_id)
+
+    def refresh(self, market: Market) -> None:
+        """Discovery reads the markets again: fee changes made in the admin apply from the next batch."""
+        if (market.maker_fee, market.taker_fee) != (self.ctx.maker_fee, self.ctx.taker_fee):
+            self.ctx.maker_fee, self.ctx.taker_fee = market.maker_fee, market.taker_fee
+            logger.info("%s: fees now maker %s / taker %s", market.symbol, market.maker_fee, market.taker_fee)
 
     def _difference_from_cache(self, rebuilt: dict) -> dict:
         """Subscribers hold the book as last published (the cache). After a rebuild, the next update
@@ -204,8 +226,6 @@ class MarketRunner:
 
     def engine_order(self, row, ticket: Ticket) -> EngineOrder:
         kind = row["type"]
-        if row["triggered"] and kind == Order.Type.STOP_LIMIT:
-            kind = Order.Type.LIMIT  # a triggered stop-limit rests as a limit order
         funds = None
         if row["side"] == "buy" and kind in (Order.Type.MARKET, Order.Type.STOP_MARKET):
             funds = int(ticket.hold_left / self.ctx.notional_unit)
@@ -215,7 +235,7 @@ class MarketRunner:
             quantity=self.lots(row["quantity"]) if row["quantity"] is not None else None,
             funds=funds, stop_price=self.ticks(row["stop_price"]) if row["stop_price"] is not None else None,
             tif=row["time_in_force"], post_only=row["post_only"], stp=row["self_trade_prevention"],
-            timestamp=int(row["created_at"].timestamp() * 1000), ref=ticket,
+            timestamp=int(row["created_at"].timestamp() * 1000), ref=ticket, triggered=row["triggered"],
         )  # fmt: skip
         order.filled = self.lots(row["filled_quantity"])
         if row["priority"] is not None:
@@ -235,7 +255,7 @@ class MarketRunner:
         prepared = Prepared(runner=self, ack=[eid for eid, _ in entries], started=started)
         if not fresh:
             return prepared
-        new_ids = [int(f["id"]) for _, f in fresh if f.get("op") == "new" and str(f.get("id", "")).isdigit()]
+        new_ids = [order_id for _, f in fresh if f.get("op") == "new" and (order_id := command_id(f)) is not None]
         try:
             rows = self._order_rows("o.id = ANY(%s::bigint[]) AND o.market_id = %s",
                                     [numeric_array(new_ids), self.market.pk])  # fmt: skip
@@ -244,11 +264,10 @@ class MarketRunner:
             batch = Batch(ctx=self.ctx, now=timezone.now())
             engine, fills, engine_get = self.engine, [], self.engine.get
             for _eid, fields in fresh:
-                op, raw = fields.get("op"), str(fields.get("id", ""))
-                if not raw.isdigit():
+                op, order_id = fields.get("op"), command_id(fields)
+                if order_id is None:
                     logger.error("%s: malformed command %r skipped", self.ctx.symbol, fields)
                     continue
-                order_id = int(raw)
                 if op == "new":
                     row = rows.pop(order_id, None)  # a second `new` for the same id in this batch: gone
                     if row is None or row["applied"] or row["status"] not in Order.OPEN:
@@ -282,7 +301,7 @@ class MarketRunner:
             )
             batch.freeze()
         except Exception:
-            self.recover()
+            self.broken = True  # the engine holds part of this batch: the matcher rebuilds it
             raise
         self.state = {k: v for k, v in state.items() if k != "expected_applied"}
         self.pending_levels = {}
@@ -472,6 +491,7 @@ class Matcher:
     def _rebuild_all(self) -> None:
         self._settle_in_flight()
         for runner in list(self.runners.values()):
+            runner.broken = True  # until the rebuild succeeds, nothing is applied to it
             try:
                 runner.recover()
             except Exception:  # noqa: BLE001 - the database is still away: run() retries
@@ -503,11 +523,7 @@ class Matcher:
                 self.locks.connect()
             except psycopg.Error:
                 return
-        for runner in list(self.runners.values()):
-            try:
-                runner.recover()
-            except Exception:  # noqa: BLE001 - the database is still away: try again next round
-                logger.warning("%s: rebuild failed, will retry", runner.market.symbol)
+        self._rebuild_all()
 
     def discover(self) -> None:
         """Take the lock of every market this process may run and does not run yet."""
@@ -515,7 +531,9 @@ class Matcher:
         if self.symbols:
             markets = markets.filter(symbol__in=self.symbols)
         for market in markets:
-            if streams.stream_key(market.symbol) in self.runners:
+            runner = self.runners.get(streams.stream_key(market.symbol))
+            if runner is not None:
+                runner.refresh(market)
                 continue  # (advisory locks are re-entrant: taking ours again would succeed)
             if not self.locks.try_lock(market.pk):
                 continue
@@ -540,6 +558,9 @@ class Matcher:
         if not self.runners:
             self._sleep(self.block_ms / 1000)
             return
+        for runner in self.runners.values():
+            if runner.broken:  # its last rebuild failed: nothing is applied to it before one succeeds
+                runner.recover()
         if self.caught_up and now >= self.next_sweep:
             self.wait()  # a batch in flight would look like lost commands
             for runner in self.runners.values():
@@ -563,7 +584,7 @@ class Matcher:
             try:
                 prepared = runner.prepare(entries)
             except Exception:
-                self._rebuild_all()
+                self._rebuild_all()  # after the batch in flight: the engine may hold half of this one
                 raise
             self._submit(prepared)
         self.caught_up = not full

@@ -137,8 +137,16 @@ def validate_order(market: Market, r: OrderRequest) -> None:
 
     for field in ("price", "stop_price"):
         value = getattr(r, field)
+        if value is not None and places(value) > market.price_decimals:
+            raise InvalidPriceTick(details={field: [f"At most {market.price_decimals} decimals on {market.symbol}."]})
         if value is not None and value % market.tick_size:
             raise InvalidPriceTick(details={field: [f"Must be a multiple of {market.tick_size.normalize():f}."]})
+    if r.quantity is not None and places(r.quantity) > market.quantity_decimals:
+        raise InvalidQuantityStep(
+            details={"quantity": [f"At most {market.quantity_decimals} decimals on {market.symbol}."]}
+        )
+    if r.quote_quantity is not None and places(r.quote_quantity) > market.quote.decimals:
+        raise InvalidQuantityStep(details={"quote_quantity": [f"At most {market.quote.decimals} decimals."]})
     if r.quantity is not None and r.quantity % market.lot_size:
         raise InvalidQuantityStep(details={"quantity": [f"Must be a multiple of {market.lot_size.normalize():f}."]})
     if r.quote_quantity is not None and r.quote_quantity % market.notional_unit:
@@ -150,6 +158,11 @@ def validate_order(market: Market, r: OrderRequest) -> None:
     if notional is not None and notional < market.min_notional:
         raise BelowMinNotional(details={"min_notional": f"{market.min_notional.normalize():f}",
                                         "notional": f"{notional.normalize():f}"})  # fmt: skip
+
+
+def places(value: Decimal) -> int:
+    """Decimal places as written ("100.000" has 3): API.md refuses more than the market allows."""
+    return max(0, -value.as_tuple().exponent)
 
 
 def estimated_notional(market: Market, r: OrderRequest) -> Decimal | None:
@@ -209,7 +222,8 @@ def request_cancel_all(*, user, symbol: str | None = None) -> int:
     now = timezone.now()
     by_symbol: dict[str, list[tuple[str, int]]] = {}
     with transaction.atomic():
-        rows = list(orders.select_for_update(of=("self",)).values_list("pk", "market__symbol"))
+        # Row locks in id order, as the matcher takes them: no deadlock between the two.
+        rows = list(orders.select_for_update(of=("self",)).order_by("pk").values_list("pk", "market__symbol"))
         Order.objects.filter(pk__in=[pk for pk, _ in rows], cancel_requested_at__isnull=True).update(
             cancel_requested_at=now
         )
