@@ -251,6 +251,9 @@ def test_market_fok_by_funds_is_complete_when_the_budget_runs_out_before_the_boo
     too_little_book = order("buy", None, None, user=3, funds=250, tif="fok")  # one lot left: book runs out
     engine.submit(too_little_book)
     assert ids(engine.drain_events()) == [("done", too_little_book.id, "rejected", "fok_not_fillable")]
+    exactly_the_book = order("buy", None, None, user=3, funds=150, tif="fok")  # buys the last lot, then no book
+    engine.submit(exactly_the_book)
+    assert ids(engine.drain_events()) == [("done", exactly_the_book.id, "rejected", "fok_not_fillable")]
 
 
 # -- self-trade prevention ------------------------------------------------------------------------
