@@ -49,6 +49,7 @@ _run:
 	@echo "  Health       http://$(WEB_HOST):$(WEB_PORT)/readyz"
 	@echo "  Metrics      http://$(WEB_HOST):$(WEB_PORT)/metrics"
 	@echo "  Flower       http://$(WEB_HOST):$(FLOWER_PORT)/"
+	@echo "  Matcher      http://127.0.0.1:$${MATCHER_METRICS_PORT:-9108}/metrics"
 	@echo "  PostgreSQL   $$DATABASE_URL"
 	@echo "  Redis        $$REDIS_URL"
 	@echo "  Ctrl-C stops everything."

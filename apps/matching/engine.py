@@ -177,12 +177,12 @@ class Engine:
     def submit(self, order: EngineOrder) -> None:
         if order.status != "new" or order.id in self._orders:
             raise ValueError(f"order {order.id} is already known to the engine")
-        kind, last = order.type, self.last_price
+        kind = order.type
         if kind == "limit":
             self._limit(order)
         elif kind == "market":
             self._market(order)
-        elif last is not None and (last >= order.stop_price if order.side == "buy" else last <= order.stop_price):
+        elif self._reached(order):
             self._trigger(order)
         else:
             self._seq += 1
@@ -257,41 +257,52 @@ class Engine:
 
     def _limit(self, order: EngineOrder) -> None:
         """A limit order, or a triggered stop limit: match what it crosses, then rest or finish."""
-        price, tif = order.price, order.tif
+        price = order.price
         if order.side == "buy":
-            heap, book, touched = self._ask_heap, self._bids, self._touched_bids
-            crosses = heap and heap[0] <= price
-        else:
-            heap, book, touched = self._bid_heap, self._asks, self._touched_asks
-            crosses = heap and -heap[0] >= price
-        status = reason = None
-        if crosses:
-            if order.post_only:
-                status, reason = "rejected", "post_only_would_cross"
-            elif tif == "fok" and not self._fillable(order):
-                status, reason = "rejected", "fok_not_fillable"
-            elif self._take(order, price) == _SELF_TRADE:
-                status, reason = "expired", "self_trade"
-            elif order.filled == order.quantity:
-                status, reason = "filled", ""
-        if status is None:
-            if tif == "gtc":  # rest: the matching above left nothing it crosses
-                self._seq = order.priority = self._seq + 1
-                level = book.get(price)
-                if level is None:
-                    level = self._new_level(order.side == "buy", price)
-                level.append(order)
-                level.total += order.quantity - order.filled
-                touched[price] = order._level = level
-                self._orders[order.id] = order
-                self.events.append(("rest", order))
+            heap = self._ask_heap
+            if heap and heap[0] <= price and self._cross(order):
                 return
-            if tif == "fok":  # crossed nothing
-                status, reason = "rejected", "fok_not_fillable"
-            else:
-                status, reason = ("expired", "ioc_remainder") if order.filled else ("rejected", "no_liquidity")
+            book, touched = self._bids, self._touched_bids
+        else:
+            heap = self._bid_heap
+            if heap and -heap[0] >= price and self._cross(order):
+                return
+            book, touched = self._asks, self._touched_asks
+        tif = order.tif
+        if tif == "gtc":  # rest: nothing it crosses is left
+            self._seq = order.priority = self._seq + 1
+            level = book.get(price)
+            if level is None:
+                level = self._new_level(order.side == "buy", price)
+            level.append(order)
+            level.total += order.quantity - order.filled
+            touched[price] = order._level = level
+            self._orders[order.id] = order
+            self.events.append(("rest", order))
+            return
+        if tif == "fok":  # crossed nothing
+            status, reason = "rejected", "fok_not_fillable"
+        else:
+            status, reason = ("expired", "ioc_remainder") if order.filled else ("rejected", "no_liquidity")
         order.status = status
         self.events.append(("done", order, status, reason))
+
+    def _cross(self, order: EngineOrder) -> bool:
+        """Match a limit order that crosses the book. True if that made it final; False: it goes on
+        to rest or expire."""
+        if order.post_only:
+            status, reason = "rejected", "post_only_would_cross"
+        elif order.tif == "fok" and not self._fillable(order):
+            status, reason = "rejected", "fok_not_fillable"
+        elif self._take(order, order.price) == _SELF_TRADE:
+            status, reason = "expired", "self_trade"
+        elif order.filled == order.quantity:
+            status, reason = "filled", ""
+        else:
+            return False
+        order.status = status
+        self.events.append(("done", order, status, reason))
+        return True
 
     def _market(self, order: EngineOrder) -> None:
         if order.tif == "fok" and not self._fillable(order):
@@ -452,6 +463,10 @@ class Engine:
         else:
             heappush(self._sell_stops, (-order.stop_price, order.priority, order))
         self._orders[order.id] = order
+
+    def _reached(self, stop: EngineOrder) -> bool:
+        last = self.last_price
+        return last is not None and (last >= stop.stop_price if stop.side == "buy" else last <= stop.stop_price)
 
     def _trigger(self, stop: EngineOrder) -> None:
         stop.triggered = True
