@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass
 from heapq import heapify, heappop, heappush, nlargest, nsmallest
 
 SIDES = ("buy", "sell")
@@ -81,20 +81,24 @@ class EngineOrder:
     priority: int = 0
     status: str = "new"
     triggered: bool = False  # a stop that has triggered (restore() rests it rather than arming it)
-    _level: Level | None = field(default=None, init=False)  # where it rests, for an O(1) cancel
 
     def __post_init__(self) -> None:
         limit_type, stop_type = self.type in ("limit", "stop_limit"), self.type in ("stop_limit", "stop_market")
-        for ok, problem in (
-            (self.side in SIDES and self.type in TYPES and self.tif in TIFS and self.stp in STPS, "unknown enum"),
-            (_is_tick(self.price) if limit_type else self.price is None, "price >= 1 for limit types only"),
-            (_is_tick(self.stop_price) if stop_type else self.stop_price is None, "stop_price >= 1 for stops only"),
-            (self.funds is None or (self.side == "buy" and not limit_type and _is_tick(self.funds)), "bad funds"),
-            (_is_tick(self.quantity) or (self.quantity is None and self.funds is not None), "bad quantity"),
-            (not self.post_only or limit_type, "post_only is for limit types only"),
-        ):
-            if not ok:
-                raise ValueError(f"order {self.id}: {problem}")
+        if not (self.side in SIDES and self.type in TYPES and self.tif in TIFS and self.stp in STPS):
+            problem = "unknown side, type, tif or stp"
+        elif not (_is_tick(self.price) if limit_type else self.price is None):
+            problem = "a price (>= 1) is for limit types only"
+        elif not (_is_tick(self.stop_price) if stop_type else self.stop_price is None):
+            problem = "a stop_price (>= 1) is for stop types only"
+        elif not (self.funds is None or (self.side == "buy" and not limit_type and _is_tick(self.funds))):
+            problem = "funds (>= 1) are for market buys only"
+        elif not (_is_tick(self.quantity) or (self.quantity is None and self.funds is not None)):
+            problem = "a quantity (>= 1) is required, except for a market buy by funds"
+        elif self.post_only and not limit_type:
+            problem = "post_only is for limit types only"
+        else:
+            return
+        raise ValueError(f"order {self.id}: {problem}")
 
     @property
     def remaining(self) -> int | None:
@@ -198,8 +202,9 @@ class Engine:
             return False
         order.status = "cancelled"
         self.events.append(("done", order, "cancelled", "cancelled"))
-        level = order._level
-        if level is None:  # an armed stop: its heap entry stays; rebuild once they are mostly dead
+        if order.type != "limit" and not order.triggered:
+            # An armed stop: its heap entry stays until popped, or until a rebuild once dead entries
+            # are most of the heaps.
             self._dead_stops += 1
             if self._dead_stops > 64 and 2 * self._dead_stops > len(self._buy_stops) + len(self._sell_stops):
                 for heap in (self._buy_stops, self._sell_stops):
@@ -207,11 +212,15 @@ class Engine:
                     heapify(heap)
                 self._dead_stops = 0
             return True
-        price, buy = level.price, order.side == "buy"
+        price, buy = order.price, order.side == "buy"
+        level = (self._bids if buy else self._asks)[price]  # it rests, so its level is there
         level.total -= order.quantity - order.filled
         (self._touched_bids if buy else self._touched_asks)[price] = level
-        if level.total == 0:
-            self._drop_level(buy, price)
+        if level.total == 0:  # gone: and if it was the best, pop stale keys until the heap's top is live
+            book, heap, sign = (self._bids, self._bid_heap, -1) if buy else (self._asks, self._ask_heap, 1)
+            del book[price]
+            while heap and sign * heap[0] not in book:
+                heappop(heap)
         else:
             level.dead += 1
             # Compact a queue that is mostly cancelled orders: at a level away from the touch, where
@@ -249,7 +258,6 @@ class Engine:
                 level.append(order)
             level.total += order.quantity - order.filled
             (self._touched_bids if buy else self._touched_asks)[price] = level
-            order._level = level
             self._orders[order.id] = order
         self._seq = max(self._seq, order.priority)
 
@@ -276,7 +284,7 @@ class Engine:
                 level = self._new_level(order.side == "buy", price)
             level.append(order)
             level.total += order.quantity - order.filled
-            touched[price] = order._level = level
+            touched[price] = level
             self._orders[order.id] = order
             self.events.append(("rest", order))
             return
@@ -446,14 +454,6 @@ class Engine:
             heap[:] = [-p for p in book] if buy else list(book)
             heapify(heap)
         return level
-
-    def _drop_level(self, buy: bool, price: int) -> None:
-        """Remove an emptied level, then pop stale keys until the heap's top is live again."""
-        book, heap = (self._bids, self._bid_heap) if buy else (self._asks, self._ask_heap)
-        del book[price]
-        sign = -1 if buy else 1
-        while heap and sign * heap[0] not in book:
-            heappop(heap)
 
     # -- stops ---------------------------------------------------------------------------------------
 

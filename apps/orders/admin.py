@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyModelAdmin
 from apps.orders.models import Order
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyModelAdmin):
     """Orders change only through the API and the matcher; the admin shows them."""
 
     list_display = ("id", "user", "market", "side", "type", "price", "quantity", "filled_quantity", "status",
@@ -13,12 +14,3 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ("=id", "user__username", "client_order_id")
     list_select_related = ("user", "market")
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

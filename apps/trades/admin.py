@@ -1,21 +1,13 @@
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyModelAdmin
 from apps.trades.models import Trade
 
 
 @admin.register(Trade)
-class TradeAdmin(admin.ModelAdmin):
+class TradeAdmin(ReadOnlyModelAdmin):
     list_display = ("id", "market", "price", "quantity", "taker_side", "buyer", "seller", "created_at")
     list_filter = ("market",)
     search_fields = ("=id", "=buy_order__id", "=sell_order__id")
     list_select_related = ("market", "buyer", "seller")
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

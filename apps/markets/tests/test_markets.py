@@ -7,8 +7,7 @@ from django.core.management import CommandError, call_command
 
 from apps.markets.models import Market
 from apps.matching.testing import run_once
-from apps.orders.tests.test_matching_settlement import place
-from apps.orders.tests.trading import trader
+from apps.orders.tests.trading import place, trader
 from apps.wallets.models import Account, Currency
 
 

@@ -11,8 +11,7 @@ from apps.core.redis import get_redis
 from apps.matching import publish
 from apps.matching.book import checksum
 from apps.matching.testing import drain, matcher
-from apps.orders.tests.test_matching_settlement import place
-from apps.orders.tests.trading import trader
+from apps.orders.tests.trading import place, trader
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,8 @@ from apps.matching.testing import drain, matcher, run_once
 from apps.orders import streams
 from apps.orders.exceptions import OrderClosed
 from apps.orders.models import Order
-from apps.orders.tests.test_matching_settlement import place, refreshed
-from apps.orders.tests.trading import assert_ledger_consistent, balance, trader
+from apps.orders.tests.test_matching_settlement import refreshed
+from apps.orders.tests.trading import assert_ledger_consistent, balance, place, trader
 from apps.trades.models import Trade
 from apps.wallets.exceptions import InsufficientFunds
 

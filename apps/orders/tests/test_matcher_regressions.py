@@ -6,19 +6,9 @@ import pytest
 
 from apps.matching.testing import run_once
 from apps.orders.models import Order
-from apps.orders.services import OrderRequest, place_order
-from apps.orders.tests.trading import assert_ledger_consistent, client_for, trader
+from apps.orders.tests.trading import assert_ledger_consistent, client_for, place, trader
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def place(user, **fields):
-    fields.setdefault("symbol", "BTC-USDT")
-    for key in ("quantity", "price", "stop_price", "quote_quantity"):
-        if key in fields:
-            fields[key] = D(fields[key])
-    order, _created = place_order(user=user, request=OrderRequest(**fields))
-    return order
 
 
 def test_triggered_stop_limit_that_rests_survives_a_restart(market):

@@ -5,20 +5,10 @@ from decimal import Decimal as D
 import pytest
 
 from apps.matching.testing import run_once
-from apps.orders.services import OrderRequest, place_order
-from apps.orders.tests.trading import assert_ledger_consistent, balance, fees, trader
+from apps.orders.tests.trading import assert_ledger_consistent, balance, fees, place, trader
 from apps.trades.models import Trade
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def place(user, **fields):
-    fields.setdefault("symbol", "BTC-USDT")
-    for key in ("quantity", "price", "stop_price", "quote_quantity"):
-        if key in fields:
-            fields[key] = D(fields[key])
-    order, _created = place_order(user=user, request=OrderRequest(**fields))
-    return order
 
 
 def test_limit_orders_cross_and_settle_with_fees(market):

@@ -77,3 +77,15 @@ def client_for(user):
     access = account_services.login(username=user.username, password=PASSWORD, otp_code=None).access
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
     return client
+
+
+def place(user, **fields):
+    """place_order with strings for amounts, BTC-USDT unless told otherwise; returns the order."""
+    from apps.orders.services import OrderRequest, place_order
+
+    fields.setdefault("symbol", "BTC-USDT")
+    for key in ("quantity", "price", "stop_price", "quote_quantity"):
+        if key in fields:
+            fields[key] = Decimal(fields[key])
+    order, _created = place_order(user=user, request=OrderRequest(**fields))
+    return order
