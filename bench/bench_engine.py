@@ -1,13 +1,18 @@
 """The matching engine in process: how many order-book commands one core applies per second.
 
-Workload: 1,000,000 commands pre-generated with random.Random(7) (not timed): ~60% limit orders (buy
-or sell, price round(gauss(10,000, 20)) ticks, 1..100 lots, 1,000 users), ~10% market orders (1..100
-lots; a fifth of the buys by funds instead), ~30% cancels of an order picked at random among those
-resting at that point (so every cancel finds its order).
+Workload: 1,000,000 commands pre-generated (not timed) with random.Random(7), 1,000 users, mid price
+10,000 ticks:
+- ~60% limit orders, 1..100 lots, buy or sell; priced mid -/+ (1 + |gauss(0, 20)|) ticks on their
+  own side of the mid (a book that builds up), except 15% priced as far across it (they take);
+- ~10% market orders, 1..100 lots (a fifth of the buys by funds instead: 1..100 lots' worth at mid);
+- ~30% cancels, each of an order picked at random among those resting at that moment (found by
+  applying the stream to a scratch engine while generating it), so that every cancel finds its order.
+The book grows to about 40,000 resting orders over ~150 levels; about 360,000 fills happen.
 Only the engine calls are timed: submit/cancel, and per batch of 1,000 commands drain_events() and
-changed_levels() as the matching worker does. Fills are counted from the drained events afterwards.
-The pre-generated orders are moved out of the collector's reach (gc.freeze) so that the benchmark's
-own million objects do not make collections slower than they would be for the engine in a worker.
+changed_levels() as the matching worker does; fills are counted from the drained events afterwards.
+The pre-generated orders are moved out of the collector's reach (gc.freeze) so that the benchmark's own
+million objects do not make collections slower than they would be in a worker, which creates each
+order just before submitting it.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ def _commands(engine, rng: random.Random) -> list[tuple]:
         side = "buy" if rng.random() < 0.5 else "sell"
         user = rng.randrange(1_000)
         if roll < 0.6:
-            # Mostly passive (below the mid for a buy, above it for a sell), one in AGGRESSIVE crossing it.
+            # Passive (below the mid for a buy, above it for a sell), but one in AGGRESSIVE across it.
             offset = round(abs(rng.gauss(0, 20))) + 1
             if rng.random() < AGGRESSIVE:
                 offset = -offset

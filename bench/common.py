@@ -43,7 +43,9 @@ class WebProcess:
 
     def __init__(self, **env: str):
         self.port = _free_port()
-        self.env = {**os.environ, **env}
+        # The web process pools its connections, as in production (bench/run.py turns the pool off
+        # for the benchmark process itself).
+        self.env = {**os.environ, "DATABASE_POOL": "true", **env}
 
     def __enter__(self) -> WebProcess:
         line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:"))

@@ -23,6 +23,7 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # The benchmarks write into throwaway databases (create_test_db); a connection pool stays bound to
 # the database it first connected to, so it would write into the development database instead.
+# (Web processes started by the benchmarks pool their connections: bench/common.py.)
 os.environ["DATABASE_POOL"] = "false"
 # A bench-only Fernet key (32 zero bytes): the bench encrypts only the secrets of keys it creates.
 os.environ.setdefault("API_KEY_ENCRYPTION_KEYS", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
