@@ -109,14 +109,10 @@ class EngineOrder:
 
 
 class Level(deque):
-    """One price level: its orders in time priority and the exact sum of their remaining lots."""
+    """One price level: its orders in time priority, the exact sum of their remaining lots (`total`)
+    and the number of cancelled orders still queued (`dead`)."""
 
     __slots__ = ("dead", "price", "total")
-
-    def __init__(self, price: int):  # deque.__new__ made it empty
-        self.price = price
-        self.total = 0
-        self.dead = 0  # cancelled orders still queued
 
 
 class Engine:
@@ -405,6 +401,8 @@ class Engine:
                 heappop(heap)
                 while heap and sign * heap[0] not in book:
                     heappop(heap)
+            elif not level:  # lots counted but no order left: a bug, and looping on would never end
+                raise RuntimeError(f"level {price} holds {level.total} lots in no order")
             if why == _SELF_TRADE:
                 break
         taker.filled += filled
@@ -448,7 +446,8 @@ class Engine:
 
     def _new_level(self, buy: bool, price: int) -> Level:
         book, heap = (self._bids, self._bid_heap) if buy else (self._asks, self._ask_heap)
-        level = book[price] = Level(price)
+        level = book[price] = Level()
+        level.price, level.total, level.dead = price, 0, 0
         heappush(heap, -price if buy else price)
         if len(heap) > 2 * len(book) + 64:  # mostly stale keys: rebuild from the live levels
             heap[:] = [-p for p in book] if buy else list(book)
@@ -477,18 +476,20 @@ class Engine:
             self._market(stop)
 
     def _run_stops(self) -> None:
-        """Rounds: pop every armed stop whose condition holds, run them oldest arm first; until none."""
+        """Rounds: pop every armed stop whose condition holds, run them oldest arm first; until none.
+        Called after every submit while stops are armed, so the common case (none) returns at once."""
         buys, sells, orders = self._buy_stops, self._sell_stops, self._orders
-        while self.last_price is not None:
-            last, popped = self.last_price, []
+        while True:
+            last = self.last_price
+            if last is None or not ((buys and buys[0][0] <= last) or (sells and -sells[0][0] >= last)):
+                return
+            popped = []
             while buys and buys[0][0] <= last:
                 popped.append(heappop(buys)[2])
             while sells and -sells[0][0] >= last:
                 popped.append(heappop(sells)[2])
             batch = sorted((s for s in popped if s.status == "new"), key=lambda s: s.priority)
             self._dead_stops -= len(popped) - len(batch)  # cancelled ones, counted by cancel()
-            if not batch:
-                return
             for stop in batch:
                 del orders[stop.id]
                 self._trigger(stop)

@@ -279,7 +279,13 @@ class MarketRunner:
                     if row["cancel_requested_at"] is not None:
                         batch.finish(ticket, Order.Status.CANCELLED, "cancelled")
                         continue
-                    engine.submit(self.engine_order(row, ticket))
+                    try:
+                        engine_order = self.engine_order(row, ticket)
+                    except ValueError:  # the engine refuses it (place_order should have): never retry it forever
+                        logger.exception("%s: order %s cannot be matched; rejected", self.ctx.symbol, order_id)
+                        batch.finish(ticket, Order.Status.REJECTED, "invalid")
+                        continue
+                    engine.submit(engine_order)
                 elif op == "cancel":
                     if not engine.cancel(order_id):
                         continue

@@ -449,19 +449,34 @@ def test_many_cancels_at_one_level_keep_totals_and_order():
     for o in orders[:150]:
         engine.cancel(o.id)
     assert engine.depth(1) == ([(100, 50)], [])
+    assert len(engine._bids[100]) < 120  # the queue was compacted, not left holding 150 cancelled orders
     taker = order("sell", 100, 3, user=999)
     engine.submit(taker)
     assert [maker for _, maker, _, _ in fills(engine)] == [o.id for o in orders[150:153]]
 
 
-def test_level_churn_far_from_the_touch_keeps_best_prices_right():
-    engine = Engine()
-    engine.submit(order("buy", 10, 1, user=1))
-    for price in range(11, 500):
-        o = order("buy", price, 1, user=1)
-        engine.submit(o)
-        engine.cancel(o.id)
-    assert engine.best_bid() == 10 and engine.depth(3) == ([(10, 1)], [])
+def test_level_churn_behind_the_best_prices_keeps_the_price_order():
+    """Levels emptied behind the best leave stale keys in the price heaps, rebuilt once they pile up."""
+    engine = book_with(order("buy", 500, 1, user=1), order("sell", 600, 1, user=1))
+    for price in range(10, 400):
+        for side, p in (("buy", price), ("sell", 1100 - price)):
+            churn = order(side, p, 1, user=1)
+            engine.submit(churn)
+            engine.cancel(churn.id)
+    engine.submit(order("buy", 7, 1, user=1))
+    engine.submit(order("sell", 1200, 1, user=1))
+    assert engine.depth(5) == ([(500, 1), (7, 1)], [(600, 1), (1200, 1)])
+    assert len(engine._bid_heap) < 100 and len(engine._ask_heap) < 100  # the stale keys did not pile up
+    engine.drain_events()
+    seller, buyer = order("sell", 1, 2, user=2), order("buy", 2000, 2, user=2)
+    engine.submit(seller)
+    engine.submit(buyer)
+    assert [(taker, price) for taker, _, price, _ in fills(engine)] == [
+        (seller.id, 500),
+        (seller.id, 7),
+        (buyer.id, 600),
+        (buyer.id, 1200),
+    ]
 
 
 # -- restore --------------------------------------------------------------------------------------

@@ -275,3 +275,16 @@ def test_a_triggered_resting_stop_limit_survives_a_failed_commit(market, monkeyp
     sell.refresh_from_db()
     buy.refresh_from_db()
     assert (sell.status, buy.status) == ("filled", "filled"), (sell.status, buy.status)
+
+
+def test_an_order_the_engine_refuses_is_rejected_not_retried_forever(market):
+    buyer = trader(usdt="1000")
+    order = place(buyer, side="buy", type="limit", price="100.00", quantity="0.1")
+    Order.objects.filter(pk=order.pk).update(quantity=D("0.00005"))  # half a lot: no engine order can exist
+    run_once()
+    order.refresh_from_db()
+    assert (order.status, order.reason) == ("rejected", "invalid")
+    from apps.orders.tests.trading import balance
+
+    assert balance(buyer, "USDT") == (D("1000"), 0)
+    assert_ledger_consistent()
