@@ -35,15 +35,19 @@ async def _symbol(consumer, content) -> str | None:
     return symbol.upper()
 
 
+async def _leave(consumer, channel: str, symbol: str) -> None:
+    consumer.subscriptions.pop((channel, symbol), None)
+    await consumer.channel_layer.group_discard(f"{channel}.{symbol}", consumer.channel_name)
+    await consumer.send_json({"type": "unsubscribed", "channel": channel, "symbol": symbol})
+
+
 async def book(consumer, content) -> None:
     symbol = await _symbol(consumer, content)
     if symbol is None:
         return
     key, group = ("book", symbol), f"book.{symbol}"
     if content["op"] == "unsubscribe":
-        consumer.subscriptions.pop(key, None)
-        await consumer.channel_layer.group_discard(group, consumer.channel_name)
-        await consumer.send_json({"type": "unsubscribed", "channel": "book", "symbol": symbol})
+        await _leave(consumer, "book", symbol)
         return
     depth = content.get("depth", DEFAULT_DEPTH)
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
@@ -75,9 +79,7 @@ async def trades(consumer, content) -> None:
         return
     key, group = ("trades", symbol), f"trades.{symbol}"
     if content["op"] == "unsubscribe":
-        consumer.subscriptions.pop(key, None)
-        await consumer.channel_layer.group_discard(group, consumer.channel_name)
-        await consumer.send_json({"type": "unsubscribed", "channel": "trades", "symbol": symbol})
+        await _leave(consumer, "trades", symbol)
         return
     await consumer.channel_layer.group_add(group, consumer.channel_name)
     consumer.subscriptions[key] = {}

@@ -10,7 +10,6 @@ class MarketState(models.Model):
     market = models.OneToOneField(Market, primary_key=True, on_delete=models.PROTECT, related_name="state")
     last_stream_id = models.CharField(max_length=40, default="0-0", help_text="Last applied stream entry.")
     book_sequence = models.BigIntegerField(default=0, help_text="Grows by one per book update.")
-    next_priority = models.BigIntegerField(default=1, help_text="Time priority of the next order to rest.")
     last_price = models.DecimalField(null=True, blank=True, **AMOUNT)
     commands_applied = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)

@@ -177,7 +177,7 @@ class Batch:
 
 def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tuple[Decimal, Decimal]]]:
     """Write the batch with the open cursor (inside the caller's transaction). `state` is the new
-    market cursor {last_stream_id, book_sequence, next_priority, last_price, commands_applied,
+    market cursor {last_stream_id, book_sequence, last_price, commands_applied,
     expected_applied}. Returns the trade ids (in batch order) and the new balances of the accounts
     that changed."""
     ctx, now = batch.ctx, batch.now
@@ -250,10 +250,10 @@ def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tu
                     bool_array(r[7] for r in rows))],
         )  # fmt: skip
     cursor.execute(
-        "UPDATE matching_marketstate SET last_stream_id = %s, book_sequence = %s, next_priority = %s, "
-        "last_price = %s, commands_applied = %s, updated_at = %s WHERE market_id = %s AND commands_applied = %s",
-        [state["last_stream_id"], state["book_sequence"], state["next_priority"], state["last_price"],
-         state["commands_applied"], now, ctx.market_id, state["expected_applied"]],
+        "UPDATE matching_marketstate SET last_stream_id = %s, book_sequence = %s, last_price = %s, "
+        "commands_applied = %s, updated_at = %s WHERE market_id = %s AND commands_applied = %s",
+        [state["last_stream_id"], state["book_sequence"], state["last_price"], state["commands_applied"], now,
+         ctx.market_id, state["expected_applied"]],
     )  # fmt: skip
     if cursor.rowcount != 1:
         raise SettlementError(f"{ctx.symbol}: the market's cursor moved under this matcher (lost its lock?)")

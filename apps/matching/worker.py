@@ -107,7 +107,7 @@ class MarketRunner:
         saved = MarketState.objects.get(market=market)
         state = {
             "last_stream_id": saved.last_stream_id, "book_sequence": saved.book_sequence,
-            "next_priority": saved.next_priority, "last_price": saved.last_price,
+            "last_price": saved.last_price,
             "commands_applied": saved.commands_applied,
         }  # fmt: skip
         self.market, self.ctx = market, self._context(market)
@@ -302,9 +302,6 @@ class MarketRunner:
                 state["book_sequence"] += 1
             if batch.last_price is not None:
                 state["last_price"] = batch.last_price
-            state["next_priority"] = max(
-                [state["next_priority"], *((t.priority or 0) + 1 for t in batch.dirty.values())]
-            )
             batch.freeze()
         except Exception:
             self.broken = True  # the engine holds part of this batch: the matcher rebuilds it
