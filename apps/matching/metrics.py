@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 logger = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry()
-COMMANDS = Counter("matcher_commands_applied", "Stream commands applied", ["market"], registry=REGISTRY)
+COMMANDS = Counter("matcher_commands_applied", "Stream commands applied (harmless repeats included)", ["market"],
+                   registry=REGISTRY)  # fmt: skip
 FILLS = Counter("matcher_fills", "Fills settled", ["market"], registry=REGISTRY)
 BATCH_SIZE = Histogram("matcher_batch_size", "Commands per settled batch", ["market"], registry=REGISTRY,
                        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000))  # fmt: skip
