@@ -132,7 +132,11 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # redis-py 8 reads with a 5 s socket timeout by default, which is also how long channels-redis
         # blocks waiting for a message: every idle WebSocket would fail after 5 s. Read longer.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "exchange:channels:"},
+        # Every channel of a web process shares one Redis key, so `capacity` bounds what a process may
+        # have waiting (the market feeds read one message per market and batch, whatever the number of
+        # subscribers); past it, messages are dropped and the feeds resynchronise from the cache.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "exchange:channels:",
+                   "capacity": 1000},
     }
 }
 
@@ -305,8 +309,22 @@ MATCHER_RECOVERY_SECONDS = env.float("MATCHER_RECOVERY_SECONDS", default=5.0)
 # Prometheus endpoint of the matcher process (0: none). Several matchers on one host need their own.
 MATCHER_METRICS_PORT = env.int("MATCHER_METRICS_PORT", default=9108)
 MATCHER_METRICS_HOST = env.str("MATCHER_METRICS_HOST", default="127.0.0.1")
-# Levels of the aggregated book kept in the Redis cache per side.
-BOOK_CACHE_DEPTH = env.int("BOOK_CACHE_DEPTH", default=500)
+# The Redis book cache holds the whole aggregated book: WebSocket feeds derive every depth view from
+# it, and a view is exact only if every level that can move into it is known.
+# The deepest view a client may ask for, per side (REST `depth`, WebSocket `depth`).
+BOOK_MAX_DEPTH = env.int("BOOK_MAX_DEPTH", default=5000)
+
+# --- WebSocket /ws/v1/ ----------------------------------------------------------------------------------
+# Frames queued for one client before it counts as too slow and is disconnected (close code 4008).
+WS_OUTBOX_MESSAGES = env.int("WS_OUTBOX_MESSAGES", default=1000)
+# A heartbeat message after this many seconds without any other message to the client.
+WS_HEARTBEAT_SECONDS = env.float("WS_HEARTBEAT_SECONDS", default=15.0)
+# A connection with no subscription and no message from the client for this long is closed (4000).
+WS_IDLE_SECONDS = env.float("WS_IDLE_SECONDS", default=120.0)
+# Ticker pushes: at most one per TICKER_MIN_INTERVAL per market, and a recomputation at least every
+# TICKER_REFRESH_SECONDS (the 24-hour window moves even without trades).
+TICKER_MIN_INTERVAL = env.float("TICKER_MIN_INTERVAL", default=0.5)
+TICKER_REFRESH_SECONDS = env.float("TICKER_REFRESH_SECONDS", default=30.0)
 
 # --- KYC ------------------------------------------------------------------------------------------
 # Identity documents: a private directory no URL maps to (never under STATIC_ROOT or a public MEDIA).

@@ -70,37 +70,100 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise
 
     def _authenticate(self, request):
-        key_id = request.headers[signing.KEY_HEADER]
-        if not _KEY_ID.fullmatch(key_id):
-            raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
-        timestamp = request.headers.get(signing.TIMESTAMP_HEADER, "")
-        sent = request.headers.get(signing.SIGNATURE_HEADER, "")
-        if not _SIGNATURE.fullmatch(sent):
-            raise ApiKeyAuthenticationFailed("invalid_signature", "X-API-Signature must be 64 hex digits.")
-        if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 16:
-            raise ApiKeyAuthenticationFailed("invalid_timestamp", "X-API-Timestamp must be unix milliseconds.")
-        if abs(signing.now_ms() - int(timestamp)) > settings.API_KEY_TIMESTAMP_WINDOW_MS:
-            raise ApiKeyAuthenticationFailed(
-                "invalid_timestamp",
-                f"X-API-Timestamp is more than {settings.API_KEY_TIMESTAMP_WINDOW_MS // 1000} seconds "
-                "from the server's clock (GET /api/v1/time).",
-            )
-        api_key = selectors.active_api_key(key_id)
-        if api_key is None:
-            raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
-        if not ip_allowed(client_ip(request), api_key.ip_allowlist):
-            raise IpNotAllowed()
-        expected = signing.signature(
-            selectors.api_key_secret(api_key), timestamp, request.method, request.get_full_path(), request.body
+        return verify_signed_request(
+            key_id=request.headers[signing.KEY_HEADER],
+            timestamp=request.headers.get(signing.TIMESTAMP_HEADER, ""),
+            sent=request.headers.get(signing.SIGNATURE_HEADER, ""),
+            method=request.method,
+            path=request.get_full_path(),
+            body=request.body,
+            ip=client_ip(request),
         )
-        if not hmac.compare_digest(expected, sent.lower()):
-            raise ApiKeyAuthenticationFailed("invalid_signature", "The signature does not match the request.")
-        if not services.claim_signature(api_key=api_key, signature=expected):
-            raise ApiKeyAuthenticationFailed("replayed_request", "This signed request was already used.")
-        if not api_key.user.is_active:
-            raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
-        services.record_api_key_use(api_key=api_key)
-        return api_key.user, api_key
 
     def authenticate_header(self, request):
         return 'Signature realm="api"'
+
+
+def verify_signed_request(*, key_id, timestamp, sent, method: str, path: str, body: bytes, ip: str):
+    """(user, api_key) for a signed request, or ApiKeyAuthenticationFailed / IpNotAllowed."""
+    if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
+        raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
+    timestamp = str(timestamp) if isinstance(timestamp, int) and not isinstance(timestamp, bool) else timestamp
+    if not isinstance(sent, str) or not _SIGNATURE.fullmatch(sent):
+        raise ApiKeyAuthenticationFailed("invalid_signature", "X-API-Signature must be 64 hex digits.")
+    if not isinstance(timestamp, str) or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 16:
+        raise ApiKeyAuthenticationFailed("invalid_timestamp", "X-API-Timestamp must be unix milliseconds.")
+    if abs(signing.now_ms() - int(timestamp)) > settings.API_KEY_TIMESTAMP_WINDOW_MS:
+        raise ApiKeyAuthenticationFailed(
+            "invalid_timestamp",
+            f"X-API-Timestamp is more than {settings.API_KEY_TIMESTAMP_WINDOW_MS // 1000} seconds "
+            "from the server's clock (GET /api/v1/time).",
+        )
+    api_key = selectors.active_api_key(key_id)
+    if api_key is None:
+        raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
+    if not ip_allowed(ip, api_key.ip_allowlist):
+        raise IpNotAllowed()
+    expected = signing.signature(selectors.api_key_secret(api_key), timestamp, method, path, body)
+    if not hmac.compare_digest(expected, sent.lower()):
+        raise ApiKeyAuthenticationFailed("invalid_signature", "The signature does not match the request.")
+    if not services.claim_signature(api_key=api_key, signature=expected):
+        raise ApiKeyAuthenticationFailed("replayed_request", "This signed request was already used.")
+    if not api_key.user.is_active:
+        raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
+    services.record_api_key_use(api_key=api_key)
+    return api_key.user, api_key
+
+
+class StreamAuthenticationFailed(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class _Peer:
+    """What the per-address failure budget reads of a request, for a WebSocket client."""
+
+    def __init__(self, ip: str):
+        self.META = {"REMOTE_ADDR": ip}
+
+
+STREAM_PATH = "/ws/v1/"
+
+
+def authenticate_stream(content: dict, *, ip: str):
+    """Authenticate a WebSocket connection (API.md, WebSocket): `{"token": <JWT access>}` or
+    `{"api_key", "timestamp", "signature"}` with the signature over timestamp + "GET" + "/ws/v1/".
+    The same checks and failure budget as the REST API. Returns (user, api_key or None); raises
+    StreamAuthenticationFailed with the API error code."""
+    peer = _Peer(ip)
+    try:
+        _guard_failures(peer)
+        try:
+            if "token" in content:
+                token = content["token"]
+                if not isinstance(token, str) or not token or len(token) > 4096 or not token.isascii():
+                    raise InvalidToken("not a token")
+                jwt = jwt_authentication.JWTAuthentication()
+                user = jwt.get_user(jwt.get_validated_token(token.encode()))
+                return user, None
+            if "api_key" in content:
+                return verify_signed_request(
+                    key_id=content.get("api_key"), timestamp=content.get("timestamp"),
+                    sent=content.get("signature"), method="GET", path=STREAM_PATH, body=b"", ip=ip,
+                )  # fmt: skip
+        except (InvalidToken, AuthenticationFailed) as exc:
+            _count_failure(peer)
+            if isinstance(exc, ApiKeyAuthenticationFailed):
+                raise StreamAuthenticationFailed(exc.get_codes(), str(exc.detail)) from exc
+            raise StreamAuthenticationFailed("invalid_token", "The access token is invalid or expired.") from exc
+        except PermissionDenied as exc:
+            _count_failure(peer)
+            raise StreamAuthenticationFailed("ip_not_allowed", str(exc.detail)) from exc
+    except Throttled as exc:
+        raise StreamAuthenticationFailed(
+            "rate_limited", f"Too many failed authentications; retry in {exc.wait or 1:.0f} seconds."
+        ) from exc
+    raise StreamAuthenticationFailed(
+        "invalid_request", 'auth needs "token", or "api_key", "timestamp" and "signature".'
+    )

@@ -1,42 +1,142 @@
 """The WebSocket endpoint /ws/v1/ (API.md).
 
-This consumer owns the connection protocol: JSON messages with an `op`, `ping`/`pong`, and error
-messages for anything malformed. Channels (book, trades, ticker, orders) register handlers in
-`SUBSCRIPTION_HANDLERS` as the apps that publish them land; a subscribe to a channel that no app
-provides is answered with an `unknown_channel` error rather than silently accepted.
+This consumer owns the connection: JSON messages with an `op`, `ping`/`pong`, `auth`, error messages
+for anything malformed (the socket stays usable), and the way frames leave. Channels (book, trades,
+ticker, orders) register handlers in `SUBSCRIPTION_HANDLERS`; a subscribe to a channel no app
+provides is answered with an `unknown_channel` error.
+
+Every frame to the client goes through a bounded outbox drained by one writer task, in order. A
+client that does not read fills it (the socket's send blocks once the kernel and server buffers
+are full) and is disconnected with close code 4008 and the reason, instead of growing memory.
+A heartbeat message goes out after WS_HEARTBEAT_SECONDS without other traffic (protocol pings are
+uvicorn's); a connection with no subscription and no client message for WS_IDLE_SECONDS is closed
+with code 4000.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
+from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from apps.core.fields import format_time
 
 logger = logging.getLogger(__name__)
 
-# channel name -> async callable(consumer, message) that subscribes or raises ValueError.
+# channel name -> async callable(consumer, message) that subscribes or unsubscribes.
 SUBSCRIPTION_HANDLERS: dict[str, Any] = {}
-# channel-layer message type ("book.update") -> async callable(consumer, message) that forwards it.
+# channel-layer message type ("user.events") -> async callable(consumer, message) that forwards it.
 MESSAGE_HANDLERS: dict[str, Any] = {}
 
 MAX_MESSAGE_BYTES = 4096
+CLOSE_IDLE, CLOSE_SLOW = 4000, 4008
+
+
+class Subscription:
+    """What a connection holds for one (channel, symbol); `leave` undoes it (unsubscribe, disconnect)."""
+
+    def __init__(self, leave=None, **state):
+        self.leave = leave
+        self.state = state
+
+    async def close(self) -> None:
+        if self.leave is not None:
+            await self.leave()
 
 
 class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
-        self.subscriptions: dict[tuple[str, str], dict] = {}
+        loop = asyncio.get_running_loop()
+        self.subscriptions: dict[tuple[str, str], Subscription] = {}
+        self.user = None
+        self.api_key = None
+        self.closing = False
+        self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=settings.WS_OUTBOX_MESSAGES)
+        self.last_sent = self.last_received = loop.time()
         await self.accept()
+        self.writer = asyncio.create_task(self._write())
+        self.watchdog = asyncio.create_task(self._watch())
+        token = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("token")
+        if token:
+            await self.authenticate({"token": token[0]})
 
-    async def dispatch(self, message):
-        handler = MESSAGE_HANDLERS.get(message.get("type"))
-        if handler is not None:
-            await handler(self, message)
+    async def disconnect(self, code):
+        self.closing = True
+        await self._leave_all()
+        for task in (getattr(self, "writer", None), getattr(self, "watchdog", None)):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+
+    async def _leave_all(self) -> None:
+        subscriptions, self.subscriptions = getattr(self, "subscriptions", {}), {}
+        for subscription in subscriptions.values():
+            try:
+                await subscription.close()
+            except Exception:
+                logger.exception("leaving a subscription failed")
+
+    # -- outgoing ------------------------------------------------------------------------------------
+
+    def push(self, text: str) -> None:
+        """Queue one frame for the client; a client this far behind is disconnected."""
+        if self.closing:
             return
-        await super().dispatch(message)
+        try:
+            self.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            self.closing = True
+            asyncio.get_running_loop().create_task(self._drop_slow())
+
+    async def send_json(self, content, close=False):
+        self.push(json.dumps(content))
+
+    async def send_error(self, code: str, message: str) -> None:
+        self.push(json.dumps({"type": "error", "code": code, "message": message}))
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        send = super().send
+        while True:
+            text = await self.outbox.get()
+            await send(text_data=text)
+            self.last_sent = loop.time()
+
+    async def _drop_slow(self) -> None:
+        behind = self.outbox.qsize()
+        logger.info("disconnecting a slow WebSocket client (%d messages behind)", behind)
+        self.writer.cancel()
+        await self._leave_all()
+        try:
+            await self.close(code=CLOSE_SLOW, reason=f"slow consumer: {behind} messages behind")
+        except Exception:
+            logger.debug("closing a slow client failed", exc_info=True)
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        heartbeat, idle = settings.WS_HEARTBEAT_SECONDS, settings.WS_IDLE_SECONDS
+        while not self.closing:
+            now = loop.time()
+            if not self.subscriptions and now - self.last_received >= idle:
+                self.closing = True
+                await self.close(code=CLOSE_IDLE, reason="idle: no subscription")
+                return
+            if now - self.last_sent >= heartbeat and self.outbox.empty():
+                self.push(json.dumps({"type": "heartbeat", "time": format_time(timezone.now())}))
+                self.last_sent = now
+            wait = min(heartbeat - (now - self.last_sent), idle - (now - self.last_received))
+            await asyncio.sleep(max(0.05, wait))
+
+    # -- incoming ------------------------------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        self.last_received = asyncio.get_running_loop().time()
         if text_data is None:
             await self.send_error("invalid_message", "Messages must be JSON text frames.")
             return
@@ -45,7 +145,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             content = json.loads(text_data)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             await self.send_error("invalid_message", "Messages must be valid JSON.")
             return
         await self.receive_json(content)
@@ -57,9 +157,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         op = content["op"]
         if op == "ping":
             await self.send_json({"type": "pong"})
+        elif op == "auth":
+            await self.authenticate(content)
         elif op in ("subscribe", "unsubscribe"):
             channel = content.get("channel")
-            handler = SUBSCRIPTION_HANDLERS.get(channel)
+            handler = SUBSCRIPTION_HANDLERS.get(channel) if isinstance(channel, str) else None
             if handler is None:
                 await self.send_error("unknown_channel", f"Unknown channel: {channel!r}.")
                 return
@@ -67,5 +169,28 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_error("unknown_op", f"Unknown op: {op!r}.")
 
-    async def send_error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
+    async def dispatch(self, message):
+        handler = MESSAGE_HANDLERS.get(message.get("type"))
+        if handler is not None:
+            await handler(self, message)
+            return
+        await super().dispatch(message)
+
+    # -- authentication ------------------------------------------------------------------------------
+
+    async def authenticate(self, content: dict) -> None:
+        """`token` (a JWT access token) or `api_key` + `timestamp` + `signature` (HMAC of timestamp +
+        "GET" + "/ws/v1/"). The connection acts as that user until it closes."""
+        from apps.accounts.authentication import StreamAuthenticationFailed, authenticate_stream
+
+        if self.user is not None:
+            await self.send_error("already_authenticated", "This connection is already authenticated.")
+            return
+        client = self.scope.get("client") or ("", 0)
+        try:
+            user, api_key = await database_sync_to_async(authenticate_stream)(content, ip=client[0] or "")
+        except StreamAuthenticationFailed as exc:
+            await self.send_error(exc.code, exc.message)
+            return
+        self.user, self.api_key = user, api_key
+        await self.send_json({"type": "authenticated", "user_id": user.pk})

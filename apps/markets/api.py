@@ -2,6 +2,7 @@
 
 import json
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -11,6 +12,7 @@ from rest_framework.views import APIView
 from apps.core.fields import MoneyField, format_decimal
 from apps.core.redis import get_redis
 from apps.markets import selectors
+from apps.markets.models import Candle
 from apps.matching.book import checksum
 from apps.matching.publish import book_cache_key
 
@@ -54,7 +56,7 @@ class BookView(APIView):
     authentication_classes = []
 
     @extend_schema(
-        tags=["markets"], parameters=[OpenApiParameter("depth", int, description="levels per side, 1..500 (100)")],
+        tags=["markets"], parameters=[OpenApiParameter("depth", int, description="levels per side, 1..BOOK_MAX_DEPTH (5000), default 100")],
         responses={200: inline_serializer("Book", {
             "symbol": serializers.CharField(), "sequence": serializers.IntegerField(),
             "bids": serializers.ListField(child=serializers.ListField(child=serializers.CharField())),
@@ -66,11 +68,109 @@ class BookView(APIView):
     def get(self, request, symbol: str):
         market = selectors.market_by_symbol(symbol)
         raw = request.query_params.get("depth", "100")
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 500:
-            raise serializers.ValidationError({"depth": ["Must be an integer from 1 to 500."]})
+        limit = settings.BOOK_MAX_DEPTH
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or not 1 <= int(raw) <= limit:
+            raise serializers.ValidationError({"depth": [f"Must be an integer from 1 to {limit}."]})
         depth = int(raw)
         cached = get_redis().get(book_cache_key(market.symbol))
         book = json.loads(cached) if cached else {"sequence": 0, "bids": [], "asks": []}
         bids, asks = book["bids"][:depth], book["asks"][:depth]
         return Response({"symbol": market.symbol, "sequence": book["sequence"], "bids": bids, "asks": asks,
                          "checksum": checksum(bids, asks)})  # fmt: skip
+
+
+def _limit(params, errors: dict, *, default: int, maximum: int) -> int:
+    raw = params.get("limit", str(default))
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        errors["limit"] = [f"Must be an integer from 1 to {maximum}."]
+        return default
+    return int(raw)
+
+
+def _check(errors: dict) -> None:
+    if errors:
+        raise serializers.ValidationError(errors)
+
+
+class TradesView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        tags=["markets"], parameters=[OpenApiParameter("limit", int, description="trades, 1..500 (100)")],
+        responses={200: inline_serializer("PublicTrade", {
+            "id": serializers.IntegerField(),
+            "price": MoneyField(help_text="In the market's price precision."),
+            "quantity": MoneyField(help_text="Base amount, in the market's quantity precision."),
+            "taker_side": serializers.ChoiceField(choices=["buy", "sell"], help_text="Side of the order that took "
+                                                  "liquidity: `buy` means the price was lifted."),
+            "time": serializers.CharField(help_text="ISO-8601 UTC with milliseconds.")}, many=True)},
+        description="The market's most recent trades, newest first: a plain list (like Binance's recent trades), "
+        "not a paginated one. 400 `invalid_request`, 404 `unknown_market`.",
+    )  # fmt: skip
+    def get(self, request, symbol: str):
+        market = selectors.market_by_symbol(symbol)
+        errors: dict = {}
+        limit = _limit(request.query_params, errors, default=100, maximum=500)
+        _check(errors)
+        return Response(selectors.recent_trades(market, limit))
+
+
+class TickerView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        tags=["markets"],
+        responses={200: inline_serializer("Ticker", {
+            "symbol": serializers.CharField(),
+            "last": MoneyField(allow_null=True, help_text="Price of the latest trade; null before the first."),
+            "bid": MoneyField(allow_null=True, help_text="Best bid of the book; null when there is none."),
+            "ask": MoneyField(allow_null=True, help_text="Best ask of the book; null when there is none."),
+            "open_24h": MoneyField(allow_null=True, help_text="Extension: first price of the 24-hour window."),
+            "high_24h": MoneyField(allow_null=True, help_text="Highest price in the window."),
+            "low_24h": MoneyField(allow_null=True, help_text="Lowest price in the window."),
+            "volume_24h": MoneyField(allow_zero=True, help_text="Base quantity traded in the window."),
+            "quote_volume_24h": MoneyField(allow_zero=True, help_text="Quote value (price x quantity) traded in "
+                                           "the window, at the decimals of tick x lot."),
+            "change_24h": serializers.CharField(allow_null=True, help_text="Percent change from `open_24h` to "
+                                                "`last`, two decimals, signed (`\"-1.25\"` is -1.25 %); null "
+                                                "without a trade in the window.")})},
+        description="Rolling 24 hours at one-minute granularity: the current minute and the 1439 before it. "
+        "Prices in the market's price precision, `volume_24h` in its quantity precision; null where there is no "
+        "data (volumes are zero). The WebSocket `ticker` channel sends the same fields. 404 `unknown_market`.",
+    )  # fmt: skip
+    def get(self, request, symbol: str):
+        return Response(selectors.ticker(selectors.market_by_symbol(symbol)))
+
+
+class CandlesView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        tags=["markets"],
+        parameters=[
+            OpenApiParameter("interval", str, enum=Candle.Interval.values, default="1m",
+                             description="Candle length; intervals align to UTC (a day starts at 00:00 UTC)."),
+            OpenApiParameter("limit", int, description="candles, 1..1000 (100)"),
+        ],
+        responses={200: {"type": "array", "items": {
+            "type": "array", "minItems": 6, "maxItems": 6, "items": {"type": "string"},
+            "description": "[open_time, open, high, low, close, volume]"},
+            "example": [["2026-11-22T10:00:00.000Z", "100.00", "101.50", "99.75", "101.00", "1.2500"]]}},
+        description="The last `limit` candles up to and including the current (still open) one, oldest first: "
+        "`[open_time, open, high, low, close, volume]`, open_time ISO-8601 UTC with milliseconds, prices in the "
+        "market's price precision, volume (base) in its quantity precision. An interval without trades repeats "
+        "the previous close with volume 0; nothing is returned before the market's first trade. `interval` "
+        "defaults to `1m`. 400 `invalid_request`, 404 `unknown_market`.",
+    )  # fmt: skip
+    def get(self, request, symbol: str):
+        market = selectors.market_by_symbol(symbol)
+        errors: dict = {}
+        interval = request.query_params.get("interval", Candle.Interval.MINUTE)
+        if interval not in Candle.Interval.values:
+            errors["interval"] = [f"Must be one of {', '.join(Candle.Interval.values)}."]
+        limit = _limit(request.query_params, errors, default=100, maximum=1000)
+        _check(errors)
+        return Response(selectors.candles(market, interval, limit))

@@ -1,96 +1,90 @@
-"""Public market-data channels of /ws/v1/: `book` and `trades` (API.md, WebSocket).
+"""Public market-data channels of /ws/v1/: `book`, `trades` and `ticker` (API.md, WebSocket).
 
-A book subscriber joins the market's group first and reads the cached snapshot second. The matcher
-writes the cache before it publishes an update, so every update numbered above the snapshot's
-sequence reaches the subscriber, and the ones at or below it are dropped: no gap, no double.
+Each subscription is served by the process's feed of that market (apps.markets.feed): one reader
+of the channel layer per market and process, whatever the number of subscribers.
 """
 
 from __future__ import annotations
 
-import json
+from django.conf import settings
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
-
-from apps.core.consumers import MESSAGE_HANDLERS, SUBSCRIPTION_HANDLERS
-from apps.core.redis import get_redis
-from apps.markets.models import Market
+from apps.core.consumers import SUBSCRIPTION_HANDLERS, Subscription
+from apps.markets.feed import feed_for
 from apps.markets.selectors import SYMBOL
-from apps.matching.book import checksum
-from apps.matching.publish import book_cache_key
 
-DEFAULT_DEPTH, MAX_DEPTH = 50, 500
+DEFAULT_DEPTH = 50
 
 
-@database_sync_to_async
-def _market_exists(symbol: str) -> bool:
-    return Market.objects.filter(symbol=symbol).exists()
-
-
-async def _symbol(consumer, content) -> str | None:
+def _symbol_of(content) -> str | None:
     symbol = content.get("symbol")
-    if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol.upper()) or not await _market_exists(symbol.upper()):
-        await consumer.send_error("unknown_market", f"Unknown symbol: {symbol!r}.")
+    if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol.upper()):
         return None
     return symbol.upper()
 
 
-async def _leave(consumer, channel: str, symbol: str) -> None:
-    consumer.subscriptions.pop((channel, symbol), None)
-    await consumer.channel_layer.group_discard(f"{channel}.{symbol}", consumer.channel_name)
+async def _unknown(consumer, content) -> None:
+    await consumer.send_error("unknown_market", f"Unknown symbol: {content.get('symbol')!r}.")
+
+
+async def _unsubscribe(consumer, channel: str, symbol: str | None, content) -> None:
+    subscription = consumer.subscriptions.pop((channel, symbol), None) if symbol else None
+    if subscription is None:
+        await consumer.send_error("not_subscribed", f"Not subscribed to {channel} {content.get('symbol')!r}.")
+        return
+    await subscription.close()
     await consumer.send_json({"type": "unsubscribed", "channel": channel, "symbol": symbol})
 
 
-async def book(consumer, content) -> None:
-    symbol = await _symbol(consumer, content)
-    if symbol is None:
-        return
-    key, group = ("book", symbol), f"book.{symbol}"
+async def _subscribe(consumer, content, channel: str, add, remove) -> None:
+    symbol = _symbol_of(content)
     if content["op"] == "unsubscribe":
-        await _leave(consumer, "book", symbol)
+        await _unsubscribe(consumer, channel, symbol, content)
         return
+    key = (channel, symbol)
+    previous = consumer.subscriptions.pop(key, None)
+    if previous is not None:  # subscribing again (a new depth, or a resync): replace it
+        await previous.close()
+    # From here to add(), nothing waits but feed_for: the feed cannot stop before we are in it.
+    feed = await feed_for(symbol) if symbol else None
+    if feed is None:
+        await _unknown(consumer, content)
+        return
+
+    async def leave():
+        remove(feed)
+        await feed.release()
+
+    consumer.subscriptions[key] = Subscription(leave)
+    await consumer.send_json({"type": "subscribed", "channel": channel, "symbol": symbol})
+    await add(feed)
+
+
+async def book(consumer, content) -> None:
     depth = content.get("depth", DEFAULT_DEPTH)
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
-        await consumer.send_error("invalid_message", f"depth is an integer from 1 to {MAX_DEPTH}.")
+    if content["op"] == "subscribe" and (
+        isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= settings.BOOK_MAX_DEPTH
+    ):
+        await consumer.send_error("invalid_message", f"depth is an integer from 1 to {settings.BOOK_MAX_DEPTH}.")
         return
-    await consumer.channel_layer.group_add(group, consumer.channel_name)
-    cached = await sync_to_async(get_redis().get)(book_cache_key(symbol))
-    snapshot = json.loads(cached) if cached else {"sequence": 0, "bids": [], "asks": []}
-    consumer.subscriptions[key] = {"sequence": snapshot["sequence"], "depth": depth}
-    bids, asks = snapshot["bids"][:depth], snapshot["asks"][:depth]
-    await consumer.send_json({"type": "subscribed", "channel": "book", "symbol": symbol})
-    await consumer.send_json({"channel": "book", "type": "snapshot", "symbol": symbol,
-                              "sequence": snapshot["sequence"], "bids": bids, "asks": asks,
-                              "checksum": checksum(bids, asks)})  # fmt: skip
 
+    async def add(feed):
+        feed.add_book(consumer, depth)
 
-async def book_update(consumer, message) -> None:
-    payload = message["payload"]
-    state = consumer.subscriptions.get(("book", payload["symbol"]))
-    if state is None or payload["sequence"] <= state["sequence"]:
-        return  # not subscribed (any more), or already in the snapshot
-    state["sequence"] = payload["sequence"]
-    await consumer.send_json(payload)
+    await _subscribe(consumer, content, "book", add, lambda feed: feed.remove_book(consumer, depth))
 
 
 async def trades(consumer, content) -> None:
-    symbol = await _symbol(consumer, content)
-    if symbol is None:
-        return
-    key, group = ("trades", symbol), f"trades.{symbol}"
-    if content["op"] == "unsubscribe":
-        await _leave(consumer, "trades", symbol)
-        return
-    await consumer.channel_layer.group_add(group, consumer.channel_name)
-    consumer.subscriptions[key] = {}
-    await consumer.send_json({"type": "subscribed", "channel": "trades", "symbol": symbol})
+    async def add(feed):
+        feed.trade_subscribers.add(consumer)
+
+    await _subscribe(consumer, content, "trades", add, lambda feed: feed.trade_subscribers.discard(consumer))
 
 
-async def trades_batch(consumer, message) -> None:
-    for trade in message["payload"]:
-        if ("trades", trade["symbol"]) in consumer.subscriptions:
-            await consumer.send_json(trade)
+async def ticker(consumer, content) -> None:
+    async def add(feed):
+        await feed.add_ticker(consumer)
+
+    await _subscribe(consumer, content, "ticker", add, lambda feed: feed.ticker_subscribers.discard(consumer))
 
 
-SUBSCRIPTION_HANDLERS.update({"book": book, "trades": trades})
-MESSAGE_HANDLERS.update({"book.update": book_update, "trades.batch": trades_batch})
+SUBSCRIPTION_HANDLERS.update({"book": book, "trades": trades, "ticker": ticker})

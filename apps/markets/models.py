@@ -1,6 +1,7 @@
 """The trading-pair registry. A market's filters (tick, lot, minimum notional) and fees are read by
 order placement and by the matcher; the matcher picks up new markets while it runs."""
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -99,3 +100,59 @@ class Market(models.Model):
                 )
         if errors:
             raise ValidationError(errors)
+
+
+class Candle(models.Model):
+    """OHLCV of one market over one interval, kept by settlement in the transaction of its trades.
+
+    Intervals align to UTC from the Unix epoch (a day starts at 00:00 UTC). `open` is the price of
+    the first trade settled in the interval, `close` of the last (highest trade id)."""
+
+    class Interval(models.TextChoices):
+        MINUTE = "1m", "1 minute"
+        FIVE_MINUTES = "5m", "5 minutes"
+        HOUR = "1h", "1 hour"
+        DAY = "1d", "1 day"
+
+    # The unique constraint's index (market, interval, open_time) covers the foreign key.
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="candles", db_index=False)
+    interval = models.CharField(max_length=2, choices=Interval.choices)
+    open_time = models.DateTimeField(help_text="Start of the interval (UTC).")
+    open = models.DecimalField(**AMOUNT)
+    high = models.DecimalField(**AMOUNT)
+    low = models.DecimalField(**AMOUNT)
+    close = models.DecimalField(**AMOUNT)
+    volume = models.DecimalField(**AMOUNT, help_text="Base quantity traded.")
+    quote_volume = models.DecimalField(**AMOUNT, help_text="Quote value traded (sum of price x quantity).")
+    trades = models.PositiveIntegerField(help_text="Number of trades.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["market", "interval", "open_time"], name="markets_one_candle_per_interval"),
+            models.CheckConstraint(
+                condition=Q(low__gt=0, high__gte=F("low"))
+                & Q(open__gte=F("low"), open__lte=F("high"))
+                & Q(close__gte=F("low"), close__lte=F("high")),
+                name="markets_candle_prices_in_range",
+            ),
+            models.CheckConstraint(condition=Q(volume__gte=0, quote_volume__gte=0), name="markets_candle_volumes"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.market_id} {self.interval} {self.open_time:%Y-%m-%d %H:%M}"
+
+
+CANDLE_INTERVALS: dict[str, timedelta] = {
+    Candle.Interval.MINUTE: timedelta(minutes=1),
+    Candle.Interval.FIVE_MINUTES: timedelta(minutes=5),
+    Candle.Interval.HOUR: timedelta(hours=1),
+    Candle.Interval.DAY: timedelta(days=1),
+}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def interval_start(when: datetime, interval: str) -> datetime:
+    """Open time of the `interval` candle holding `when`: whole steps from the epoch, in integer
+    microseconds (the same bins as PostgreSQL's date_bin from the epoch, used by the backfill)."""
+    step = CANDLE_INTERVALS[interval]
+    return EPOCH + step * ((when - EPOCH) // step)

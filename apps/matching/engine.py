@@ -146,8 +146,11 @@ class Engine:
     def best_ask(self) -> int | None:
         return self._ask_heap[0] if self._ask_heap else None
 
-    def depth(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    def depth(self, n: int | None = None) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(bids, asks) best first as (price, total lots): the top n levels per side, or all of them."""
         bids, asks = self._bids, self._asks
+        if n is None:
+            return [(p, bids[p].total) for p in sorted(bids, reverse=True)], [(p, asks[p].total) for p in sorted(asks)]
         return [(p, bids[p].total) for p in nlargest(n, bids)], [(p, asks[p].total) for p in nsmallest(n, asks)]
 
     def get(self, order_id: int) -> EngineOrder | None:

@@ -45,6 +45,7 @@ class Update:
     balances: dict[int, tuple[Decimal, Decimal]]
     owners: dict[int, tuple[int, str]]  # user account id -> (user, currency); fee accounts are absent
     now: datetime
+    committed_at: datetime | None = None  # when the batch's transaction committed (book updates' `time`)
 
 
 class Publisher:
@@ -119,7 +120,8 @@ class Publisher:
             changed_bids.reverse()
             messages.append((f"book.{symbol}", {"type": "book.update", "payload": {
                 "channel": "book", "type": "update", "symbol": symbol, "sequence": u.sequence,
-                "bids": changed_bids, "asks": changed_asks, "checksum": snapshot["checksum"]}}))  # fmt: skip
+                "bids": changed_bids, "asks": changed_asks, "checksum": snapshot["checksum"],
+                "time": format_time(u.committed_at or u.now)}}))  # fmt: skip
         time = format_time(u.now)
         pd, qd = market.price_decimals, market.quantity_decimals
         per_user: dict[int, list[dict]] = {}

@@ -2,8 +2,9 @@
 
 The engine decides; this module turns its events into rows, in memory first, then writes them with
 a handful of statements whatever the batch size: trades, ledger transactions and entries by COPY;
-balances, holds and orders by one UPDATE ... FROM unnest(...) each; the market's cursor last, fenced
-by the number of commands applied so far so that a matcher that lost its lock cannot commit.
+the market's candles by one upsert; balances, holds and orders by one UPDATE ... FROM unnest(...)
+each; the market's cursor last, fenced by the number of commands applied so far so that a matcher
+that lost its lock cannot commit.
 
 Money rules (API.md, Orders): a fill's fee is taken from what that side receives (base for the
 buyer, quote for the seller) at the maker or taker rate, rounded half-up to the currency's decimals,
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from apps.markets.models import CANDLE_INTERVALS, interval_start
 from apps.wallets.models import Entry, Transaction
 
 AVAILABLE, LOCKED = Entry.Bucket.AVAILABLE, Entry.Bucket.LOCKED
@@ -193,6 +195,7 @@ def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tu
             ):
                 copy.write_row((trade_id, ctx.market_id, price, qty, notional, taker_side, buyer.id, seller.id,
                                 buyer.user_id, seller.user_id, bfee, sfee, now))  # fmt: skip
+        _upsert_candles(cursor, batch)
     balances: dict[int, tuple[Decimal, Decimal]] = {}
     if batch.postings:
         with cursor.copy(
@@ -258,6 +261,34 @@ def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tu
     if cursor.rowcount != 1:
         raise SettlementError(f"{ctx.symbol}: the market's cursor moved under this matcher (lost its lock?)")
     return trade_ids, balances
+
+
+# Every trade of a batch is stamped batch.now, so a batch adds to exactly one candle per interval.
+_CANDLE_UPSERT = (
+    'INSERT INTO markets_candle (market_id, "interval", open_time, open, high, low, close, volume, quote_volume, '
+    "trades) SELECT %s, i.name, i.open_time, %s::numeric, %s::numeric, %s::numeric, %s::numeric, %s::numeric, "
+    "%s::numeric, %s FROM unnest(%s::text[], %s::timestamptz[]) AS i(name, open_time) "
+    'ON CONFLICT (market_id, "interval", open_time) DO UPDATE SET '
+    "high = GREATEST(markets_candle.high, EXCLUDED.high), low = LEAST(markets_candle.low, EXCLUDED.low), "
+    "close = EXCLUDED.close, volume = markets_candle.volume + EXCLUDED.volume, "
+    "quote_volume = markets_candle.quote_volume + EXCLUDED.quote_volume, "
+    "trades = markets_candle.trades + EXCLUDED.trades"
+)
+
+
+def _upsert_candles(cursor, batch: Batch) -> None:
+    """Fold the batch's trades into the candle of every interval, in one statement and in the
+    trades' transaction: candles are exactly the trades' aggregate whatever crashes. `open` stays
+    the first trade's price when the candle exists; `close` becomes this batch's last."""
+    trades = batch.trades
+    prices = [t[3] for t in trades]
+    volume = sum((t[4] for t in trades), Decimal(0))
+    quote_volume = sum((t[5] for t in trades), Decimal(0))
+    cursor.execute(
+        _CANDLE_UPSERT,
+        [batch.ctx.market_id, prices[0], max(prices), min(prices), prices[-1], volume, quote_volume, len(trades),
+         list(CANDLE_INTERVALS), [interval_start(batch.now, interval) for interval in CANDLE_INTERVALS]],
+    )  # fmt: skip
 
 
 def numeric_array(values) -> str:

@@ -315,7 +315,7 @@ class MarketRunner:
         # The publisher renders later, while the next batches change these tickets: their state now.
         prepared.update = publish.Update(
             ctx=self.ctx, market=self.market, sequence=state["book_sequence"] if levels else None, levels=levels,
-            depth=engine.depth(settings.BOOK_CACHE_DEPTH), trades=[], now=batch.now, balances={}, owners={},
+            depth=engine.depth(), trades=[], now=batch.now, balances={}, owners={},
             orders=[(t, t.filled_quantity, t.filled_quote, t.fee, t.status, t.reason) for t in batch.dirty.values()],
         )  # fmt: skip
         return prepared
@@ -328,6 +328,7 @@ class MarketRunner:
         update.trades = list(zip(trade_ids, batch.trades, strict=True))
         update.balances = balances
         update.owners = {a: self.owners[a] for a in balances if a in self.owners}
+        update.committed_at = timezone.now()
         self.uncommitted -= prepared.applied
         metrics.record_batch(self.ctx.symbol, prepared.commands, prepared.fills, time.perf_counter() - prepared.started)
 

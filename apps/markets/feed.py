@@ -1,0 +1,354 @@
+"""Per-process market feeds: one reader of the channel layer per market, fanned out to every local
+subscriber of that market.
+
+A web process holds one `MarketFeed` per market that has subscribers. The feed joins the market's
+`book.{SYMBOL}` and `trades.{SYMBOL}` groups once, with a channel of its own, keeps the aggregated
+book (seeded from the matcher's Redis cache, then advanced by the numbered updates), and renders
+each message once per view: a view is one depth (top N levels per side) with its own diff and its
+own checksum, so a client asking depth 10 gets exactly the top 10 and can prove it. Rendered text
+goes to each subscriber's bounded outbox (apps.core.consumers); a client that cannot keep up is
+disconnected there, and memory never grows with it.
+
+Ordering: a subscriber is added and sent its snapshot in one step of the event loop, between two
+updates the feed applies, so it misses and doubles nothing. A gap in the matcher's sequence
+(a channel-layer message lost or expired) or a checksum that disagrees makes the feed reload the
+cache and send every subscriber a fresh snapshot. When no update arrives for a while the feed
+compares its sequence with the cache, so the last update of a burst cannot be lost silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from bisect import bisect_left, insort
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from apps.core.redis import get_redis
+from apps.markets import selectors
+from apps.markets.models import Market
+from apps.matching.book import checksum
+from apps.matching.publish import book_cache_key
+
+logger = logging.getLogger(__name__)
+
+# How long a quiet feed waits before checking its sequence against the cache, and how often it
+# renews its group memberships (channels-redis forgets a member after a day).
+CHECK_SECONDS = 5.0
+RENEW_SECONDS = 600.0
+FEED_LINGER_SECONDS = 10.0
+
+
+def _is_zero(quantity: str) -> bool:
+    return not quantity.strip("0.")
+
+
+class BookSide:
+    """Levels of one side, best first. Prices arrive as strings in the market's precision, so the
+    digits without the point order them exactly (as integers)."""
+
+    __slots__ = ("keys", "levels", "sign")
+
+    def __init__(self, descending: bool):
+        self.sign = -1 if descending else 1
+        self.keys: list[int] = []  # sorted: best first
+        self.levels: dict[int, list[str]] = {}
+
+    def set(self, price: str, quantity: str) -> None:
+        key = self.sign * int(price.replace(".", ""))
+        if _is_zero(quantity):
+            if self.levels.pop(key, None) is not None:
+                del self.keys[bisect_left(self.keys, key)]
+        else:
+            if key not in self.levels:
+                insort(self.keys, key)
+            self.levels[key] = [price, quantity]
+
+    def top(self, n: int) -> list[list[str]]:
+        levels = self.levels
+        return [levels[k] for k in self.keys[:n]]
+
+    def reset(self, levels: list[list[str]]) -> None:
+        self.keys.clear()
+        self.levels.clear()
+        for price, quantity in levels:
+            self.set(price, quantity)
+
+
+def _diff(old: list[list[str]], new: list[list[str]], sign: int) -> list[list[str]]:
+    """Levels that changed between two best-first views, best first; a level gone is [price, "0"]."""
+    before = {p: q for p, q in old}
+    after = {p: q for p, q in new}
+    changed = [[p, q] for p, q in new if before.get(p) != q]
+    gone = [[p, "0"] for p in before if p not in after]
+    if gone:
+        changed.extend(gone)
+        changed.sort(key=lambda level: sign * int(level[0].replace(".", "")))
+    return changed
+
+
+@dataclass
+class BookView:
+    """The top `depth` levels as the view's subscribers hold them."""
+
+    depth: int
+    bids: list[list[str]] = field(default_factory=list)
+    asks: list[list[str]] = field(default_factory=list)
+    subscribers: set = field(default_factory=set)
+
+    def snapshot(self, symbol: str, sequence: int) -> str:
+        return json.dumps({"channel": "book", "type": "snapshot", "symbol": symbol, "sequence": sequence,
+                           "bids": self.bids, "asks": self.asks,
+                           "checksum": checksum(self.bids, self.asks)})  # fmt: skip
+
+
+class MarketFeed:
+    def __init__(self, market: Market, registry: dict):
+        self.market, self.symbol, self.registry = market, market.symbol, registry
+        self.layer = get_channel_layer()
+        self.sequence = 0
+        self.bids, self.asks = BookSide(descending=True), BookSide(descending=False)
+        self.views: dict[int, BookView] = {}
+        self.trade_subscribers: set = set()
+        self.ticker_subscribers: set = set()
+        self.ticker: str | None = None  # the last ticker text sent
+        self.ticker_due = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.channel: str | None = None
+        self.tasks: list[asyncio.Task] = []
+        self.resyncs = 0
+        self.last_message = 0.0
+
+    # -- life ----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            # The default prefix: channels-redis reads every process-specific channel through one
+            # receive loop keyed by it, so a channel of another prefix would never be read.
+            self.channel = await self.layer.new_channel()
+            await self._join()
+            await self._load()  # after joining: every update past the cache's sequence reaches us
+        finally:
+            self.ready.set()
+        loop = asyncio.get_running_loop()
+        self.last_message = loop.time()
+        self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._watch()),
+                      asyncio.create_task(self._tickers())]  # fmt: skip
+        for task in self.tasks:
+            task.add_done_callback(self._crashed)
+
+    def _crashed(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s feed: %s stopped", self.symbol, task.get_coro().__name__, exc_info=task.exception())
+
+    async def _join(self) -> None:
+        for group in (f"book.{self.symbol}", f"trades.{self.symbol}"):
+            await self.layer.group_add(group, self.channel)
+
+    def idle(self) -> bool:
+        return not (self.views or self.trade_subscribers or self.ticker_subscribers)
+
+    async def release(self) -> None:
+        """A subscriber left: stop the feed once it has had none for FEED_LINGER_SECONDS (a client
+        resubscribing, or reconnecting, finds it still in step)."""
+        if self.idle():
+            asyncio.get_running_loop().call_later(FEED_LINGER_SECONDS, self._stop_later)
+
+    def _stop_later(self) -> None:
+        if self.idle() and self.registry.get(self.symbol) is self:
+            asyncio.get_running_loop().create_task(self.stop_if_idle())
+
+    async def stop_if_idle(self) -> None:
+        if not self.idle() or self.registry.get(self.symbol) is not self:
+            return
+        del self.registry[self.symbol]  # a subscriber arriving from now on starts a new feed
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.channel is not None:
+            for group in (f"book.{self.symbol}", f"trades.{self.symbol}"):
+                await self.layer.group_discard(group, self.channel)
+
+    # -- book ----------------------------------------------------------------------------------------
+
+    async def _load(self) -> None:
+        cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
+        book = json.loads(cached) if cached else {"sequence": 0, "bids": [], "asks": []}
+        if book["sequence"] < self.sequence:
+            return  # an older cache (a matcher rebuilding): keep ours until the next update
+        self.sequence = book["sequence"]
+        self.bids.reset(book["bids"])
+        self.asks.reset(book["asks"])
+
+    async def _resync(self, why: str) -> None:
+        logger.info("%s feed: %s; reloading the book from the cache", self.symbol, why)
+        self.resyncs += 1
+        await self._load()
+        for view in self.views.values():
+            view.bids, view.asks = self.bids.top(view.depth), self.asks.top(view.depth)
+            text = view.snapshot(self.symbol, self.sequence)
+            for consumer in list(view.subscribers):
+                consumer.push(text)
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            message = await self.layer.receive(self.channel)
+            self.last_message = loop.time()
+            try:
+                kind = message.get("type")
+                if kind == "book.update":
+                    payload = message["payload"]
+                    sequence = payload["sequence"]
+                    if sequence <= self.sequence:
+                        continue  # already in the book we loaded
+                    if sequence != self.sequence + 1:
+                        await self._resync(f"sequence {sequence} after {self.sequence}")
+                    elif not self._apply(payload):
+                        await self._resync(f"checksum mismatch at {sequence}")
+                elif kind == "trades.batch":
+                    self._trades(message["payload"])
+            except Exception:
+                logger.exception("%s feed: a message could not be handled", self.symbol)
+
+    def _apply(self, payload: dict) -> bool:
+        """Apply an update and send each view its part. False when the book disagrees with the
+        matcher's checksum (then nothing is sent)."""
+        best = (self.bids.keys[:1], self.asks.keys[:1])
+        for price, quantity in payload["bids"]:
+            self.bids.set(price, quantity)
+        for price, quantity in payload["asks"]:
+            self.asks.set(price, quantity)
+        self.sequence = payload["sequence"]
+        if checksum(self.bids.top(10), self.asks.top(10)) != payload["checksum"]:
+            return False
+        time = payload.get("time")
+        for view in self.views.values():
+            bids, asks = self.bids.top(view.depth), self.asks.top(view.depth)
+            changed_bids, changed_asks = _diff(view.bids, bids, -1), _diff(view.asks, asks, 1)
+            view.bids, view.asks = bids, asks
+            message = {"channel": "book", "type": "update", "symbol": self.symbol, "sequence": self.sequence,
+                       "bids": changed_bids, "asks": changed_asks, "checksum": checksum(bids, asks)}  # fmt: skip
+            if time is not None:
+                message["time"] = time
+            text = json.dumps(message)
+            for consumer in list(view.subscribers):
+                consumer.push(text)
+        if best != (self.bids.keys[:1], self.asks.keys[:1]):
+            self.ticker_due.set()  # bid or ask moved
+        return True
+
+    def add_book(self, consumer, depth: int) -> None:
+        """Subscribe to the top `depth` levels: the snapshot goes out now, the updates after it."""
+        view = self.views.get(depth)
+        if view is None:
+            view = self.views[depth] = BookView(depth, self.bids.top(depth), self.asks.top(depth))
+        view.subscribers.add(consumer)
+        consumer.push(view.snapshot(self.symbol, self.sequence))
+
+    def remove_book(self, consumer, depth: int) -> None:
+        view = self.views.get(depth)
+        if view is not None:
+            view.subscribers.discard(consumer)
+            if not view.subscribers:
+                del self.views[depth]
+
+    # -- trades --------------------------------------------------------------------------------------
+
+    def _trades(self, trades: list[dict]) -> None:
+        if trades:
+            self.ticker_due.set()
+        if not self.trade_subscribers:
+            return
+        for trade in trades:
+            text = json.dumps(trade)
+            for consumer in list(self.trade_subscribers):
+                consumer.push(text)
+
+    # -- ticker --------------------------------------------------------------------------------------
+
+    async def _ticker_text(self) -> str:
+        ticker = await database_sync_to_async(selectors.ticker)(self.market)
+        return json.dumps({"channel": "ticker", "type": "ticker", **ticker})
+
+    async def add_ticker(self, consumer) -> None:
+        self.ticker_subscribers.add(consumer)  # first: the feed stays up while the ticker is computed
+        if self.ticker is None:
+            self.ticker = await self._ticker_text()
+        consumer.push(self.ticker)
+
+    async def _tickers(self) -> None:
+        """Recompute the ticker when trades or the best prices change, at most every
+        TICKER_MIN_INTERVAL seconds, and every TICKER_REFRESH_SECONDS anyway (the 24-hour window
+        moves); push it only when it changed."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ticker_due.wait(), settings.TICKER_REFRESH_SECONDS)
+            self.ticker_due.clear()
+            if self.ticker_subscribers:
+                try:
+                    text = await self._ticker_text()
+                except Exception:
+                    logger.exception("%s feed: the ticker could not be computed", self.symbol)
+                else:
+                    if text != self.ticker:
+                        self.ticker = text
+                        for consumer in list(self.ticker_subscribers):
+                            consumer.push(text)
+            await asyncio.sleep(settings.TICKER_MIN_INTERVAL)
+
+    # -- housekeeping --------------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
+        while True:
+            await asyncio.sleep(CHECK_SECONDS)
+            try:
+                now = loop.time()
+                if now - renewed >= RENEW_SECONDS:
+                    await self._join()
+                    renewed = now
+                if now - self.last_message >= CHECK_SECONDS:
+                    cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
+                    sequence = json.loads(cached)["sequence"] if cached else 0
+                    if sequence > self.sequence and loop.time() - self.last_message >= CHECK_SECONDS:
+                        await self._resync(f"the cache is at {sequence}, the feed at {self.sequence}")
+            except Exception:
+                logger.exception("%s feed: the periodic check failed", self.symbol)
+
+
+# symbol -> feed, per process (per event loop: tests may run several loops one after the other).
+_FEEDS: dict[asyncio.AbstractEventLoop, dict[str, MarketFeed]] = {}
+
+
+@database_sync_to_async
+def _market(symbol: str) -> Market | None:
+    return Market.objects.select_related("base", "quote").filter(symbol=symbol).first()
+
+
+async def feed_for(symbol: str) -> MarketFeed | None:
+    """The running feed of a market (started on first use), or None for an unknown symbol."""
+    loop = asyncio.get_running_loop()
+    registry = _FEEDS.setdefault(loop, {})
+    for stale in [other for other in _FEEDS if other is not loop and other.is_closed()]:
+        del _FEEDS[stale]
+    while True:
+        feed = registry.get(symbol)
+        if feed is None:
+            market = await _market(symbol)
+            if market is None:
+                return None
+            feed = registry.get(symbol)  # another subscriber may have started it meanwhile
+            if feed is None:
+                feed = registry[symbol] = MarketFeed(market, registry)
+                await feed.start()
+        await feed.ready.wait()
+        if registry.get(symbol) is feed:  # not stopped while we waited; the caller adds itself at once
+            return feed
