@@ -321,6 +321,10 @@ WS_OUTBOX_MESSAGES = env.int("WS_OUTBOX_MESSAGES", default=1000)
 WS_HEARTBEAT_SECONDS = env.float("WS_HEARTBEAT_SECONDS", default=15.0)
 # A connection with no subscription and no message from the client for this long is closed (4000).
 WS_IDLE_SECONDS = env.float("WS_IDLE_SECONDS", default=120.0)
+# A market feed (one per web process and market) stays up this long after its last subscriber left,
+# and checks its sequence against the book cache after this many quiet seconds.
+WS_FEED_LINGER_SECONDS = env.float("WS_FEED_LINGER_SECONDS", default=10.0)
+WS_FEED_CHECK_SECONDS = env.float("WS_FEED_CHECK_SECONDS", default=5.0)
 # Ticker pushes: at most one per TICKER_MIN_INTERVAL per market, and a recomputation at least every
 # TICKER_REFRESH_SECONDS (the 24-hour window moves even without trades).
 TICKER_MIN_INTERVAL = env.float("TICKER_MIN_INTERVAL", default=0.5)

@@ -5,6 +5,8 @@ from django.conf import settings
 
 from tests.support import WebServer, database_url, process_env
 
+FAST_FEEDS = {"WS_FEED_LINGER_SECONDS": "0", "WS_FEED_CHECK_SECONDS": "1"}
+
 
 @pytest.fixture(scope="session")
 def process_log_dir(tmp_path_factory):
@@ -24,5 +26,7 @@ def live_env(django_db_setup, django_db_blocker):
 
 @pytest.fixture(scope="session")
 def web_server(live_env, process_log_dir):
-    with WebServer(live_env, process_log_dir) as server:
+    # Tests recreate the same market (the same symbol) one after the other: a market feed must not
+    # outlive the test that used it.
+    with WebServer({**live_env, **FAST_FEEDS}, process_log_dir) as server:
         yield server

@@ -9,8 +9,13 @@ consumers, heartbeats and idle connections.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
+import os
 import random
+import socket
+import struct
 import time
 from decimal import Decimal as D
 
@@ -30,6 +35,7 @@ from apps.orders.models import Order
 from apps.orders.services import request_cancel
 from apps.orders.tests.trading import assert_ledger_consistent, place, trader
 from apps.trades.models import Trade
+from tests.conftest import FAST_FEEDS
 from tests.support import MatcherProcess, WebServer
 from tests.test_matching_e2e import wait_until_settled
 
@@ -79,8 +85,9 @@ def random_flow(seller, buyer, count: int, seed: int) -> None:
     for i in range(count):
         side = "sell" if rng.random() < 0.5 else "buy"
         user = seller if side == "sell" else buyer
-        if i % 17 == 16:
-            placed.append(place(user, side=side, type="market", quantity="0.0200"))
+        if i % 17 == 16:  # a market buy by quantity would hold every USDT the buyer has until it settles
+            amount = {"quantity": "0.0200"} if side == "sell" else {"quote_quantity": "2.50"}
+            placed.append(place(user, side=side, type="market", **amount))
         else:
             price = f"{100 + rng.randint(-8, 8) + rng.choice([0, 0.25, 0.5])}"
             placed.append(place(user, side=side, type="limit", price=price, quantity=f"0.0{rng.randint(2, 9)}00"))
@@ -243,10 +250,12 @@ def test_private_orders_channel_is_isolated_per_user(market, web_server, live_en
             except TimeoutError:
                 continue
 
+    token = _login(alice)
+
     async def scenario():
         got_a, got_b = [], []
         async with (
-            connect(web_server, f"?token={_login(alice)}") as a,
+            connect(web_server, f"?token={token}") as a,
             connect(web_server) as b,
             connect(web_server) as anonymous,
             connect(web_server) as e,
@@ -353,7 +362,7 @@ def test_bad_messages_get_an_error_and_the_socket_stays_usable(market, web_serve
 @pytest.fixture(scope="module")
 def tuned_server(live_env, process_log_dir):
     """A web process with a small outbox, fast heartbeats and a short idle timeout."""
-    env = {**live_env, "WS_OUTBOX_MESSAGES": "8", "WS_HEARTBEAT_SECONDS": "0.3", "WS_IDLE_SECONDS": "1.5"}
+    env = {**live_env, **FAST_FEEDS, "WS_OUTBOX_MESSAGES": "8", "WS_HEARTBEAT_SECONDS": "0.3", "WS_IDLE_SECONDS": "1.5"}
     with WebServer(env, process_log_dir) as server:
         yield server
 
@@ -388,26 +397,35 @@ def test_a_client_that_does_not_read_is_disconnected_as_slow(market, tuned_serve
     seller, buyer = trader(btc="50"), trader(usdt="1000000")
     for i in range(300):
         place(seller, side="sell", type="limit", price=f"{200 + i}.00", quantity="0.0100")
-        place(buyer, side="buy", type="limit", price=f"{99 - i * 0.25:.2f}", quantity="0.0100")
+        place(buyer, side="buy", type="limit", price=f"{99 - i * 0.25:.2f}", quantity="0.1000")
     with MatcherProcess(live_env, process_log_dir, name="matcher-slow"):
         wait_until_settled()
     assert len(rest_book(tuned_server, 5000)["asks"]) == 300
 
-    async def scenario():
-        async with connect(tuned_server, max_queue=1) as ws:
-            subscribe = json.dumps({"op": "subscribe", "channel": "book", "symbol": SYMBOL, "depth": 5000})
-            for _ in range(2000):  # each answered with a ~15 kB snapshot nobody reads
-                await ws.send(subscribe)
-            messages = 0
-            with pytest.raises(websockets.ConnectionClosed):
-                while True:
-                    await asyncio.wait_for(ws.recv(), 20)
-                    messages += 1
-            return ws.close_code, ws.close_reason, messages
-
-    code, reason, messages = asyncio.run(scenario())
-    assert code == 4008 and reason.startswith("slow consumer"), (code, reason)
-    assert messages < 2 * 2000, "the server stopped queueing when the client fell behind"
+    # A raw socket with a small receive buffer that never reads (a client library would read ahead).
+    sock = socket.create_connection(("127.0.0.1", tuned_server.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET /ws/v1/ HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {tuned_server.base_url}\r\n"
+                 f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n".encode())  # fmt: skip
+    assert sock.recv(12) == b"HTTP/1.1 101"
+    subscribe = json.dumps({"op": "subscribe", "channel": "book", "symbol": SYMBOL, "depth": 5000}).encode()
+    mask = os.urandom(4)
+    frame = bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(subscribe)) + mask
+    frame += bytes(b ^ mask[i % 4] for i, b in enumerate(subscribe))
+    sock.settimeout(5)
+    for _ in range(2000):  # each answered with a ~12 kB snapshot nobody reads: 24 MB in all
+        sock.sendall(frame)
+    received = bytearray()
+    with contextlib.suppress(TimeoutError):
+        while chunk := sock.recv(1 << 20):
+            received += chunk
+    sock.close()
+    assert len(received) < 8_000_000, "the server stopped sending once the client fell behind"
+    # The last frame is the close: 0x88, its length, code 4008, the reason.
+    reason = b"slow consumer: 8 messages behind"
+    assert received.endswith(bytes([0x88, 2 + len(reason)]) + struct.pack("!H", 4008) + reason)
 
     async def still_serving():
         async with connect(tuned_server) as ws:
@@ -415,3 +433,39 @@ def test_a_client_that_does_not_read_is_disconnected_as_slow(market, tuned_serve
             return await receive(ws)
 
     assert asyncio.run(still_serving()) == {"type": "pong"}
+
+
+def test_ticker_channel_pushes_the_24h_figures_when_trades_settle(market, web_server, live_env, process_log_dir):
+    seller, buyer = trader(btc="1"), trader(usdt="10000")
+
+    async def scenario():
+        async with connect(web_server) as ws:
+            await ws.send(json.dumps({"op": "subscribe", "channel": "ticker", "symbol": SYMBOL}))
+            assert await receive(ws) == {"type": "subscribed", "channel": "ticker", "symbol": SYMBOL}
+            first = await receive(ws)
+            assert (first["channel"], first["type"], first["symbol"], first["last"]) == (
+                "ticker",
+                "ticker",
+                SYMBOL,
+                None,
+            )
+            await in_thread(lambda: place(seller, side="sell", type="limit", price="101", quantity="0.3000"))
+            await in_thread(lambda: place(buyer, side="buy", type="limit", price="101", quantity="0.1000"))
+            await in_thread(lambda: place(buyer, side="buy", type="limit", price="99", quantity="0.1000"))
+            await in_thread(wait_until_settled)
+            deadline, tickers = time.monotonic() + 15, []
+            while time.monotonic() < deadline:
+                tickers.append(await receive(ws, timeout=15))
+                if tickers[-1]["last"] == "101.00" and tickers[-1]["bid"] == "99.00":
+                    break
+            return first, tickers
+
+    with MatcherProcess(live_env, process_log_dir, name="matcher-ticker"):
+        _first, tickers = asyncio.run(scenario())
+    last = tickers[-1]
+    assert (last["last"], last["bid"], last["ask"]) == ("101.00", "99.00", "101.00")
+    assert (last["high_24h"], last["low_24h"], last["volume_24h"]) == ("101.00", "101.00", "0.1000")
+    assert D(last["quote_volume_24h"]) == D("10.1")
+    rest = httpx.get(f"{web_server.base_url}/api/v1/markets/{SYMBOL}/ticker", timeout=10).json()
+    assert rest == {k: v for k, v in last.items() if k not in ("channel", "type")}
+    assert len(tickers) <= 4, "pushed on change, not once per event"

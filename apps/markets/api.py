@@ -56,7 +56,8 @@ class BookView(APIView):
     authentication_classes = []
 
     @extend_schema(
-        tags=["markets"], parameters=[OpenApiParameter("depth", int, description="levels per side, 1..BOOK_MAX_DEPTH (5000), default 100")],
+        tags=["markets"], parameters=[OpenApiParameter(
+            "depth", int, description="levels per side, 1..BOOK_MAX_DEPTH (5000), default 100")],
         responses={200: inline_serializer("Book", {
             "symbol": serializers.CharField(), "sequence": serializers.IntegerField(),
             "bids": serializers.ListField(child=serializers.ListField(child=serializers.CharField())),

@@ -38,11 +38,8 @@ from apps.matching.publish import book_cache_key
 
 logger = logging.getLogger(__name__)
 
-# How long a quiet feed waits before checking its sequence against the cache, and how often it
-# renews its group memberships (channels-redis forgets a member after a day).
-CHECK_SECONDS = 5.0
+# How often a feed renews its group memberships (channels-redis forgets a member after a day).
 RENEW_SECONDS = 600.0
-FEED_LINGER_SECONDS = 10.0
 
 
 def _is_zero(quantity: str) -> bool:
@@ -158,7 +155,7 @@ class MarketFeed:
         """A subscriber left: stop the feed once it has had none for FEED_LINGER_SECONDS (a client
         resubscribing, or reconnecting, finds it still in step)."""
         if self.idle():
-            asyncio.get_running_loop().call_later(FEED_LINGER_SECONDS, self._stop_later)
+            asyncio.get_running_loop().call_later(settings.WS_FEED_LINGER_SECONDS, self._stop_later)
 
     def _stop_later(self) -> None:
         if self.idle() and self.registry.get(self.symbol) is self:
@@ -177,19 +174,21 @@ class MarketFeed:
 
     # -- book ----------------------------------------------------------------------------------------
 
-    async def _load(self) -> None:
+    async def _load(self, *, older: bool = False) -> None:
+        """The book from the cache. An older one is taken only when `older` (the quiet check: the
+        market's sequence went back, as after a restore of the database)."""
         cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
         book = json.loads(cached) if cached else {"sequence": 0, "bids": [], "asks": []}
-        if book["sequence"] < self.sequence:
-            return  # an older cache (a matcher rebuilding): keep ours until the next update
+        if book["sequence"] < self.sequence and not older:
+            return
         self.sequence = book["sequence"]
         self.bids.reset(book["bids"])
         self.asks.reset(book["asks"])
 
-    async def _resync(self, why: str) -> None:
+    async def _resync(self, why: str, *, older: bool = False) -> None:
         logger.info("%s feed: %s; reloading the book from the cache", self.symbol, why)
         self.resyncs += 1
-        await self._load()
+        await self._load(older=older)
         for view in self.views.values():
             view.bids, view.asks = self.bids.top(view.depth), self.asks.top(view.depth)
             text = view.snapshot(self.symbol, self.sequence)
@@ -306,20 +305,25 @@ class MarketFeed:
     # -- housekeeping --------------------------------------------------------------------------------
 
     async def _watch(self) -> None:
+        """When no message came for WS_FEED_CHECK_SECONDS, the cache and the feed must agree: a
+        lost last update (cache ahead), or a market whose sequence went back (cache behind: a
+        database restored from a backup) makes the feed take the cache. No cache (Redis lost it
+        and the matcher has not written it again yet) changes nothing."""
         loop = asyncio.get_running_loop()
-        renewed = loop.time()
+        renewed, check = loop.time(), settings.WS_FEED_CHECK_SECONDS
         while True:
-            await asyncio.sleep(CHECK_SECONDS)
+            await asyncio.sleep(check)
             try:
                 now = loop.time()
                 if now - renewed >= RENEW_SECONDS:
                     await self._join()
                     renewed = now
-                if now - self.last_message >= CHECK_SECONDS:
+                if now - self.last_message >= check:
                     cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
-                    sequence = json.loads(cached)["sequence"] if cached else 0
-                    if sequence > self.sequence and loop.time() - self.last_message >= CHECK_SECONDS:
-                        await self._resync(f"the cache is at {sequence}, the feed at {self.sequence}")
+                    sequence = json.loads(cached)["sequence"] if cached else None
+                    quiet = loop.time() - self.last_message >= check
+                    if sequence is not None and sequence != self.sequence and quiet:
+                        await self._resync(f"the cache is at {sequence}, the feed at {self.sequence}", older=True)
             except Exception:
                 logger.exception("%s feed: the periodic check failed", self.symbol)
 

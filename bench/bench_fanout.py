@@ -1,0 +1,132 @@
+"""Market-data fan-out: 1,000 WebSocket subscribers on one market and a steady order flow.
+
+Workload (throwaway database): the Procfile's web process (one uvicorn) and matcher; two client
+processes open 500 sockets each, every socket subscribed to the BTC-USDT book (depth 50) and
+trades. Orders are placed at a steady RATE per second for SECONDS (limit orders of two traders
+around 100, about a third crossing), each settling in a batch of its own and producing one book
+update and its trades for every subscriber. Reports the messages delivered per second across all
+subscribers, and the delay from the matcher's commit of a batch (the `time` of its book update) to
+the update's arrival at a subscriber, p50 and p99. Clients, web, matcher, PostgreSQL and Redis
+share the two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from bench.bench_orders import UNLIMITED, MatcherProcess
+from bench.common import ROOT, Figure, WebProcess, percentile
+
+SUBSCRIBERS = 1000
+CLIENT_PROCESSES = 2
+RATE = 16  # orders per second
+SECONDS = 20.0
+
+
+def run() -> list[Figure]:
+    from django.db import connection
+
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        return _measure(connection.settings_dict)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def _traders():
+    import datetime as dt
+
+    from apps.accounts.models import User
+    from apps.kyc.models import Submission
+    from apps.markets import services as market_services
+    from apps.wallets import ledger
+    from apps.wallets.models import Account, Currency
+
+    for code, decimals in (("BTC", 8), ("USDT", 6)):
+        Currency.objects.create(code=code, name=code, decimals=decimals)
+    market_services.create_market(base="BTC", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"))
+    users = []
+    for i in range(2):
+        user = User.objects.create_user(f"fanout-{i}", f"fanout{i}@bench.local", "bench-password-123", tier="pro")
+        Submission.objects.create(user=user, status="approved", full_name="B", country="DE", document_number="B",
+                                  date_of_birth=dt.date(1990, 1, 1), document_type="passport")  # fmt: skip
+        for code, amount in (("BTC", Decimal(1000)), ("USDT", Decimal(100_000_000))):
+            ledger.post(kind="deposit", idempotency_key=f"bench-fanout:{user.pk}:{code}", legs=[
+                ledger.Leg(ledger.system_account(Account.Kind.HOT, code), -amount),
+                ledger.Leg(ledger.user_account(user, code), amount)])  # fmt: skip
+        users.append(user)
+    return users
+
+
+def _flow(users, seconds: float) -> int:
+    from apps.orders.services import OrderRequest, place_order
+
+    rng = random.Random(8)
+    placed, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        side = "sell" if placed % 2 else "buy"
+        price = Decimal(100 + rng.randint(-300, 300) / 100 + (0.5 if side == "sell" else -0.5)).quantize(
+            Decimal("0.01")
+        )
+        place_order(user=users[placed % 2], request=OrderRequest(symbol="BTC-USDT", side=side, type="limit",
+                                                                 price=price, quantity=Decimal("0.0100")))  # fmt: skip
+        placed += 1
+        pause = placed / RATE - elapsed
+        if pause > 0:
+            time.sleep(pause)
+    return placed
+
+
+def _measure(settings_dict) -> list[Figure]:
+    from tests.support import database_url
+
+    users = _traders()
+    env = {**os.environ, "DATABASE_URL": database_url(settings_dict), "RATE_LIMITS_JSON": json.dumps(UNLIMITED)}
+    matcher = MatcherProcess(env)
+    clients, outputs = [], []
+    try:
+        with WebProcess(DATABASE_URL=env["DATABASE_URL"], RATE_LIMITS_JSON=env["RATE_LIMITS_JSON"]) as web, \
+                tempfile.TemporaryDirectory() as tmp:  # fmt: skip
+            for i in range(CLIENT_PROCESSES):
+                out = str(Path(tmp) / f"client-{i}.json")
+                outputs.append(out)
+                args = [sys.executable, "-m", "bench.fanout_client", str(web.port),
+                        str(SUBSCRIBERS // CLIENT_PROCESSES), str(SECONDS), out]  # fmt: skip
+                clients.append(
+                    subprocess.Popen(args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                )
+            for client in clients:
+                if client.stdout.readline().strip() != "ready":
+                    raise RuntimeError("a subscriber process did not connect")
+            for client in clients:
+                client.stdin.write("go\n")
+                client.stdin.flush()
+            placed = _flow(users, SECONDS)
+            for client in clients:
+                client.wait(timeout=120)
+            results = [json.loads(Path(out).read_text()) for out in outputs]
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                client.kill()
+        matcher.stop()
+    messages = sum(r["messages"] for r in results)
+    seconds = max(r["seconds"] for r in results)
+    delays = [d * 1000 for r in results for d in r["delays"]]
+    return [
+        Figure(
+            f"fan-out: {SUBSCRIBERS} subscribers, {placed / SECONDS:.0f} orders/s, delivered",
+            messages / seconds,
+            "messages/s",
+        ),
+        Figure("fan-out: commit -> subscriber p50", percentile(delays, 50), "ms"),
+        Figure("fan-out: commit -> subscriber p99", percentile(delays, 99), "ms"),
+    ]
