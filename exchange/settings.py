@@ -135,8 +135,11 @@ CHANNEL_LAYERS = {
         # Every channel of a web process shares one Redis key, so `capacity` bounds what a process may
         # have waiting (the market feeds read one message per market and batch, whatever the number of
         # subscribers); past it, messages are dropped and the feeds resynchronise from the cache.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "exchange:channels:",
-                   "capacity": 1000},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": "exchange:channels:",
+            "capacity": 1000,
+        },
     }
 }
 

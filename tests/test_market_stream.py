@@ -402,9 +402,11 @@ def test_a_client_that_does_not_read_is_disconnected_as_slow(market, tuned_serve
         wait_until_settled()
     assert len(rest_book(tuned_server, 5000)["asks"]) == 300
 
-    # A raw socket with a small receive buffer that never reads (a client library would read ahead).
-    sock = socket.create_connection(("127.0.0.1", tuned_server.port))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    # A raw socket that does not read (a client library would read ahead into memory), with a
+    # bounded receive buffer (the kernel would otherwise grow it to many megabytes).
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.connect(("127.0.0.1", tuned_server.port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(f"GET /ws/v1/ HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {tuned_server.base_url}\r\n"
                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -417,6 +419,7 @@ def test_a_client_that_does_not_read_is_disconnected_as_slow(market, tuned_serve
     sock.settimeout(5)
     for _ in range(2000):  # each answered with a ~12 kB snapshot nobody reads: 24 MB in all
         sock.sendall(frame)
+    time.sleep(5)  # the server works through them meanwhile; nothing is read
     received = bytearray()
     with contextlib.suppress(TimeoutError):
         while chunk := sock.recv(1 << 20):

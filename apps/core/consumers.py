@@ -136,6 +136,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     # -- incoming ------------------------------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if self.closing:
+            return  # being disconnected (slow, idle): nothing more is answered
         self.last_received = asyncio.get_running_loop().time()
         if text_data is None:
             await self.send_error("invalid_message", "Messages must be JSON text frames.")
