@@ -9,6 +9,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,10 @@ class WebProcess:
         command = line.split(":", 1)[1].replace("$WEB_HOST", "127.0.0.1").replace("$WEB_PORT", str(self.port))
         args = shlex.split(command)
         args[0] = str(Path(sys.executable).parent / args[0])
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # A file, not a pipe: nobody reads the log while the benchmark runs, and a full pipe would
+        # block the server's next log line (a connection opened, say) and with it the server.
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -61,11 +65,17 @@ class WebProcess:
             except httpx.HTTPError:
                 time.sleep(0.1)
         self.proc.kill()
-        raise RuntimeError(f"web process did not start: {self.proc.stderr.read().decode()[-2000:]}")
+        self.log.seek(0)
+        raise RuntimeError(f"web process did not start: {self.log.read().decode()[-2000:]}")
 
     def __exit__(self, *exc) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=15)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # still closing sockets gracefully: enough
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
 
 
 HeaderFactory = Callable[[str], dict[str, str]]

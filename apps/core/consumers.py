@@ -101,11 +101,12 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.push(json.dumps({"type": "error", "code": code, "message": message}))
 
     async def _write(self) -> None:
-        loop = asyncio.get_running_loop()
-        send = super().send
+        loop, outbox, send = asyncio.get_running_loop(), self.outbox, self.base_send
         while True:
-            text = await self.outbox.get()
-            await send(text_data=text)
+            text = await outbox.get()
+            await send({"type": "websocket.send", "text": text})
+            while not outbox.empty():  # what queued meanwhile, without a wake-up per frame
+                await send({"type": "websocket.send", "text": outbox.get_nowait()})
             self.last_sent = loop.time()
 
     async def _drop_slow(self) -> None:

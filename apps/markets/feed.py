@@ -185,6 +185,10 @@ class MarketFeed:
         self.bids.reset(book["bids"])
         self.asks.reset(book["asks"])
 
+    async def _cached_sequence(self) -> int:
+        cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
+        return json.loads(cached)["sequence"] if cached else 0
+
     async def _resync(self, why: str, *, older: bool = False) -> None:
         logger.info("%s feed: %s; reloading the book from the cache", self.symbol, why)
         self.resyncs += 1
@@ -206,7 +210,12 @@ class MarketFeed:
                     payload = message["payload"]
                     sequence = payload["sequence"]
                     if sequence <= self.sequence:
-                        continue  # already in the book we loaded
+                        # Already in the book we loaded, or the market's sequence went back (a
+                        # database restored, Redis keeping a cache of its later life): then the
+                        # cache is behind us too, and it is the truth.
+                        if await self._cached_sequence() < self.sequence:
+                            await self._resync(f"sequence {sequence} after {self.sequence}", older=True)
+                        continue
                     if sequence != self.sequence + 1:
                         await self._resync(f"sequence {sequence} after {self.sequence}")
                     elif not self._apply(payload):
