@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
+import signal
 import socket
 import statistics
 import subprocess
@@ -56,7 +58,9 @@ class WebProcess:
         # A file, not a pipe: nobody reads the log while the benchmark runs, and a full pipe would
         # block the server's next log line (a connection opened, say) and with it the server.
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log)
+        # A session of its own: with WEB_CONCURRENCY > 1 uvicorn forks workers, stopped with it.
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log,
+                                     start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -73,8 +77,10 @@ class WebProcess:
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:  # still closing sockets gracefully: enough
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # any worker left behind
         self.log.close()
 
 
