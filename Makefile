@@ -50,6 +50,7 @@ _run:
 	@echo "  Metrics      http://$(WEB_HOST):$(WEB_PORT)/metrics"
 	@echo "  Flower       http://$(WEB_HOST):$(FLOWER_PORT)/"
 	@echo "  Matcher      http://127.0.0.1:$${MATCHER_METRICS_PORT:-9108}/metrics"
+	@echo "  Book stream  .venv/bin/python -m apps.markets.client BTC-USDT --url ws://$(WEB_HOST):$(WEB_PORT)/ws/v1/"
 	@echo "  PostgreSQL   $$DATABASE_URL"
 	@echo "  Redis        $$REDIS_URL"
 	@echo "  Ctrl-C stops everything."
