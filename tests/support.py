@@ -108,7 +108,9 @@ class WebServer(Process):
     def __init__(self, env: dict[str, str], log_dir: Path):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        super().__init__("web", procfile_command("web", WEB_HOST="127.0.0.1", WEB_PORT=str(self.port)), env, log_dir)
+        super().__init__(
+            f"web-{self.port}", procfile_command("web", WEB_HOST="127.0.0.1", WEB_PORT=str(self.port)), env, log_dir
+        )
         self.wait_until(
             lambda: httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200, 60, "/healthz answering"
         )

@@ -62,6 +62,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.last_sent = self.last_received = loop.time()
         await self.accept()
         self.writer = asyncio.create_task(self._write())
+        self.writer.add_done_callback(self._writer_done)
         self.watchdog = asyncio.create_task(self._watch())
         token = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("token")
         if token:
@@ -109,6 +110,16 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 await send({"type": "websocket.send", "text": outbox.get_nowait()})
             self.last_sent = loop.time()
 
+    def _writer_done(self, task: asyncio.Task) -> None:
+        """The writer only ends by cancellation, or because the socket is gone (a send failed):
+        then stop everything this connection holds, whether or not a disconnect follows."""
+        if task.cancelled() or self.closing:
+            return
+        logger.info("WebSocket writer stopped: %r", task.exception())
+        self.closing = True
+        asyncio.get_running_loop().create_task(self._leave_all())
+        self.watchdog.cancel()
+
     async def _drop_slow(self) -> None:
         behind = self.outbox.qsize()
         logger.info("disconnecting a slow WebSocket client (%d messages behind)", behind)
@@ -131,7 +142,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             if now - self.last_sent >= heartbeat and self.outbox.empty():
                 self.push(json.dumps({"type": "heartbeat", "time": format_time(timezone.now())}))
                 self.last_sent = now
-            wait = min(heartbeat - (now - self.last_sent), idle - (now - self.last_received))
+            wait = heartbeat - (now - self.last_sent)
+            if not self.subscriptions:
+                wait = min(wait, idle - (now - self.last_received))
             await asyncio.sleep(max(0.05, wait))
 
     # -- incoming ------------------------------------------------------------------------------------
@@ -154,6 +167,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs):
+        try:
+            await self._handle(content)
+        except Exception:
+            # A dependency failed (database, Redis): the client hears of it and the socket lives on.
+            logger.exception("a WebSocket message could not be handled")
+            await self.send_error("internal_error", "The message could not be handled now; try again.")
+
+    async def _handle(self, content) -> None:
         if not isinstance(content, dict) or not isinstance(content.get("op"), str):
             await self.send_error("invalid_message", 'Messages are JSON objects with an "op".')
             return
@@ -175,7 +196,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message):
         handler = MESSAGE_HANDLERS.get(message.get("type"))
         if handler is not None:
-            await handler(self, message)
+            try:
+                await handler(self, message)
+            except Exception:
+                logger.exception("a channel-layer message could not be forwarded")
             return
         await super().dispatch(message)
 

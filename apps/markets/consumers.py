@@ -84,7 +84,7 @@ async def ticker(consumer, content) -> None:
     async def add(feed):
         await feed.add_ticker(consumer)
 
-    await _subscribe(consumer, content, "ticker", add, lambda feed: feed.ticker_subscribers.discard(consumer))
+    await _subscribe(consumer, content, "ticker", add, lambda feed: feed.remove_ticker(consumer))
 
 
 SUBSCRIPTION_HANDLERS.update({"book": book, "trades": trades, "ticker": ticker})

@@ -131,6 +131,10 @@ class MarketFeed:
             self.channel = await self.layer.new_channel()
             await self._join()
             await self._load()  # after joining: every update past the cache's sequence reaches us
+        except BaseException:
+            if self.registry.get(self.symbol) is self:
+                del self.registry[self.symbol]  # waiting subscribers start another
+            raise
         finally:
             self.ready.set()
         loop = asyncio.get_running_loop()
@@ -165,22 +169,27 @@ class MarketFeed:
         if not self.idle() or self.registry.get(self.symbol) is not self:
             return
         del self.registry[self.symbol]  # a subscriber arriving from now on starts a new feed
+        if self.channel is not None:  # leave first: nothing more is addressed to our channel
+            for group in (f"book.{self.symbol}", f"trades.{self.symbol}"):
+                with contextlib.suppress(Exception):
+                    await self.layer.group_discard(group, self.channel)
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.channel is not None:
-            for group in (f"book.{self.symbol}", f"trades.{self.symbol}"):
-                await self.layer.group_discard(group, self.channel)
+        if self.channel is not None and hasattr(self.layer, "receive_buffer"):
+            self.layer.receive_buffer.pop(self.channel, None)  # channels-redis keeps one per channel read
 
     # -- book ----------------------------------------------------------------------------------------
 
-    async def _load(self, *, older: bool = False) -> None:
+    async def _load(self, *, older: bool = False, expected: int | None = None) -> None:
         """The book from the cache. An older one is taken only when `older` (the quiet check: the
         market's sequence went back, as after a restore of the database)."""
         cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
         book = json.loads(cached) if cached else {"sequence": 0, "bids": [], "asks": []}
         if book["sequence"] < self.sequence and not older:
             return
+        if expected is not None and self.sequence != expected:
+            return  # an update arrived while we read: the feed is live, the next check decides
         self.sequence = book["sequence"]
         self.bids.reset(book["bids"])
         self.asks.reset(book["asks"])
@@ -189,10 +198,10 @@ class MarketFeed:
         cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
         return json.loads(cached)["sequence"] if cached else 0
 
-    async def _resync(self, why: str, *, older: bool = False) -> None:
+    async def _resync(self, why: str, *, older: bool = False, expected: int | None = None) -> None:
         logger.info("%s feed: %s; reloading the book from the cache", self.symbol, why)
         self.resyncs += 1
-        await self._load(older=older)
+        await self._load(older=older, expected=expected)
         for view in self.views.values():
             view.bids, view.asks = self.bids.top(view.depth), self.asks.top(view.depth)
             text = view.snapshot(self.symbol, self.sequence)
@@ -202,7 +211,16 @@ class MarketFeed:
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            message = await self.layer.receive(self.channel)
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:
+                # Redis went away: wait, join again (it may have lost the groups) and resync.
+                logger.exception("%s feed: reading the channel layer failed", self.symbol)
+                await asyncio.sleep(1)
+                with contextlib.suppress(Exception):
+                    await self._join()
+                    await self._resync("the channel layer failed")
+                continue
             self.last_message = loop.time()
             try:
                 kind = message.get("type")
@@ -291,6 +309,11 @@ class MarketFeed:
             self.ticker = await self._ticker_text()
         consumer.push(self.ticker)
 
+    def remove_ticker(self, consumer) -> None:
+        self.ticker_subscribers.discard(consumer)
+        if not self.ticker_subscribers:
+            self.ticker = None  # not kept current without subscribers: the next one gets a fresh one
+
     async def _tickers(self) -> None:
         """Recompute the ticker when trades or the best prices change, at most every
         TICKER_MIN_INTERVAL seconds, and every TICKER_REFRESH_SECONDS anyway (the 24-hour window
@@ -328,11 +351,14 @@ class MarketFeed:
                     await self._join()
                     renewed = now
                 if now - self.last_message >= check:
+                    before = self.sequence
                     cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
                     sequence = json.loads(cached)["sequence"] if cached else None
                     quiet = loop.time() - self.last_message >= check
                     if sequence is not None and sequence != self.sequence and quiet:
-                        await self._resync(f"the cache is at {sequence}, the feed at {self.sequence}", older=True)
+                        await self._resync(
+                            f"the cache is at {sequence}, the feed at {self.sequence}", older=True, expected=before
+                        )
             except Exception:
                 logger.exception("%s feed: the periodic check failed", self.symbol)
 
@@ -352,6 +378,7 @@ async def feed_for(symbol: str) -> MarketFeed | None:
     registry = _FEEDS.setdefault(loop, {})
     for stale in [other for other in _FEEDS if other is not loop and other.is_closed()]:
         del _FEEDS[stale]
+    attempts_left = 2
     while True:
         feed = registry.get(symbol)
         if feed is None:
@@ -361,7 +388,16 @@ async def feed_for(symbol: str) -> MarketFeed | None:
             feed = registry.get(symbol)  # another subscriber may have started it meanwhile
             if feed is None:
                 feed = registry[symbol] = MarketFeed(market, registry)
-                await feed.start()
+                try:
+                    await feed.start()
+                except Exception:
+                    # A Redis connection that died since its last use fails once, then reconnects.
+                    if attempts_left == 0:
+                        raise
+                    attempts_left -= 1
+                    logger.warning("%s feed: starting failed; trying again", symbol, exc_info=True)
+                    await asyncio.sleep(0.2)
+                    continue
         await feed.ready.wait()
         if registry.get(symbol) is feed:  # not stopped while we waited; the caller adds itself at once
             return feed

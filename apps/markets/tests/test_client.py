@@ -5,6 +5,12 @@ import pytest
 from apps.markets.client import BookError, LocalBook, book_checksum
 from apps.matching.book import checksum
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _tests_never_touch_the_development_database():
+    """No database here: these tests also run alone, without one."""
+
+
 SYMBOL = "BTC-USDT"
 
 
