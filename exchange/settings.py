@@ -324,6 +324,8 @@ WS_OUTBOX_MESSAGES = env.int("WS_OUTBOX_MESSAGES", default=1000)
 WS_HEARTBEAT_SECONDS = env.float("WS_HEARTBEAT_SECONDS", default=15.0)
 # A connection with no subscription and no message from the client for this long is closed (4000).
 WS_IDLE_SECONDS = env.float("WS_IDLE_SECONDS", default=120.0)
+# How often an authenticated connection checks that its API key, password (JWT) and user still hold.
+WS_AUTH_RECHECK_SECONDS = env.float("WS_AUTH_RECHECK_SECONDS", default=30.0)
 # A market feed (one per web process and market) stays up this long after its last subscriber left,
 # and checks its sequence against the book cache after this many quiet seconds.
 WS_FEED_LINGER_SECONDS = env.float("WS_FEED_LINGER_SECONDS", default=10.0)

@@ -362,7 +362,14 @@ def test_bad_messages_get_an_error_and_the_socket_stays_usable(market, web_serve
 @pytest.fixture(scope="module")
 def tuned_server(live_env, process_log_dir):
     """A web process with a small outbox, fast heartbeats and a short idle timeout."""
-    env = {**live_env, **FAST_FEEDS, "WS_OUTBOX_MESSAGES": "8", "WS_HEARTBEAT_SECONDS": "0.3", "WS_IDLE_SECONDS": "1.5"}
+    env = {
+        **live_env,
+        **FAST_FEEDS,
+        "WS_AUTH_RECHECK_SECONDS": "0.5",
+        "WS_OUTBOX_MESSAGES": "8",
+        "WS_HEARTBEAT_SECONDS": "0.3",
+        "WS_IDLE_SECONDS": "1.5",
+    }
     with WebServer(env, process_log_dir) as server:
         yield server
 
@@ -387,6 +394,37 @@ def test_heartbeats_and_idle_connections_closed(market, tuned_server):
             assert beats >= 3
             await busy.send(json.dumps({"op": "ping"}))
             assert await receive(busy) == {"type": "pong"}
+
+    asyncio.run(scenario())
+
+
+def test_a_revoked_api_key_or_a_changed_password_ends_the_private_stream(market, tuned_server):
+    bob, carol = trader(usdt="100"), trader(usdt="100")
+    key = account_services.create_api_key(user=bob, label="ws", permissions=["read"], ip_allowlist=[])
+    token = _login(carol)
+
+    def revoke():
+        account_services.revoke_api_key(user=bob, api_key_id=key.api_key.pk)
+        carol.set_password("An0ther-long-passphrase")
+        carol.save()
+
+    async def scenario():
+        async with connect(tuned_server) as b, connect(tuned_server, f"?token={token}") as c:
+            timestamp = signing.now_ms()
+            signature = signing.signature(key.secret, timestamp, "GET", "/ws/v1/")
+            await b.send(json.dumps({"op": "auth", "api_key": key.api_key.key, "timestamp": timestamp,
+                                     "signature": signature}))  # fmt: skip
+            for ws in (b, c):
+                assert (await receive(ws))["type"] == "authenticated"
+                await ws.send(json.dumps({"op": "subscribe", "channel": "orders"}))
+                assert await receive(ws) == {"type": "subscribed", "channel": "orders"}
+            await asyncio.sleep(1)  # re-checked meanwhile: still valid
+            await in_thread(revoke)
+            for ws in (b, c):
+                revoked = await receive(ws, timeout=5)
+                assert (revoked["type"], revoked["code"]) == ("error", "authentication_revoked")
+                await ws.send(json.dumps({"op": "subscribe", "channel": "orders"}))
+                assert (await receive(ws))["code"] == "authentication_required"
 
     asyncio.run(scenario())
 

@@ -135,7 +135,8 @@ def authenticate_stream(content: dict, *, ip: str):
     """Authenticate a WebSocket connection (API.md, WebSocket): `{"token": <JWT access>}` or
     `{"api_key", "timestamp", "signature"}` with the signature over timestamp + "GET" + "/ws/v1/".
     The same checks and failure budget as the REST API. Returns (user, api_key or None); raises
-    StreamAuthenticationFailed with the API error code."""
+    StreamAuthenticationFailed with the API error code. The caller keeps the answer's `credential`
+    (`still_authenticated` checks it again while the connection lives)."""
     peer = _Peer(ip)
     try:
         _guard_failures(peer)
@@ -145,13 +146,14 @@ def authenticate_stream(content: dict, *, ip: str):
                 if not isinstance(token, str) or not token or len(token) > 4096 or not token.isascii():
                     raise InvalidToken("not a token")
                 jwt = jwt_authentication.JWTAuthentication()
-                user = jwt.get_user(jwt.get_validated_token(token.encode()))
-                return user, None
+                validated = jwt.get_validated_token(token.encode())
+                return jwt.get_user(validated), None, validated
             if "api_key" in content:
-                return verify_signed_request(
+                user, api_key = verify_signed_request(
                     key_id=content.get("api_key"), timestamp=content.get("timestamp"),
                     sent=content.get("signature"), method="GET", path=STREAM_PATH, body=b"", ip=ip,
                 )  # fmt: skip
+                return user, api_key, None
         except (InvalidToken, AuthenticationFailed) as exc:
             _count_failure(peer)
             if isinstance(exc, ApiKeyAuthenticationFailed):
@@ -167,3 +169,17 @@ def authenticate_stream(content: dict, *, ip: str):
     raise StreamAuthenticationFailed(
         "invalid_request", 'auth needs "token", or "api_key", "timestamp" and "signature".'
     )
+
+
+def still_authenticated(user, api_key, token) -> bool:
+    """Whether a WebSocket authenticated earlier may still act as `user`: the user is active, the
+    API key is not revoked, and a JWT was not revoked by a password change (simplejwt's
+    CHECK_REVOKE_TOKEN claim). The token's expiry is not held against a live connection: it was
+    checked when the connection authenticated."""
+    if api_key is not None:
+        current = selectors.active_api_key(api_key.key)
+        return current is not None and current.user.is_active
+    try:
+        return jwt_authentication.JWTAuthentication().get_user(token).is_active
+    except (InvalidToken, AuthenticationFailed):
+        return False

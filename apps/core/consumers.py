@@ -36,6 +36,7 @@ SUBSCRIPTION_HANDLERS: dict[str, Any] = {}
 MESSAGE_HANDLERS: dict[str, Any] = {}
 
 MAX_MESSAGE_BYTES = 4096
+PRIVATE_CHANNELS = {"orders"}
 CLOSE_IDLE, CLOSE_SLOW = 4000, 4008
 
 
@@ -57,6 +58,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.subscriptions: dict[tuple[str, str], Subscription] = {}
         self.user = None
         self.api_key = None
+        self.credential = None  # the validated JWT, for the periodic re-check
+        self.auth_checked = 0.0
         self.closing = False
         self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=settings.WS_OUTBOX_MESSAGES)
         self.last_sent = self.last_received = loop.time()
@@ -132,7 +135,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
-        heartbeat, idle = settings.WS_HEARTBEAT_SECONDS, settings.WS_IDLE_SECONDS
+        heartbeat, idle, recheck = (
+            settings.WS_HEARTBEAT_SECONDS,
+            settings.WS_IDLE_SECONDS,
+            settings.WS_AUTH_RECHECK_SECONDS,
+        )
         while not self.closing:
             now = loop.time()
             if not self.subscriptions and now - self.last_received >= idle:
@@ -142,7 +149,12 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             if now - self.last_sent >= heartbeat and self.outbox.empty():
                 self.push(json.dumps({"type": "heartbeat", "time": format_time(timezone.now())}))
                 self.last_sent = now
+            if self.user is not None and now - self.auth_checked >= recheck:
+                await self._recheck_authentication()
+                self.auth_checked = loop.time()
             wait = heartbeat - (now - self.last_sent)
+            if self.user is not None:
+                wait = min(wait, recheck - (now - self.auth_checked))
             if not self.subscriptions:
                 wait = min(wait, idle - (now - self.last_received))
             await asyncio.sleep(max(0.05, wait))
@@ -205,6 +217,23 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     # -- authentication ------------------------------------------------------------------------------
 
+    async def _recheck_authentication(self) -> None:
+        """Every WS_AUTH_RECHECK_SECONDS: a revoked API key, a password change (which revokes its
+        tokens) or a deactivated user ends what the connection may see, at once."""
+        from apps.accounts.authentication import still_authenticated
+
+        try:
+            valid = await database_sync_to_async(still_authenticated)(self.user, self.api_key, self.credential)
+        except Exception:
+            logger.warning("re-checking a WebSocket's authentication failed; kept until the next check", exc_info=True)
+            return
+        if valid:
+            return
+        for key in [k for k in self.subscriptions if k[0] in PRIVATE_CHANNELS]:
+            await self.subscriptions.pop(key).close()
+        self.user = self.api_key = self.credential = None
+        await self.send_error("authentication_revoked", "The credential was revoked: authenticate again.")
+
     async def authenticate(self, content: dict) -> None:
         """`token` (a JWT access token) or `api_key` + `timestamp` + `signature` (HMAC of timestamp +
         "GET" + "/ws/v1/"). The connection acts as that user until it closes."""
@@ -215,9 +244,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             return
         client = self.scope.get("client") or ("", 0)
         try:
-            user, api_key = await database_sync_to_async(authenticate_stream)(content, ip=client[0] or "")
+            user, api_key, token = await database_sync_to_async(authenticate_stream)(content, ip=client[0] or "")
         except StreamAuthenticationFailed as exc:
             await self.send_error(exc.code, exc.message)
             return
-        self.user, self.api_key = user, api_key
+        self.user, self.api_key, self.credential = user, api_key, token
+        self.auth_checked = asyncio.get_running_loop().time()
         await self.send_json({"type": "authenticated", "user_id": user.pk})
