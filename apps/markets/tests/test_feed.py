@@ -33,7 +33,7 @@ class _Recorder:
 
 def _consumer():
     consumer = StreamConsumer.__new__(StreamConsumer)
-    consumer.subscriptions, consumer.closing = {}, False
+    consumer.subscriptions, consumer.closing, consumer.user = {}, False, None
     consumer.outbox = asyncio.Queue(maxsize=1000)
     return consumer
 
