@@ -152,7 +152,7 @@ def test_depth_views_trades_and_checksums_follow_a_random_flow(market, web_serve
         assert client.book.sequence == rest["sequence"]
         assert client.book.checksum() == checksum(full["bids"][:depth], full["asks"][:depth])
         assert (client.gaps, client.mismatches, client.resyncs) == (0, 0, 0)
-        assert client.messages > 50
+        assert client.messages > 5  # a snapshot and updates (how many depends on the matcher's batching)
     rows = list(Trade.objects.filter(market=market).order_by("id"))
     assert rows, "the flow should trade"
     assert [t["id"] for t in trades] == [t.pk for t in rows]
@@ -185,9 +185,12 @@ def test_the_reference_client_detects_a_gap_and_resynchronises(market, web_serve
             await asyncio.sleep(0.05)
         await in_thread(random_flow, seller, buyer, 30, 3)
         await in_thread(wait_until_settled)
-        # One more update after whatever was lost: the gap shows when the next update arrives.
-        await in_thread(lambda: place(seller, side="sell", type="limit", price="150", quantity="0.0200"))
-        await in_thread(wait_until_settled)
+        # Two more updates, settled one by one, whatever the flow's batching: one may be the lost
+        # one, and the gap shows when the next arrives.
+        for price in ("150", "151"):
+            await in_thread(lambda price=price: place(seller, side="sell", type="limit", price=price,
+                                                      quantity="0.0200"))  # fmt: skip
+            await in_thread(wait_until_settled)
         deadline = time.monotonic() + 20
         while client.book.sequence != (await asyncio.to_thread(rest_book, web_server, 1))["sequence"]:
             if task.done():
