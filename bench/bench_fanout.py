@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from bench.bench_orders import UNLIMITED, MatcherProcess
-from bench.common import ROOT, Figure, WebProcess, percentile
+from bench.common import ROOT, Figure, WebProcess, btc_usdt_traders, in_throwaway_database, percentile
 
 SUBSCRIBERS = 1000
 CLIENT_PROCESSES = 2
@@ -35,38 +35,7 @@ WEB_WORKERS = 2
 
 
 def run() -> list[Figure]:
-    from django.db import connection
-
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
-        return _measure(connection.settings_dict)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-
-
-def _traders():
-    import datetime as dt
-
-    from apps.accounts.models import User
-    from apps.kyc.models import Submission
-    from apps.markets import services as market_services
-    from apps.wallets import ledger
-    from apps.wallets.models import Account, Currency
-
-    for code, decimals in (("BTC", 8), ("USDT", 6)):
-        Currency.objects.create(code=code, name=code, decimals=decimals)
-    market_services.create_market(base="BTC", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"))
-    users = []
-    for i in range(2):
-        user = User.objects.create_user(f"fanout-{i}", f"fanout{i}@bench.local", "bench-password-123", tier="pro")
-        Submission.objects.create(user=user, status="approved", full_name="B", country="DE", document_number="B",
-                                  date_of_birth=dt.date(1990, 1, 1), document_type="passport")  # fmt: skip
-        for code, amount in (("BTC", Decimal(1000)), ("USDT", Decimal(100_000_000))):
-            ledger.post(kind="deposit", idempotency_key=f"bench-fanout:{user.pk}:{code}", legs=[
-                ledger.Leg(ledger.system_account(Account.Kind.HOT, code), -amount),
-                ledger.Leg(ledger.user_account(user, code), amount)])  # fmt: skip
-        users.append(user)
-    return users
+    return in_throwaway_database(_measure)
 
 
 def _flow(users, seconds: float) -> int:
@@ -76,9 +45,8 @@ def _flow(users, seconds: float) -> int:
     placed, started = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - started) < seconds:
         side = "sell" if placed % 2 else "buy"
-        price = Decimal(100 + rng.randint(-300, 300) / 100 + (0.5 if side == "sell" else -0.5)).quantize(
-            Decimal("0.01")
-        )
+        cents = 10_000 + rng.randint(-300, 300) + (50 if side == "sell" else -50)  # around 100.00
+        price = Decimal(cents).scaleb(-2)
         place_order(user=users[placed % 2], request=OrderRequest(symbol="BTC-USDT", side=side, type="limit",
                                                                  price=price, quantity=Decimal("0.0100")))  # fmt: skip
         placed += 1
@@ -92,7 +60,7 @@ def _measure(settings_dict) -> list[Figure]:
     from apps.core.redis import get_redis
     from tests.support import database_url
 
-    users = _traders()
+    users = btc_usdt_traders("bench-fanout", 2)
     # A fresh database: what Redis holds of an earlier run's market (stream, book cache) goes too.
     get_redis().delete("exchange:book:BTC-USDT", "exchange:orders:BTC-USDT")
     env = {**os.environ, "DATABASE_URL": database_url(settings_dict), "RATE_LIMITS_JSON": json.dumps(UNLIMITED)}

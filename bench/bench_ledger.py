@@ -12,19 +12,13 @@ import threading
 import time
 from decimal import Decimal
 
-from bench.common import Figure
+from bench.common import Figure, in_throwaway_database
 
 N = 2000
 
 
 def run() -> list[Figure]:
-    from django.db import connection
-
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
-        return _measure()
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    return in_throwaway_database(lambda _settings: _measure())
 
 
 def _measure() -> list[Figure]:

@@ -20,10 +20,9 @@ import shlex
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
-from bench.common import ROOT, Figure, WebProcess, percentile
+from bench.common import ROOT, Figure, WebProcess, btc_usdt_traders, in_throwaway_database, percentile
 
 CLIENTS = 16
 ORDERS_PER_CLIENT = 250
@@ -33,13 +32,7 @@ UNLIMITED = {tier: {"orders": 10**9, "private": 10**9, "public": 10**9}
 
 
 def run() -> list[Figure]:
-    from django.db import connection
-
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
-        return _measure(connection.settings_dict)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    return in_throwaway_database(_measure)
 
 
 class MatcherProcess:
@@ -56,30 +49,11 @@ class MatcherProcess:
 
 
 def _setup() -> list[str]:
-    import datetime as dt
-
     from apps.accounts import services as account_services
-    from apps.accounts.models import User
-    from apps.kyc.models import Submission
-    from apps.markets import services as market_services
-    from apps.wallets import ledger
-    from apps.wallets.models import Account, Currency
 
-    for code, decimals in (("BTC", 8), ("USDT", 6)):
-        Currency.objects.create(code=code, name=code, decimals=decimals)
-    market_services.create_market(base="BTC", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"))
-    tokens = []
-    for i in range(CLIENTS + 1):
-        user = User.objects.create_user(f"bench-{i}", f"bench{i}@bench.local", "bench-password-123", tier="pro")
-        Submission.objects.create(user=user, status="approved", full_name="B", country="DE", document_number="B",
-                                  date_of_birth=dt.date(1990, 1, 1), document_type="passport")  # fmt: skip
-        for code, amount in (("BTC", Decimal(1000)), ("USDT", Decimal(100_000_000))):
-            ledger.post(kind="deposit", idempotency_key=f"bench-orders:{user.pk}:{code}", legs=[
-                ledger.Leg(ledger.system_account(Account.Kind.HOT, code), -amount),
-                ledger.Leg(ledger.user_account(user, code), amount)])  # fmt: skip
-        tokens.append(account_services.login(username=user.username, password="bench-password-123",
-                                             otp_code=None).access)  # fmt: skip
-    return tokens
+    users = btc_usdt_traders("bench-orders", CLIENTS + 1)
+    return [account_services.login(username=u.username, password="bench-password-123", otp_code=None).access
+            for u in users]  # fmt: skip
 
 
 async def _post_client(port: int, token: str, bodies: list[bytes], latencies: list[float]) -> None:

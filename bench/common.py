@@ -131,3 +131,43 @@ def measure_get(
         Figure(f"{label} p50", percentile(ms, 50), "ms"),
         Figure(f"{label} p99", percentile(ms, 99), "ms"),
     ]
+
+
+def in_throwaway_database(measure: Callable[[dict], list[Figure]]) -> list[Figure]:
+    """measure(settings_dict) in a fresh, migrated database of its own, dropped afterwards (the
+    settings name it for child processes: tests.support.database_url)."""
+    from django.db import connection
+
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        return measure(connection.settings_dict)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def btc_usdt_traders(prefix: str, count: int):
+    """The BTC-USDT market and `count` verified pro-tier users (password "bench-password-123"),
+    each funded with 1,000 BTC and 100,000,000 USDT through the ledger."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from apps.accounts.models import User
+    from apps.kyc.models import Submission
+    from apps.markets import services as market_services
+    from apps.wallets import ledger
+    from apps.wallets.models import Account, Currency
+
+    for code, decimals in (("BTC", 8), ("USDT", 6)):
+        Currency.objects.create(code=code, name=code, decimals=decimals)
+    market_services.create_market(base="BTC", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"))
+    users = []
+    for i in range(count):
+        user = User.objects.create_user(f"{prefix}-{i}", f"{prefix}{i}@bench.local", "bench-password-123", tier="pro")
+        Submission.objects.create(user=user, status="approved", full_name="B", country="DE", document_number="B",
+                                  date_of_birth=dt.date(1990, 1, 1), document_type="passport")  # fmt: skip
+        for code, amount in (("BTC", Decimal(1000)), ("USDT", Decimal(100_000_000))):
+            ledger.post(kind="deposit", idempotency_key=f"{prefix}:{user.pk}:{code}", legs=[
+                ledger.Leg(ledger.system_account(Account.Kind.HOT, code), -amount),
+                ledger.Leg(ledger.user_account(user, code), amount)])  # fmt: skip
+        users.append(user)
+    return users
