@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "apps.markets",
     "apps.orders",
     "apps.trades",
+    "apps.portfolio",
     "apps.matching",
 ]
 
@@ -423,7 +425,12 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=15)
+PORTFOLIO_VALUATION_CURRENCY = env.str("PORTFOLIO_VALUATION_CURRENCY", default="USDT")
 CELERY_BEAT_SCHEDULE = {
+    "portfolio-snapshots": {
+        "task": "apps.portfolio.tasks.take_snapshots",
+        "schedule": crontab(minute=0, hour=0),  # UTC (CELERY_TIMEZONE)
+    },
     "core-heartbeat": {
         "task": "apps.core.tasks.record_heartbeat",
         "schedule": HEARTBEAT_INTERVAL_SECONDS,

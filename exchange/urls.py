@@ -14,6 +14,8 @@ api_v1 = [
     path("", include("apps.wallets.urls")),
     path("", include("apps.markets.urls")),
     path("", include("apps.orders.urls")),
+    path("", include("apps.trades.urls")),
+    path("", include("apps.portfolio.urls")),
 ]
 
 # Staff enter a TOTP code with their password (django-otp's admin site); logins are rate-limited.

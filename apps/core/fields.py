@@ -104,3 +104,18 @@ class UTCDateTimeField(serializers.DateTimeField):
         if not value:
             return None
         return format_time(value)
+
+
+def parse_time_param(raw: str) -> dt.datetime:
+    """A time in a query string: ISO-8601 ("2026-11-22T10:00:00.123Z", an offset, or no offset for
+    UTC; a bare date is its midnight UTC) or unix milliseconds ("1795341600123"). ValueError otherwise."""
+    if re.fullmatch(r"[0-9]{1,15}", raw):
+        return dt.datetime.fromtimestamp(int(raw) / 1000, tz=dt.UTC)
+    if not raw.isascii() or len(raw) > 40:
+        raise ValueError(raw)
+    value = dt.datetime.fromisoformat(raw.replace(" ", "+"))  # a '+' in a query string arrives as a space
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    if not dt.datetime(1970, 1, 1, tzinfo=dt.UTC) <= value < dt.datetime(9999, 1, 1, tzinfo=dt.UTC):
+        raise ValueError(raw)
+    return value

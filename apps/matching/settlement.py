@@ -198,6 +198,12 @@ def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tu
         _upsert_candles(cursor, batch)
     balances: dict[int, tuple[Decimal, Decimal]] = {}
     if batch.postings:
+        accounts = sorted(batch.deltas)
+        # One lock order for the whole system (ascending ids), taken before any entry is written:
+        # every writer locks an account before adding entries to it, so an account's entries
+        # commit in id order (the portfolio reads them with a per-account cursor).
+        cursor.execute("SELECT id FROM wallets_account WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+                       [numeric_array(accounts)])  # fmt: skip
         with cursor.copy(
             "COPY wallets_transaction (id, kind, idempotency_key, reference_type, reference_id, memo, created_at) "
             "FROM STDIN"
@@ -215,10 +221,6 @@ def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tu
             for txn_id, (_kind, _key, _ref, legs) in zip(txn_ids, batch.postings, strict=True):
                 for account, currency, bucket, amount in legs:
                     c.write_row((txn_id, account, currency, bucket, amount))
-        accounts = sorted(batch.deltas)
-        # One lock order for the whole system (ascending ids), then one UPDATE for every balance.
-        cursor.execute("SELECT id FROM wallets_account WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
-                       [numeric_array(accounts)])  # fmt: skip
         cursor.execute(
             "UPDATE wallets_account a SET available = a.available + d.da, locked = a.locked + d.dl "
             "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) AS d(id, da, dl) WHERE a.id = d.id "

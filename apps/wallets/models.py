@@ -144,7 +144,8 @@ class Entry(models.Model):
         LOCKED = "locked", "Locked"
 
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # Indexed with the id (Meta): an account's entries in order, read from a cursor by the portfolio.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     # No index of its own: entries are read by transaction or account, never by currency alone.
     currency = models.ForeignKey(Currency, on_delete=models.PROTECT, db_index=False)
     bucket = models.CharField(max_length=9, choices=Bucket.choices, default=Bucket.AVAILABLE)
@@ -152,6 +153,7 @@ class Entry(models.Model):
 
     class Meta:
         verbose_name_plural = "entries"
+        indexes = [models.Index(fields=["account", "id"], name="wallets_entry_account_id")]
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="wallets_entry_not_zero")]
 
     def __str__(self) -> str:

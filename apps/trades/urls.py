@@ -1,0 +1,8 @@
+from django.urls import path
+
+from apps.trades import api
+
+urlpatterns = [
+    path("trades", api.FillListView.as_view(), name="fills"),
+    path("trades/export.csv", api.FillExportView.as_view(), name="fills-export"),
+]
