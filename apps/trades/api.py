@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from apps.core.fields import MoneyField, parse_time_param
 from apps.markets.selectors import market_by_symbol
 from apps.trades import selectors
+from apps.trades.models import Trade
 
 MAX_LIMIT = 500
 FILTERS = [
@@ -33,7 +34,7 @@ class FillOutput(serializers.Serializer):
     id = serializers.IntegerField(help_text="The trade id (shared with the other side).")
     order_id = serializers.IntegerField()
     symbol = serializers.CharField()
-    side = serializers.ChoiceField(choices=["buy", "sell"])
+    side = serializers.ChoiceField(choices=Trade.Side.choices)
     price = MoneyField(help_text="In the market's price precision.")
     quantity = MoneyField(help_text="Base amount, in the market's quantity precision.")
     fee = MoneyField(help_text="Taken from what this side received, in `fee_currency`'s precision.")

@@ -126,6 +126,9 @@ def test_pagination_is_stable_while_trades_arrive(market):
     assert [f["side"] for f in fills(client_for(bob), "?limit=3")] == ["sell"] * 3
 
 
+# The test client serves the response synchronously (WSGI), so Django reads the async stream whole
+# and says so; uvicorn streams it (tests/test_history_e2e.py).
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume asynchronous iterators")
 def test_csv_export_streams_every_fill_of_the_range(market):
     alice, bob = trader(usdt="1000"), trader(btc="100")
     base = timezone.now().replace(microsecond=0) - dt.timedelta(days=2)
