@@ -112,19 +112,27 @@ async def _client(port: int, path: str, count: int, latencies: list[float], head
         writer.close()
 
 
-async def _load(port: int, path: str, total: int, headers: HeaderFactory | None) -> tuple[float, list[float]]:
+async def _load(
+    port: int, path: str, total: int, headers: HeaderFactory | None, concurrency: int = CONCURRENCY
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
     started = time.perf_counter()
-    await asyncio.gather(*(_client(port, path, total // CONCURRENCY, latencies, headers) for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(_client(port, path, total // concurrency, latencies, headers) for _ in range(concurrency)))
     return time.perf_counter() - started, latencies
 
 
 def measure_get(
-    port: int, path: str, label: str, total: int = 2000, warmup: int = 200, headers: HeaderFactory | None = None
+    port: int,
+    path: str,
+    label: str,
+    total: int = 2000,
+    warmup: int = 200,
+    headers: HeaderFactory | None = None,
+    concurrency: int = CONCURRENCY,
 ) -> list[Figure]:
-    """Throughput and latency percentiles of `total` GETs from CONCURRENCY keep-alive connections."""
-    asyncio.run(_load(port, path, warmup, headers))
-    elapsed, latencies = asyncio.run(_load(port, path, total, headers))
+    """Throughput and latency percentiles of `total` GETs from `concurrency` keep-alive connections."""
+    asyncio.run(_load(port, path, warmup, headers, concurrency))
+    elapsed, latencies = asyncio.run(_load(port, path, total, headers, concurrency))
     ms = [x * 1000 for x in latencies]
     return [
         Figure(f"{label} throughput", total / elapsed, "req/s"),

@@ -33,14 +33,20 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from apps.core.exceptions import ServiceUnavailable
 from apps.portfolio import prices
 from apps.portfolio.models import Position, Snapshot
-from apps.wallets.models import Account
+from apps.wallets.models import Account, Currency
 
 logger = logging.getLogger(__name__)
 
 STORED = Decimal(1).scaleb(-18)  # NUMERIC(36, 18)
 CHUNK = 5000  # ledger events read per query while catching up
+
+
+class ValuationCurrencyMissing(ServiceUnavailable):
+    code = "valuation_currency_missing"
+    default_message = "The portfolio's valuation currency is not listed on this exchange."
 
 
 def valuation_currency() -> str:
@@ -61,19 +67,26 @@ class Event:
 def sync_positions(user) -> dict[int, Position]:
     """Apply every ledger entry of the user's accounts not applied yet; returns {account_id: position}."""
     valuation = valuation_currency()
+    if not Currency.objects.filter(pk=valuation).exists():
+        raise ValuationCurrencyMissing(details={"valuation_currency": valuation})
     with transaction.atomic():
-        accounts = dict(Account.objects.filter(kind=Account.Kind.USER, user=user).values_list("pk", "currency_id"))
-        Position.objects.bulk_create(
-            [Position(account_id=pk, user=user, currency_id=code, valuation_currency_id=valuation)
-             for pk, code in accounts.items()],
-            ignore_conflicts=True,
-        )  # fmt: skip
-        positions = {p.account_id: p for p in Position.objects.select_for_update().filter(user=user).order_by("pk")}
+        positions = _locked_positions(user)
+        missing = set(Account.objects.filter(kind=Account.Kind.USER, user=user).values_list("pk", flat=True))
+        missing -= positions.keys()
+        if missing:
+            accounts = Account.objects.filter(pk__in=missing).values_list("pk", "currency_id")
+            Position.objects.bulk_create(
+                [Position(account_id=pk, user=user, currency_id=code, valuation_currency_id=valuation)
+                 for pk, code in accounts],
+                ignore_conflicts=True,  # a concurrent read created it first: same row
+            )  # fmt: skip
+            positions = _locked_positions(user)
+        changed: set[int] = set()
         for position in positions.values():
             if position.valuation_currency_id != valuation:
                 _reset(position, valuation)  # the setting changed: rebuild from the first entry
+                changed.add(position.pk)
         ledger = _Accountant(user.pk, valuation)
-        changed: set[int] = {p.pk for p in positions.values() if p.last_entry_id == 0}
         while True:
             events, cursors, more = _events(positions)
             ledger.prepare(events)
@@ -85,11 +98,19 @@ def sync_positions(user) -> dict[int, Position]:
             if not more:
                 break
         if changed:
+            now = timezone.now()
+            for pk in changed:
+                positions[pk].updated_at = now
             Position.objects.bulk_update(
                 [positions[pk] for pk in sorted(changed)],
                 ["valuation_currency", "quantity", "cost", "realized_pnl", "unpriced", "last_entry_id", "updated_at"],
             )
     return positions
+
+
+def _locked_positions(user) -> dict[int, Position]:
+    # Locked in id order: a concurrent read or snapshot of the same user waits, then finds them current.
+    return {p.account_id: p for p in Position.objects.select_for_update().filter(user=user).order_by("pk")}
 
 
 def _reset(position: Position, valuation: str) -> None:
@@ -141,8 +162,15 @@ class _Accountant:
 
     def __init__(self, user_id: int, valuation: str):
         self.user_id = user_id
-        self.graph = prices.MarketGraph(valuation)
+        self.valuation = valuation
+        self._graph: prices.MarketGraph | None = None
         self.trades: dict[int, tuple] = {}
+
+    @property
+    def graph(self) -> prices.MarketGraph:
+        if self._graph is None:  # read once, and only when there is something to value
+            self._graph = prices.MarketGraph(self.valuation)
+        return self._graph
 
     def prepare(self, events: list[Event]) -> None:
         from apps.trades.models import Trade
