@@ -429,7 +429,9 @@ PORTFOLIO_VALUATION_CURRENCY = env.str("PORTFOLIO_VALUATION_CURRENCY", default="
 CELERY_BEAT_SCHEDULE = {
     "portfolio-snapshots": {
         "task": "apps.portfolio.tasks.take_snapshots",
-        "schedule": crontab(minute=0, hour=0),  # UTC (CELERY_TIMEZONE)
+        # Every hour (UTC): the first run of a day records it, the others find nothing to do, so a
+        # beat or worker that was down at midnight catches up within the hour.
+        "schedule": crontab(minute=0),
     },
     "core-heartbeat": {
         "task": "apps.core.tasks.record_heartbeat",

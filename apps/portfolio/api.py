@@ -86,8 +86,8 @@ class PortfolioHistoryView(APIView):
                 "realized_pnl": MoneyField(allow_negative=True), "unrealized_pnl": MoneyField(allow_negative=True),
             }, many=True),
             "next": serializers.URLField(allow_null=True)})},
-        description="The portfolio's value once a day (taken by a Celery beat task at 00:00 UTC, valued at that "
-        "moment), newest first. 400 `invalid_request` for a bad date, limit or cursor.",
+        description="The portfolio's value once a day (taken by a Celery beat task in the first hour of the UTC day, "
+        "valued at that moment), newest first. 400 `invalid_request` for a bad date, limit or cursor.",
     )  # fmt: skip
     def get(self, request):
         params, errors = request.query_params, {}
