@@ -114,8 +114,8 @@ def parse_time_param(raw: str) -> dt.datetime:
     if not raw.isascii() or len(raw) > 40:
         raise ValueError(raw)
     value = dt.datetime.fromisoformat(raw.replace(" ", "+"))  # a '+' in a query string arrives as a space
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
+    # In UTC: PostgreSQL refuses offsets Python accepts (beyond +-15:59, or with seconds).
+    value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
     if not dt.datetime(1970, 1, 1, tzinfo=dt.UTC) <= value < dt.datetime(9999, 1, 1, tzinfo=dt.UTC):
         raise ValueError(raw)
     return value

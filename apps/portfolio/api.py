@@ -42,7 +42,8 @@ PORTFOLIO_DOC = (
     "raises the average), a deposit adds its value at the last price before its minute; a sale removes quantity x "
     "average cost and realizes the proceeds net of the fee minus that; a withdrawal removes quantity x average "
     "cost and realizes nothing. Amounts in the valuation currency are in its precision; prices and average costs "
-    "up to 18 places. `total_cost`, `realized_pnl` and `unrealized_pnl` at the top are extensions (sums)."
+    "up to 18 places. `total_cost`, `realized_pnl` and `unrealized_pnl` at the top are extensions: sums over "
+    "the assets (cost and unrealized PnL over those whose cost and price are both known)."
 )
 
 

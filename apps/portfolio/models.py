@@ -24,6 +24,9 @@ class Position(models.Model):
     unpriced = models.BooleanField(
         default=False, help_text="Some of `quantity` was acquired when no price path to the valuation currency "
         "existed: its cost is unknown until the position is closed.")  # fmt: skip
+    realized_incomplete = models.BooleanField(
+        default=False, help_text="A sale's proceeds or cost could not be valued: `realized_pnl` leaves it out."
+    )
     last_entry_id = models.BigIntegerField(default=0, help_text="The last ledger entry of the account applied.")
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -70,7 +70,8 @@ def portfolio_for(user) -> PortfolioView:
     return PortfolioView(
         valuation_currency=valuation, valuation_decimals=val_decimals, assets=assets,
         total_value=sum((a.value for a in assets if a.value is not None), Decimal(0)),
-        total_cost=sum((a.cost for a in assets), Decimal(0)),
+        # Cost and unrealized PnL over the same assets: those whose cost and price are both known.
+        total_cost=sum((a.cost for a in assets if a.unrealized_pnl is not None), Decimal(0)),
         realized_pnl=sum((a.realized_pnl for a in assets), Decimal(0)),
         unrealized_pnl=sum((a.unrealized_pnl for a in assets if a.unrealized_pnl is not None), Decimal(0)),
     )  # fmt: skip

@@ -74,7 +74,7 @@ def sync_positions(user) -> dict[int, Position]:
         missing = set(Account.objects.filter(kind=Account.Kind.USER, user=user).values_list("pk", flat=True))
         missing -= positions.keys()
         if missing:
-            accounts = Account.objects.filter(pk__in=missing).values_list("pk", "currency_id")
+            accounts = Account.objects.filter(pk__in=missing).order_by("pk").values_list("pk", "currency_id")
             Position.objects.bulk_create(
                 [Position(account_id=pk, user=user, currency_id=code, valuation_currency_id=valuation)
                  for pk, code in accounts],
@@ -97,13 +97,24 @@ def sync_positions(user) -> dict[int, Position]:
                 changed.add(account_id)
             if not more:
                 break
+            if not more <= cursors.keys():  # cannot happen: no transaction has CHUNK entries on one account
+                raise RuntimeError(f"portfolio sync of user {user.pk} made no progress")
         if changed:
             now = timezone.now()
             for pk in changed:
                 positions[pk].updated_at = now
             Position.objects.bulk_update(
                 [positions[pk] for pk in sorted(changed)],
-                ["valuation_currency", "quantity", "cost", "realized_pnl", "unpriced", "last_entry_id", "updated_at"],
+                [
+                    "valuation_currency",
+                    "quantity",
+                    "cost",
+                    "realized_pnl",
+                    "unpriced",
+                    "realized_incomplete",
+                    "last_entry_id",
+                    "updated_at",
+                ],
             )
     return positions
 
@@ -116,14 +127,14 @@ def _locked_positions(user) -> dict[int, Position]:
 def _reset(position: Position, valuation: str) -> None:
     position.valuation_currency_id = valuation
     position.quantity = position.cost = position.realized_pnl = Decimal(0)
-    position.unpriced = False
+    position.unpriced = position.realized_incomplete = False
     position.last_entry_id = 0
 
 
-def _events(positions: dict[int, Position]) -> tuple[list[Event], dict[int, int], bool]:
+def _events(positions: dict[int, Position]) -> tuple[list[Event], dict[int, int], set[int]]:
     """The next events of every position in ledger order (the net change per ledger transaction;
     holds and releases net to zero and only move the cursor), each account's new cursor, and
-    whether an account has more. Reads at most CHUNK entries per account."""
+    the accounts that have more. Reads at most CHUNK entries per account."""
     ids = sorted(positions)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -143,13 +154,13 @@ def _events(positions: dict[int, Position]) -> tuple[list[Event], dict[int, int]
         by_account.setdefault(row[0], []).append(row)
     cursors: dict[int, int] = {}
     events: list[Event] = []
-    more = False
+    more: set[int] = set()
     for account_id, groups in by_account.items():
         if sum(g[2] for g in groups) >= CHUNK:
             # The limit may have cut the last transaction's entries on this account: read it whole
             # next time (a transaction has a handful of entries per account, never CHUNK).
             groups = groups[:-1]
-            more = True
+            more.add(account_id)
         for _account, last_id, _count, amount, kind, ref_type, ref_id, created_at in groups:
             cursors[account_id] = last_id
             if amount != 0:
@@ -179,7 +190,7 @@ class _Accountant:
         ids -= self.trades.keys()
         if ids:
             for row in Trade.objects.filter(pk__in=ids).values_list(
-                "id", "market_id", "quote_quantity", "buyer_id", "seller_fee"
+                "id", "market_id", "quantity", "quote_quantity", "buyer_id", "seller_fee"
             ):
                 self.trades[row[0]] = row[1:]
 
@@ -202,17 +213,33 @@ class _Accountant:
 
     def _trade_value(self, position: Position, event: Event) -> Decimal | None:
         """What the fill gave or got for this currency, in the valuation currency: the quote amount
-        that changed hands (net of the seller's fee on a sell) at the quote's price before the fill."""
+        that changed hands (net of the seller's fee on a sell) at the quote's price at the fill."""
+        if position.currency_id == self.valuation:
+            return abs(event.amount)  # the valuation currency is its own unit
         trade_id = int(event.reference_id)
-        market_id, notional, buyer_id, seller_fee = self.trades[trade_id]
+        market_id, quantity, notional, buyer_id, seller_fee = self.trades[trade_id]
         _symbol, base, quote = self.graph.markets[market_id]
-        quote_price = self.graph.price(quote, lambda m: prices.price_before_trade(m, trade_id))
+        quote_price = self._quote_price(base, quote, trade_id, quantity, notional)
         if quote_price is None:
             return None
         if position.currency_id == base:
             paid = notional if buyer_id == self.user_id else notional - seller_fee
             return paid * quote_price
         return abs(event.amount) * quote_price  # the quote itself: what was paid or received
+
+    def _quote_price(self, base: str, quote: str, trade_id: int, quantity: Decimal, notional: Decimal):
+        """The quote's price in the valuation currency at the fill. When the base is the valuation
+        currency (USDT-TRY), or only the base has a price path, the fill's own price converts it."""
+        if quote == self.valuation:
+            return Decimal(1)
+        if base == self.valuation:
+            return quantity / notional
+        before = lambda m: prices.price_before_trade(m, trade_id)  # noqa: E731
+        price = self.graph.price(quote, before)
+        if price is None:
+            base_price = self.graph.price(base, before)
+            price = None if base_price is None else base_price * quantity / notional
+        return price
 
 
 def _acquire(position: Position, quantity: Decimal, value: Decimal | None) -> None:
@@ -235,7 +262,10 @@ def _dispose(position: Position, quantity: Decimal, proceeds: Decimal | None, *,
     position.quantity = max(position.quantity - quantity, Decimal(0))
     if realize:
         if proceeds is None or position.unpriced:
-            position.unpriced = True  # the sale's gain cannot be known: left out of realized PnL
+            # The gain of this sale cannot be known (no price for what it brought, or an unknown
+            # cost): it stays out of realized PnL, and the position says so. What remains keeps
+            # its average cost.
+            position.realized_incomplete = True
         else:
             position.realized_pnl = (position.realized_pnl + proceeds - removed).quantize(STORED, ROUND_HALF_EVEN)
     if position.quantity == 0:

@@ -32,10 +32,10 @@ class Trade(models.Model):
         indexes = [
             models.Index(fields=["market", "-id"], name="trades_market_recent"),
             # A user's fills, newest first, from a (time, id) cursor: all markets or one.
-            models.Index(fields=["buyer", "-created_at", "-id"], name="trades_buyer_recent"),
-            models.Index(fields=["seller", "-created_at", "-id"], name="trades_seller_recent"),
-            models.Index(fields=["buyer", "market", "-created_at", "-id"], name="trades_buyer_market_recent"),
-            models.Index(fields=["seller", "market", "-created_at", "-id"], name="trades_seller_market_recent"),
+            models.Index(fields=["buyer", "-created_at", "-id"], name="trades_buyer_time"),
+            models.Index(fields=["seller", "-created_at", "-id"], name="trades_seller_time"),
+            models.Index(fields=["buyer", "market", "-created_at", "-id"], name="trades_buyer_market_time"),
+            models.Index(fields=["seller", "market", "-created_at", "-id"], name="trades_seller_market_time"),
             models.Index(fields=["buy_order"], name="trades_buy_order"),
             models.Index(fields=["sell_order"], name="trades_sell_order"),
         ]

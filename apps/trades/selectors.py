@@ -49,13 +49,15 @@ class Position:
 
     @classmethod
     def decode(cls, token: str) -> Position:
+        if len(token) > 100:  # ours are about 50 characters; and json would recurse into deep nesting
+            raise InvalidCursor("Invalid cursor.")
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             time_s, id_ = json.loads(raw)
             time = dt.datetime.fromisoformat(time_s)
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidCursor("Invalid cursor.") from exc
-        if time.tzinfo is None or type(id_) is not int or not 0 < id_ < 2**63:
+        if time.utcoffset() != dt.timedelta(0) or type(id_) is not int or not 0 < id_ < 2**63:
             raise InvalidCursor("Invalid cursor.")
         return cls(time, id_)
 

@@ -151,10 +151,9 @@ def test_changing_the_valuation_currency_rebuilds_positions(market, settings):
     settings.PORTFOLIO_VALUATION_CURRENCY = "BTC"
     got = assets(alice)
     assert got["valuation_currency"] == "BTC"
-    # In BTC, USDT is worth 1/100 now; the BTC bought had no BTC price for the USDT paid (no trade
-    # before it), so its cost in BTC is unknown.
+    # In BTC, USDT is worth 1/100 now; BTC itself is always at cost 1.
     assert got["assets"]["BTC"]["price"] == "1.00000000"
-    assert got["assets"]["BTC"]["average_cost"] is None
+    assert got["assets"]["BTC"]["average_cost"] == "1.00000000"  # the valuation currency itself
     assert got["assets"]["USDT"]["price"] == "0.01000000"
     assert {p.valuation_currency_id for p in Position.objects.filter(user=alice)} == {"BTC"}
 
@@ -211,3 +210,61 @@ def test_portfolio_and_history_endpoints(market):
         assert response.status_code == 400, query
         assert field in response.json()["error"]["details"], query
     assert client_for(bob).get("/api/v1/portfolio/history").json()["results"] == []
+
+
+def test_valuation_currency_as_a_markets_base_is_always_at_cost_one(market):
+    # USDT-TRY: the valuation currency is the base; TRY is valued by the fill's own price.
+    Currency.objects.get_or_create(code="TRY", defaults={"name": "Lira", "decimals": 2})
+    market_services.create_market(base="USDT", quote="TRY", tick_size=D("0.01"), lot_size=D("1"),
+                                  maker_fee=D("0"), taker_fee=D("0"))  # fmt: skip
+    alice, bob = trader(usdt="50"), trader(usdt="1000")
+    deposit(alice, "TRY", "10000")
+    trade(bob, alice, side="buy", price="30.00", quantity="100", symbol="USDT-TRY")  # 3,000 TRY for 100 USDT
+    trade(bob, alice, side="buy", price="40.00", quantity="100", symbol="USDT-TRY")  # 4,000 TRY for 100 USDT
+    services.sync_positions(alice)
+    usdt = Position.objects.get(user=alice, currency="USDT")
+    assert (usdt.quantity, usdt.cost, usdt.unpriced, usdt.realized_pnl) == (D("250"), D("250"), False, 0)
+    # TRY: deposited before any price (unknown cost); spent at 1/30 then 1/40 USDT a lira.
+    got = assets(alice)["assets"]
+    assert got["USDT"]["average_cost"] == "1.000000"
+    assert got["TRY"]["price"] == "0.025000"  # 1/40, in at least USDT's 6 places
+    assert got["TRY"]["total"] == "3000.00"
+
+
+def test_valuation_in_btc_keeps_btc_at_cost_one(market, settings):
+    settings.PORTFOLIO_VALUATION_CURRENCY = "BTC"
+    alice, bob = trader(usdt="100000"), trader(btc="5", usdt="100000")
+    trade(bob, alice, side="buy", price="40000.00", quantity="0.1")  # the market's first trade
+    trade(bob, alice, side="buy", price="50000.00", quantity="0.1")
+    btc = assets(alice)["assets"]["BTC"]
+    assert (btc["total"], btc["average_cost"], btc["unrealized_pnl"]) == ("0.19960000", "1.00000000", "0.00000000")
+    usdt = Position.objects.get(user=alice, currency="USDT")
+    # 100,000 USDT deposited before any price: unknown cost; what left of it left at that average.
+    assert usdt.unpriced and usdt.quantity == D("91000")
+
+
+def test_a_quote_without_a_path_is_valued_by_the_fills_own_price(market):
+    Currency.objects.get_or_create(code="XYZ", defaults={"name": "X", "decimals": 6})
+    market_services.create_market(base="BTC", quote="XYZ", tick_size=D("0.01"), lot_size=D("0.0001"),
+                                  maker_fee=D("0"), taker_fee=D("0"))  # fmt: skip
+    alice, bob = trader(usdt="1000"), trader(btc="2", usdt="1000")
+    deposit(bob, "XYZ", "1000")
+    trade(bob, alice, side="buy", price="100.00", quantity="1")  # 0.998 BTC for 100 USDT
+    # alice sells 0.1 BTC for 0.5 XYZ, a currency without a price of its own: BTC was worth 100, so
+    # the 0.5 XYZ were worth 10 (20 a unit).
+    trade(bob, alice, side="sell", price="5.00", quantity="0.1", symbol="BTC-XYZ")
+    got = assets(alice)["assets"]
+    assert got["BTC"]["average_cost"] == str((D(100) / D("0.998")).quantize(D("1e-18")))
+    assert got["BTC"]["realized_pnl"] == str((D(10) - D(100) * D("0.1") / D("0.998")).quantize(D("0.000001")))
+    assert (got["XYZ"]["total"], got["XYZ"]["average_cost"]) == ("0.500000", "20.000000")
+
+
+def test_selling_what_has_an_unknown_cost_realizes_nothing_and_says_so(market):
+    alice, bob = trader(usdt="1000"), trader(btc="2")  # bob's BTC arrived before any price: cost unknown
+    trade(bob, alice, side="buy", price="100.00", quantity="0.5")
+    services.sync_positions(bob)
+    position = Position.objects.get(user=bob, currency="BTC")
+    assert (position.quantity, position.unpriced, position.realized_incomplete) == (D("1.5"), True, True)
+    assert position.realized_pnl == 0
+    row = assets(bob)["assets"]["BTC"]
+    assert (row["average_cost"], row["unrealized_pnl"], row["value"]) == (None, None, "150.000000")

@@ -16,7 +16,24 @@ class Migration(migrations.Migration):
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
+    # The new indexes are built before the old ones go, so a user's trades always have one.
     operations = [
+        AddIndexConcurrently(
+            model_name='trade',
+            index=models.Index(fields=['buyer', '-created_at', '-id'], name='trades_buyer_time'),
+        ),
+        AddIndexConcurrently(
+            model_name='trade',
+            index=models.Index(fields=['seller', '-created_at', '-id'], name='trades_seller_time'),
+        ),
+        AddIndexConcurrently(
+            model_name='trade',
+            index=models.Index(fields=['buyer', 'market', '-created_at', '-id'], name='trades_buyer_market_time'),
+        ),
+        AddIndexConcurrently(
+            model_name='trade',
+            index=models.Index(fields=['seller', 'market', '-created_at', '-id'], name='trades_seller_market_time'),
+        ),
         RemoveIndexConcurrently(
             model_name='trade',
             name='trades_buyer_recent',
@@ -24,21 +41,5 @@ class Migration(migrations.Migration):
         RemoveIndexConcurrently(
             model_name='trade',
             name='trades_seller_recent',
-        ),
-        AddIndexConcurrently(
-            model_name='trade',
-            index=models.Index(fields=['buyer', '-created_at', '-id'], name='trades_buyer_recent'),
-        ),
-        AddIndexConcurrently(
-            model_name='trade',
-            index=models.Index(fields=['seller', '-created_at', '-id'], name='trades_seller_recent'),
-        ),
-        AddIndexConcurrently(
-            model_name='trade',
-            index=models.Index(fields=['buyer', 'market', '-created_at', '-id'], name='trades_buyer_market_recent'),
-        ),
-        AddIndexConcurrently(
-            model_name='trade',
-            index=models.Index(fields=['seller', 'market', '-created_at', '-id'], name='trades_seller_market_recent'),
         ),
     ]
