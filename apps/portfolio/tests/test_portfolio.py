@@ -268,3 +268,27 @@ def test_selling_what_has_an_unknown_cost_realizes_nothing_and_says_so(market):
     assert position.realized_pnl == 0
     row = assets(bob)["assets"]["BTC"]
     assert (row["average_cost"], row["unrealized_pnl"], row["value"]) == (None, None, "150.000000")
+
+
+def test_staff_read_positions_and_snapshots_in_the_admin(market):
+    from django.test import Client
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from apps.accounts.tests.conftest import totp_code
+    from apps.accounts.tests.factories import PASSWORD, UserFactory
+
+    alice, bob = trader(usdt="1000"), trader(btc="2", usdt="1000")
+    trade(bob, alice, side="buy", price="100.00", quantity="0.5")
+    services.take_snapshot(alice)
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    client = Client()
+    client.post("/admin/login/", {"username": staff.username, "password": PASSWORD,
+                                  "otp_device": device.persistent_id, "otp_token": totp_code(device)})  # fmt: skip
+    positions = client.get("/admin/portfolio/position/?q=" + alice.username)
+    assert positions.status_code == 200 and b"0.499" in positions.content
+    snapshots = client.get("/admin/portfolio/snapshot/")
+    assert snapshots.status_code == 200 and alice.username.encode() in snapshots.content
+    position = Position.objects.filter(user=alice).first()
+    assert client.get(f"/admin/portfolio/position/{position.pk}/change/").status_code == 200
+    assert client.post(f"/admin/portfolio/position/{position.pk}/delete/").status_code == 403
