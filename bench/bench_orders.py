@@ -6,6 +6,9 @@ limit orders (4,000 in all) with POST /api/v1/orders, alternating sides around a
 cross; the matcher settles them as they come. Reports orders/s and p50/p99 latency as the clients see
 them. Then one WebSocket client subscribed to the BTC-USDT book, and 200 orders placed one at a
 time, each at a new price level: the delay from the 201 answer to the update carrying that level.
+Every pre-trade check is configured on the market (none refuses this flow); their cost is measured
+in four rounds of 1,600 orders alternating between that web process and a second one started
+with `PRE_TRADE_CHECKS=false`, compared by the median round.
 Web and matcher are the Procfile's commands (DEBUG off, rate limits lifted); the load generator
 shares the two cores with them.
 """
@@ -17,9 +20,11 @@ import json
 import os
 import random
 import shlex
+import statistics
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 from bench.common import ROOT, Figure, WebProcess, btc_usdt_traders, in_throwaway_database, percentile
@@ -27,6 +32,10 @@ from bench.common import ROOT, Figure, WebProcess, btc_usdt_traders, in_throwawa
 CLIENTS = 16
 ORDERS_PER_CLIENT = 250
 LATENCY_SAMPLES = 200
+CHECK_ROUNDS = 4
+CHECK_ORDERS_PER_CLIENT = 100
+CHECK_LIMITS = {"max_order_quantity": Decimal("1"), "max_order_notional": Decimal("1000000"),
+                "price_band": Decimal("0.6"), "max_open_orders": 100_000}  # fmt: skip
 UNLIMITED = {tier: {"orders": 10**9, "private": 10**9, "public": 10**9}
              for tier in ("anonymous", "basic", "pro", "institutional")}  # fmt: skip
 
@@ -85,9 +94,9 @@ def _bodies(rng: random.Random, n: int) -> list[bytes]:
     return bodies
 
 
-async def _entry(port: int, tokens: list[str]) -> tuple[float, list[float]]:
+async def _entry(port: int, tokens: list[str], per_client: int = ORDERS_PER_CLIENT) -> tuple[float, list[float]]:
     rng = random.Random(9)
-    work = [_bodies(rng, ORDERS_PER_CLIENT) for _ in range(CLIENTS)]
+    work = [_bodies(rng, per_client) for _ in range(CLIENTS)]
     latencies: list[float] = []
     await asyncio.gather(*(_post_client(port, tokens[i], _bodies(rng, 20), []) for i in range(CLIENTS)))  # warm-up
     started = time.perf_counter()
@@ -125,15 +134,27 @@ async def _book_latency(port: int, token: str) -> list[float]:
 
 
 def _measure(settings_dict) -> list[Figure]:
+    from apps.markets import services as market_services
+    from apps.markets.models import Market
     from tests.support import database_url
 
     tokens = _setup()
+    # Every pre-trade check configured, none of them refusing this flow: they all run.
+    market_services.update_market(market=Market.objects.get(symbol="BTC-USDT"), changes=CHECK_LIMITS)
     env = {**os.environ, "DATABASE_URL": database_url(settings_dict), "RATE_LIMITS_JSON": json.dumps(UNLIMITED)}
+    web_env = {"DATABASE_URL": env["DATABASE_URL"], "RATE_LIMITS_JSON": env["RATE_LIMITS_JSON"]}
     matcher = MatcherProcess(env)
+    rates: dict[str, list[float]] = {"on": [], "off": []}
     try:
-        with WebProcess(DATABASE_URL=env["DATABASE_URL"], RATE_LIMITS_JSON=env["RATE_LIMITS_JSON"]) as web:
+        with WebProcess(**web_env) as web, WebProcess(**web_env, PRE_TRADE_CHECKS="false") as unchecked:
             elapsed, latencies = asyncio.run(_entry(web.port, tokens))
             delays = asyncio.run(_book_latency(web.port, tokens[-1]))
+            # The checks' cost: rounds alternating between the two web processes, same flow.
+            for round_ in range(CHECK_ROUNDS):  # on-off, off-on, ...: neither always goes first
+                pair = (("on", web), ("off", unchecked))
+                for label, process in pair if round_ % 2 == 0 else reversed(pair):
+                    seconds, _ = asyncio.run(_entry(process.port, tokens, CHECK_ORDERS_PER_CLIENT))
+                    rates[label].append(CLIENTS * CHECK_ORDERS_PER_CLIENT / seconds)
     finally:
         matcher.stop()
     ms = [x * 1000 for x in latencies]
@@ -145,4 +166,11 @@ def _measure(settings_dict) -> list[Figure]:
         Figure("POST /orders p99", percentile(ms, 99), "ms"),
         Figure("accepted order -> WebSocket book update p50", percentile(delay_ms, 50), "ms"),
         Figure("accepted order -> WebSocket book update p99", percentile(delay_ms, 99), "ms"),
+        Figure("POST /orders, pre-trade checks on (median round)", statistics.median(rates["on"]), "orders/s"),
+        Figure("POST /orders, pre-trade checks off (median round)", statistics.median(rates["off"]), "orders/s"),
+        Figure(
+            "pre-trade checks' cost",
+            100 * (1 - statistics.median(rates["on"]) / statistics.median(rates["off"])),
+            "% of throughput",
+        ),
     ]

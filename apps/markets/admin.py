@@ -19,11 +19,13 @@ class MarketAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in services.EDITABLE_FIELDS}
+            services.update_market(market=obj, changes=changes, actor=request.user)
             return
         created = services.create_market(
             base=obj.base_id, quote=obj.quote_id, tick_size=obj.tick_size, lot_size=obj.lot_size,
             min_notional=obj.min_notional, maker_fee=obj.maker_fee, taker_fee=obj.taker_fee, actor=request.user,
+            **{name: getattr(obj, name) for name in services.LIMIT_FIELDS},
         )  # fmt: skip
         obj.pk = created.pk
 
@@ -31,7 +33,8 @@ class MarketAdmin(admin.ModelAdmin):
         return {"symbol": ""}
 
     def get_fields(self, request, obj=None):
-        fields = ["base", "quote", "tick_size", "lot_size", "min_notional", "maker_fee", "taker_fee", "status",
+        fields = ["base", "quote", "tick_size", "lot_size", "min_notional", "maker_fee", "taker_fee",
+                  "max_order_quantity", "max_order_notional", "price_band", "max_open_orders", "status",
                   "status_reason"]  # fmt: skip
         return (["symbol"] if obj else []) + fields
 

@@ -30,7 +30,19 @@ class MarketOutput(serializers.Serializer):
     min_notional = MoneyField(allow_zero=True)
     maker_fee = MoneyField(allow_zero=True)
     taker_fee = MoneyField(allow_zero=True)
+    max_order_quantity = MoneyField(allow_null=True, help_text="Largest quantity of one order; null: no limit.")
+    max_order_notional = MoneyField(allow_null=True, help_text="Largest price x quantity of one order (quote).")
+    price_band = MoneyField(
+        allow_null=True,
+        help_text="A limit price more than this fraction from the reference "
+        "price (last trade, or the book's mid before the first) is refused: 0.1 = 10 %.",
+    )
+    max_open_orders = serializers.IntegerField(allow_null=True, help_text="Open orders per user on this market.")
     status = serializers.ChoiceField(choices=["trading", "halted"])
+
+
+def _optional(value):
+    return None if value is None else _step(value)
 
 
 def market_payload(market) -> dict:
@@ -38,7 +50,9 @@ def market_payload(market) -> dict:
         "symbol": market.symbol, "base": market.base_id, "quote": market.quote_id,
         "tick_size": _step(market.tick_size), "lot_size": _step(market.lot_size),
         "min_notional": _step(market.min_notional), "maker_fee": _step(market.maker_fee),
-        "taker_fee": _step(market.taker_fee), "status": market.status,
+        "taker_fee": _step(market.taker_fee), "max_order_quantity": _optional(market.max_order_quantity),
+        "max_order_notional": _optional(market.max_order_notional), "price_band": _optional(market.price_band),
+        "max_open_orders": market.max_open_orders, "status": market.status,
     }  # fmt: skip
 
 

@@ -32,6 +32,17 @@ class Market(models.Model):
     min_notional = models.DecimalField(default=0, **AMOUNT, help_text="Smallest price x quantity (quote).")
     maker_fee = models.DecimalField(default=Decimal("0.001"), **RATE, help_text="Rate, 0.001 = 0.1 %.")
     taker_fee = models.DecimalField(default=Decimal("0.002"), **RATE, help_text="Rate, 0.002 = 0.2 %.")
+    # Pre-trade checks (apps.orders.checks); empty means off.
+    max_order_quantity = models.DecimalField(null=True, blank=True, **AMOUNT,
+                                             help_text="Largest quantity of one order (base).")  # fmt: skip
+    max_order_notional = models.DecimalField(null=True, blank=True, **AMOUNT,
+                                             help_text="Largest price x quantity of one order (quote).")  # fmt: skip
+    price_band = models.DecimalField(
+        null=True, blank=True, max_digits=8, decimal_places=6,
+        help_text="A limit price more than this fraction away from the reference price (the last trade, or the "
+        "mid of the book before the first trade) is refused: 0.1 = 10 %.")  # fmt: skip
+    max_open_orders = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Open orders one user may have on this market.")  # fmt: skip
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.TRADING)
     status_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -48,6 +59,13 @@ class Market(models.Model):
                 name="markets_fees_in_range",
             ),
             models.CheckConstraint(condition=~Q(base=F("quote")), name="markets_base_is_not_quote"),
+            models.CheckConstraint(
+                condition=(Q(max_order_quantity__isnull=True) | Q(max_order_quantity__gt=0))
+                & (Q(max_order_notional__isnull=True) | Q(max_order_notional__gt=0))
+                & (Q(price_band__isnull=True) | Q(price_band__gt=0, price_band__lt=1))
+                & (Q(max_open_orders__isnull=True) | Q(max_open_orders__gt=0)),
+                name="markets_pre_trade_limits_positive",
+            ),
             models.UniqueConstraint(fields=["base", "quote"], name="markets_one_market_per_pair"),
         ]
 

@@ -25,6 +25,30 @@ class BelowMinNotional(DomainError):
     default_message = "The order's value is below the market's minimum."
 
 
+class AboveMaxQuantity(DomainError):
+    code = "above_max_quantity"
+    status_code = 400
+    default_message = "The order's quantity is above the market's maximum."
+
+
+class AboveMaxNotional(DomainError):
+    code = "above_max_notional"
+    status_code = 400
+    default_message = "The order's value is above the market's maximum."
+
+
+class PriceOutOfBand(DomainError):
+    code = "price_out_of_band"
+    status_code = 400
+    default_message = "The price is too far from the market's reference price."
+
+
+class TooManyOpenOrders(DomainError):
+    code = "too_many_open_orders"
+    status_code = 400
+    default_message = "You have the most open orders this market allows."
+
+
 class TradingNotAllowed(DomainError):
     code = "kyc_required"
     status_code = 403

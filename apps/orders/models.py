@@ -77,6 +77,10 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at", "-id"], name="orders_user_recent"),
             models.Index(fields=["user", "market", "-created_at", "-id"], name="orders_user_market_recent"),
+            # The open-orders limit counts a user's open orders on a market: a small partial index.
+            models.Index(
+                fields=["user", "market"], name="orders_user_open", condition=Q(status__in=["new", "partially_filled"])
+            ),
             # Recovery reads a market's open orders in priority order; the partial index stays small.
             models.Index(
                 fields=["market", "priority", "id"],

@@ -23,7 +23,7 @@ from apps.markets.exceptions import MarketHalted
 from apps.markets.models import Market
 from apps.markets.selectors import market_by_symbol
 from apps.matching.models import MarketState
-from apps.orders import streams
+from apps.orders import checks, streams
 from apps.orders.exceptions import (
     BelowMinNotional,
     InvalidOrder,
@@ -70,7 +70,10 @@ def place_order(*, user, request: OrderRequest) -> tuple[Order, bool]:
         raise MarketHalted(details={"symbol": market.symbol, "reason": market.status_reason})
     if not limits_for(user)["trading"]:
         raise TradingNotAllowed()
-    validate_order(market, request)
+    notional = validate_order(market, request)
+    proposed = checks.Proposed(market=market, user_id=user.pk, side=request.side, type=request.type,
+                               quantity=request.quantity, price=request.price, notional=notional)  # fmt: skip
+    checks.run(proposed, checks.BEFORE)
     # The account that pays (locked here) and the one that receives (so the matcher finds it).
     pays_code, gets_code = (
         (market.quote_id, market.base_id) if request.side == S.BUY else (market.base_id, market.quote_id)
@@ -79,6 +82,7 @@ def place_order(*, user, request: OrderRequest) -> tuple[Order, bool]:
         ledger.user_account(user, gets_code)
     try:
         with transaction.atomic():
+            checks.run(proposed, checks.INSIDE)  # before the hold, under its own lock
             pays = ledger.lock_user_account(user, pays_code)
             amount = hold_amount(market, request, available=pays.available)
             if amount <= 0 or amount > pays.available:
@@ -107,8 +111,9 @@ def _by_client_order_id(user, client_order_id: str) -> Order | None:
     return Order.objects.select_related("market").filter(user=user, client_order_id=client_order_id).first()
 
 
-def validate_order(market: Market, r: OrderRequest) -> None:
-    """The market's filters and the rules of each order type. Raises before anything is written."""
+def validate_order(market: Market, r: OrderRequest) -> Decimal | None:
+    """The market's filters and the rules of each order type. Raises before anything is written;
+    returns the order's estimated notional (estimated_notional)."""
     errors: dict[str, list[str]] = {}
 
     def need(field, present, why):
@@ -158,6 +163,7 @@ def validate_order(market: Market, r: OrderRequest) -> None:
     if notional is not None and notional < market.min_notional:
         raise BelowMinNotional(details={"min_notional": f"{market.min_notional.normalize():f}",
                                         "notional": f"{notional.normalize():f}"})  # fmt: skip
+    return notional
 
 
 def places(value: Decimal) -> int:

@@ -59,7 +59,8 @@ def test_markets_endpoint_lists_filters_as_strings(market, api_client):
     assert response.status_code == 200
     assert response.json() == [{
         "symbol": "BTC-USDT", "base": "BTC", "quote": "USDT", "tick_size": "0.01", "lot_size": "0.0001",
-        "min_notional": "1", "maker_fee": "0.001", "taker_fee": "0.002", "status": "trading",
+        "min_notional": "1", "maker_fee": "0.001", "taker_fee": "0.002", "max_order_quantity": None,
+        "max_order_notional": None, "price_band": None, "max_open_orders": None, "status": "trading",
     }]  # fmt: skip
 
 
