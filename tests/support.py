@@ -13,6 +13,8 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import httpx
+import kombu.exceptions
+import redis.exceptions
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -123,9 +125,21 @@ class CeleryWorker(Process):
         self.hostname = f"test-{os.getpid()}-{free_port()}@localhost"
         args = [*procfile_command("worker"), "--hostname", self.hostname, "--without-mingle", "--without-gossip"]
         super().__init__("celery-worker", args, env, log_dir)
-        self.wait_until(
-            lambda: bool(app.control.ping(destination=[self.hostname], timeout=1)), 60, "the worker answering a ping"
-        )
+
+        def answers() -> bool:
+            # A connection of its own, not the app's pool: a pooled one may have been closed by
+            # Redis since (a test kills Redis clients), and the ping would fail on it.
+            try:
+                with app.connection_for_write() as connection:
+                    return bool(app.control.ping(destination=[self.hostname], timeout=1, connection=connection))
+            except (redis.exceptions.ConnectionError, kombu.exceptions.OperationalError):
+                return False
+
+        try:
+            self.wait_until(answers, 60, "the worker answering a ping")
+        except BaseException:
+            self.stop()  # never leave a worker behind: it would answer the next test's pings
+            raise
 
 
 class MatcherProcess(Process):

@@ -56,24 +56,3 @@ def test_fills_portfolio_and_a_streamed_export_over_http(market, web_server, liv
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode())))
     assert len(rows) == 1 + 5002 and rows[0][0] == "id"
     assert len({row[0] for row in rows[1:]}) == 5002
-
-
-def test_snapshot_task_in_a_real_worker_twice_at_once_then_again(market, live_env, process_log_dir):
-    """The beat task through the broker to the Procfile's worker: two runs racing, then a third,
-    leave one snapshot per user for the day."""
-    from apps.portfolio import tasks
-    from apps.portfolio.models import Snapshot
-    from exchange.celery import app as celery_app
-    from tests.support import CeleryWorker
-
-    users = [trader(usdt="100"), trader(usdt="250"), trader(btc="1")]
-    with CeleryWorker(live_env, process_log_dir, celery_app):
-        first, second = tasks.take_snapshots.delay(), tasks.take_snapshots.delay()
-        results = [first.get(timeout=60), second.get(timeout=60)]
-        third = tasks.take_snapshots.delay().get(timeout=60)
-    assert sum(r["created"] for r in results) >= len(users) and third["created"] == 0
-    assert all(r["failed"] == 0 for r in [*results, third])
-    today = timezone.now().date()
-    snapshots = {s.user_id: s for s in Snapshot.objects.filter(user__in=users)}
-    assert len(snapshots) == 3 and {s.date for s in snapshots.values()} == {today}
-    assert snapshots[users[1].pk].total_value == D("250")

@@ -137,3 +137,29 @@ def test_kyc_decision_notice_is_sent_by_a_real_worker(live_env, process_log_dir,
     [message] = list(mailbox.iterdir())
     text = message.read_text()
     assert f"To: {name}@example.com" in text and "Your identity is verified" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_snapshot_task_in_a_real_worker_twice_at_once_then_again(market, live_env, process_log_dir):
+    """The beat task through the broker to the Procfile's worker: two runs racing, then a third,
+    leave one snapshot per user for the day."""
+    from decimal import Decimal as D
+
+    from django.utils import timezone
+
+    from apps.orders.tests.trading import trader
+    from apps.portfolio import tasks
+    from apps.portfolio.models import Snapshot
+
+    users = [trader(usdt="100"), trader(usdt="250"), trader(btc="1")]
+    # A connection of its own for sending, not left in the app's pool.
+    with CeleryWorker(live_env, process_log_dir, celery_app), celery_app.connection_for_write() as connection:
+        first, second = (tasks.take_snapshots.apply_async(connection=connection) for _ in range(2))
+        results = [first.get(timeout=60), second.get(timeout=60)]
+        third = tasks.take_snapshots.apply_async(connection=connection).get(timeout=60)
+    assert sum(r["created"] for r in results) >= len(users) and third["created"] == 0
+    assert all(r["failed"] == 0 for r in [*results, third])
+    today = timezone.now().date()
+    snapshots = {s.user_id: s for s in Snapshot.objects.filter(user__in=users)}
+    assert len(snapshots) == 3 and {s.date for s in snapshots.values()} == {today}
+    assert snapshots[users[1].pk].total_value == D("250")

@@ -10,7 +10,10 @@ from apps.orders.serializers import OrderInput, OrderOutput, order_payload
 
 PLACE_ERRORS = (
     "400 `invalid_request`, `invalid_price_tick`, `invalid_quantity_step`, `below_min_notional`, "
-    "`insufficient_funds`; 403 `market_halted`, `kyc_required`, `permission_denied`; 404 `unknown_market`. "
+    "`insufficient_funds`; the market's pre-trade checks (GET /markets shows them): `above_max_quantity`, "
+    "`above_max_notional`, `price_out_of_band` (a limit price more than `price_band` from the last trade, or "
+    "from the book's mid before the first; `details` has the accepted range), `too_many_open_orders`; "
+    "403 `market_halted`, `kyc_required`, `permission_denied`; 404 `unknown_market`. "
     "A repeated `client_order_id` answers 200 with the original order. Holds: a buy limit holds price x "
     "quantity, a market buy by `quote_quantity` that amount, a market buy by `quantity` the whole available "
     "quote balance until it settles (the rest comes back at once), a stop-market buy by quantity "
