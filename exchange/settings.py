@@ -425,10 +425,12 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=15)
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
 PRE_TRADE_CHECKS = env.bool("PRE_TRADE_CHECKS", default=True)
 PRICE_BAND_REFERENCE_SECONDS = env.float("PRICE_BAND_REFERENCE_SECONDS", default=1.0)
 PORTFOLIO_VALUATION_CURRENCY = env.str("PORTFOLIO_VALUATION_CURRENCY", default="USDT")
 CELERY_BEAT_SCHEDULE = {
+    "core-purge-idempotency-keys": {"task": "apps.core.tasks.purge_idempotency_keys", "schedule": 3600},
     "portfolio-snapshots": {
         "task": "apps.portfolio.tasks.take_snapshots",
         # Every hour (UTC): the first run of a day records it, the others find nothing to do, so a

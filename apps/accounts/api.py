@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from apps.accounts import selectors, services
 from apps.accounts import serializers as s
 from apps.accounts.permissions import ApiKeyScope
+from apps.core.idempotency import PARAMETER, idempotent
 
 TAGS = ["accounts"]
 
@@ -116,7 +117,8 @@ class ApiKeyListView(AccountActionView):
     def get(self, request):
         return Response(s.ApiKeyOutput(selectors.api_keys_for(request.user), many=True).data)
 
-    @extend_schema(request=s.ApiKeyInput, responses={201: s.NewApiKeyOutput}, tags=TAGS)
+    @extend_schema(request=s.ApiKeyInput, responses={201: s.NewApiKeyOutput}, tags=TAGS, parameters=[PARAMETER])
+    @idempotent
     def post(self, request):
         created = services.create_api_key(user=request.user, **validated(s.ApiKeyInput, request))
         body = s.ApiKeyOutput(created.api_key).data | {"secret": created.secret}

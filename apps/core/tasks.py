@@ -9,3 +9,11 @@ from apps.core import services
 def record_heartbeat() -> str:
     worker = record_heartbeat.request.hostname or "unknown"
     return services.record_heartbeat(worker=worker).isoformat()
+
+
+@shared_task(name="apps.core.tasks.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Idempotency keys past their lifetime (24 h) are forgotten."""
+    from apps.core.idempotency import purge_expired
+
+    return purge_expired()

@@ -6,6 +6,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.idempotency import PARAMETER, idempotent
 from apps.kyc import selectors, services
 from apps.kyc import serializers as s
 
@@ -18,7 +19,8 @@ class SubmissionCreateView(APIView):
     api_key_permission = None  # identity documents are sent by the person, logged in
 
     @extend_schema(request={"multipart/form-data": s.SubmissionInput}, responses={201: s.SubmissionCreated},
-                   tags=TAGS)  # fmt: skip
+                   tags=TAGS, parameters=[PARAMETER])  # fmt: skip
+    @idempotent
     def post(self, request):
         serializer = s.SubmissionInput(data=request.data)
         serializer.is_valid(raise_exception=True)

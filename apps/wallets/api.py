@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.fields import MoneyField, format_in_precision
+from apps.core.idempotency import PARAMETER, idempotent
 from apps.core.serializers import ModelSerializer
 from apps.wallets import deposits, selectors, withdrawals
 from apps.wallets.models import Deposit, Withdrawal
@@ -112,9 +113,10 @@ class WithdrawalListView(generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=WithdrawalInput, responses={201: WithdrawalOutput}, tags=["wallets"],
+    @extend_schema(request=WithdrawalInput, responses={201: WithdrawalOutput}, tags=["wallets"], parameters=[PARAMETER],
                    description="403 `two_factor_required`, `kyc_required`, `limit_exceeded`; 400 `insufficient_funds`, "
                    "`invalid_address`, `invalid_otp`; 404 `unknown_currency`.")  # fmt: skip
+    @idempotent
     def post(self, request):
         data = WithdrawalInput(data=request.data)
         data.is_valid(raise_exception=True)

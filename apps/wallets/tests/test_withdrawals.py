@@ -330,3 +330,19 @@ def test_a_send_the_node_refuses_fails_and_gives_the_money_back(trader, btc, mon
     assert withdrawal.status == W.FAILED and "blacklisted" in withdrawal.failure_reason
     assert balances(trader, btc) == (Decimal(1), 0)
     assert verify_ledger() == []
+
+
+@pytest.mark.django_db
+def test_a_withdrawal_retried_with_its_idempotency_key_is_made_once(trader, btc):
+    client = client_for(trader)
+    body = {"currency": "BTC", "amount": "0.1", "address": address(), "otp_code": code_for(trader)}
+    first = client.post("/api/v1/withdrawals", body, format="json", HTTP_IDEMPOTENCY_KEY="w-1")
+    assert first.status_code == 201
+    # The retry carries the same (now used) TOTP code: it is answered from the first request.
+    again = client.post("/api/v1/withdrawals", body, format="json", HTTP_IDEMPOTENCY_KEY="w-1")
+    assert (again.status_code, again.json(), again["Idempotent-Replayed"]) == (201, first.json(), "true")
+    assert Withdrawal.objects.filter(user=trader).count() == 1
+    assert balances(trader, btc) == (Decimal("0.8998"), Decimal("0.1002"))  # amount and fee held once
+    other = client.post("/api/v1/withdrawals", body | {"amount": "0.2"}, format="json", HTTP_IDEMPOTENCY_KEY="w-1")
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    assert verify_ledger() == []

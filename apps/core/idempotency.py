@@ -1,0 +1,122 @@
+"""`Idempotency-Key` for POSTs that create something other than an order (withdrawals, API keys,
+KYC submissions): a repeat with the same key and the same request returns the first answer; the
+same key with another request is 409 `idempotency_conflict`. Keys live IDEMPOTENCY_KEY_HOURS (24).
+
+The key is claimed, the view runs, and the answer is stored in **one transaction**: either the
+request's effects and its stored answer both exist, or neither does (a crash or an error leaves the
+key free for a retry). A concurrent repeat blocks on the key's unique index until the first commits,
+then replays its answer; errors are not stored (a retry runs again and meets the same error).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import re
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from apps.accounts import crypto
+from apps.core.exceptions import Conflict
+from apps.core.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces (a UUID is the usual choice)
+
+PARAMETER = OpenApiParameter(
+    HEADER, str, location=OpenApiParameter.HEADER, required=False,
+    description="Makes the request safe to retry: a repeat with the same key and the same request within "
+    "24 hours returns the first answer (header `Idempotent-Replayed: true`) and creates nothing; the same key "
+    "with another request is 409 `idempotency_conflict`. 1-255 printable ASCII characters, per user.",
+)  # fmt: skip
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+    default_message = "This Idempotency-Key was used for another request."
+
+
+def idempotent(handler):
+    """Decorate a view's `post(self, request, ...)`."""
+
+    @functools.wraps(handler)
+    def wrapper(view, request, *args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return handler(view, request, *args, **kwargs)
+        if not KEY.fullmatch(key):
+            raise serializers.ValidationError({HEADER: ["1 to 255 printable ASCII characters, no spaces."]})
+        fingerprint = _fingerprint(request)
+        with transaction.atomic():
+            claim = _claim(request, key, fingerprint)
+            if isinstance(claim, Response):
+                return claim
+            response = handler(view, request, *args, **kwargs)
+            if response.status_code >= 400:
+                transaction.set_rollback(True)  # an answered error stores nothing and keeps nothing
+                return response
+            claim.status_code = response.status_code
+            claim.response = crypto.encrypt(json.dumps(response.data, cls=DjangoJSONEncoder))
+            claim.save(update_fields=["status_code", "response"])
+            return response
+
+    return wrapper
+
+
+def _claim(request, key: str, fingerprint: str) -> IdempotencyKey | Response:
+    """The new key's row (ours until commit), or the stored answer of an earlier request."""
+    now = timezone.now()
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                return IdempotencyKey.objects.create(
+                    user=request.user, key=key, method=request.method, path=request.get_full_path()[:500],
+                    fingerprint=fingerprint, status_code=0, response=b"", created_at=now,
+                )  # fmt: skip
+        except IntegrityError:
+            # Taken, and committed: a concurrent holder made us wait for its commit.
+            existing = IdempotencyKey.objects.select_for_update().filter(user=request.user, key=key).first()
+            if existing is None:
+                continue  # purged meanwhile
+            if existing.created_at <= now - lifetime():
+                existing.delete()  # expired: the key is free again
+                continue
+            if existing.fingerprint != fingerprint:
+                raise IdempotencyConflict(details={HEADER: key}) from None
+            body = json.loads(crypto.decrypt(existing.response))
+            return Response(body, status=existing.status_code, headers={"Idempotent-Replayed": "true"})
+    raise IdempotencyConflict(details={HEADER: key})
+
+
+def _fingerprint(request) -> str:
+    """The request as data: method, path with query, fields (sorted) and uploaded files' contents."""
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.get_full_path()}\n".encode())
+    data = request.data
+    fields = data.lists() if hasattr(data, "lists") else data.items()
+    uploads = getattr(request, "FILES", {}) or {}
+    plain = {name: value for name, value in fields if name not in uploads}
+    digest.update(json.dumps(plain, sort_keys=True, default=str).encode())
+    for name in sorted(uploads):
+        for upload in uploads.getlist(name):
+            digest.update(f"\n{name}:{upload.name}:{upload.size}:".encode())
+            for chunk in upload.chunks():
+                digest.update(chunk)
+            upload.seek(0)
+    return digest.hexdigest()
+
+
+def lifetime() -> dt.timedelta:
+    return dt.timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+
+
+def purge_expired() -> int:
+    return IdempotencyKey.objects.filter(created_at__lte=timezone.now() - lifetime()).delete()[0]
