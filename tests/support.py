@@ -132,7 +132,7 @@ class CeleryWorker(Process):
             try:
                 with app.connection_for_write() as connection:
                     return bool(app.control.ping(destination=[self.hostname], timeout=1, connection=connection))
-            except (redis.exceptions.ConnectionError, kombu.exceptions.OperationalError):
+            except (redis.exceptions.RedisError, kombu.exceptions.OperationalError):
                 return False
 
         try:

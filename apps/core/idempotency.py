@@ -3,9 +3,10 @@ KYC submissions): a repeat with the same key and the same request returns the fi
 same key with another request is 409 `idempotency_conflict`. Keys live IDEMPOTENCY_KEY_HOURS (24).
 
 The key is claimed, the view runs, and the answer is stored in **one transaction**: either the
-request's effects and its stored answer both exist, or neither does (a crash or an error leaves the
-key free for a retry). A concurrent repeat blocks on the key's unique index until the first commits,
-then replays its answer; errors are not stored (a retry runs again and meets the same error).
+request's effects and its stored answer both exist, or neither does (a crash leaves the key free
+for a retry). A concurrent repeat blocks on the key's unique index until the first commits, then
+replays its answer. A refusal (an API error) is not stored: the key is released and what the
+refusal itself recorded is kept, exactly as without a key; a retry runs again.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
 from apps.accounts import crypto
-from apps.core.exceptions import Conflict
+from apps.core.exceptions import Conflict, DomainError
 from apps.core.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -55,18 +57,28 @@ def idempotent(handler):
         if not KEY.fullmatch(key):
             raise serializers.ValidationError({HEADER: ["1 to 255 printable ASCII characters, no spaces."]})
         fingerprint = _fingerprint(request)
+        refused = None
         with transaction.atomic():
             claim = _claim(request, key, fingerprint)
             if isinstance(claim, Response):
                 return claim
-            response = handler(view, request, *args, **kwargs)
-            if response.status_code >= 400:
-                transaction.set_rollback(True)  # an answered error stores nothing and keeps nothing
-                return response
-            claim.status_code = response.status_code
-            claim.response = crypto.encrypt(json.dumps(response.data, cls=DjangoJSONEncoder))
-            claim.save(update_fields=["status_code", "response"])
-            return response
+            try:
+                response = handler(view, request, *args, **kwargs)
+            except (DomainError, APIException) as exc:
+                # Refused: the key is released, and what the refusal itself recorded stays, as it
+                # would without a key (a wrong 2FA code counts against the device's throttle).
+                claim.delete()
+                refused = exc
+            else:
+                if response.status_code >= 400:
+                    claim.delete()
+                else:
+                    claim.status_code = response.status_code
+                    claim.response = crypto.encrypt(json.dumps(response.data, cls=DjangoJSONEncoder))
+                    claim.save(update_fields=["status_code", "response"])
+        if refused is not None:
+            raise refused
+        return response
 
     return wrapper
 
@@ -101,10 +113,11 @@ def _fingerprint(request) -> str:
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.get_full_path()}\n".encode())
     data = request.data
-    fields = data.lists() if hasattr(data, "lists") else data.items()
     uploads = getattr(request, "FILES", {}) or {}
-    plain = {name: value for name, value in fields if name not in uploads}
-    digest.update(json.dumps(plain, sort_keys=True, default=str).encode())
+    if hasattr(data, "lists"):  # a form (multipart)
+        data = {name: values for name, values in data.lists() if name not in uploads}
+    # JSON as parsed (any shape: the view's serializer answers for a body that is not an object).
+    digest.update(json.dumps(data, sort_keys=True, default=str).encode())
     for name in sorted(uploads):
         for upload in uploads.getlist(name):
             digest.update(f"\n{name}:{upload.name}:{upload.size}:".encode())

@@ -9,12 +9,14 @@ max_open_orders); an empty field turns its check off. `PRE_TRADE_CHECKS=false` t
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -47,6 +49,7 @@ class Proposed:
         return self._reference[0]
 
 
+logger = logging.getLogger(__name__)
 _last_prices: dict[int, tuple[float, Decimal | None]] = {}  # market id -> (read at, last price)
 
 
@@ -60,7 +63,13 @@ def reference_price(market: Market) -> Decimal | None:
         _last_prices[market.pk] = (now, last)
     if last is not None:
         return last
-    cached = get_redis().get(book_cache_key(market.symbol))
+    try:
+        cached = get_redis().get(book_cache_key(market.symbol))
+    except redis.RedisError:
+        # Order entry survives a Redis outage (the matcher re-sends what it missed): without a
+        # last trade and without the book, there is no reference, and the band cannot apply.
+        logger.warning("price band: book cache unreachable", extra={"symbol": market.symbol})
+        return None
     book = json.loads(cached) if cached else {}
     if book.get("bids") and book.get("asks"):
         return (Decimal(book["bids"][0][0]) + Decimal(book["asks"][0][0])) / 2

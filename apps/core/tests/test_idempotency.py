@@ -114,3 +114,30 @@ def test_concurrent_repeats_create_once_and_answer_alike():
         thread.join()
     assert ApiKey.objects.filter(user=user).count() == 1
     assert len(set(answers)) == 1 and answers[0][0] == 201 and len(answers) == 6
+
+
+@pytest.mark.django_db
+def test_a_refusal_keeps_what_it_recorded_wrong_2fa_codes_still_count():
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = UserFactory()
+    client = client_for(user)  # logged in, then 2FA turned on: creating a key now needs a code
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    for key in ("guess-1", "guess-2"):
+        response = create(client, key, otp_code="000000")
+        assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_otp"
+        device.refresh_from_db()
+        # As without a key: the wrong code counted, so the next guess falls in the throttle's wait
+        # (and is refused without being tried).
+        assert device.throttling_failure_count == 1
+    assert not IdempotencyKey.objects.exists() and not ApiKey.objects.filter(user=user).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ["[]", "[1, 2]", '"x"', "5", "null"])
+def test_a_body_that_is_not_an_object_is_a_400_with_a_key_too(body):
+    client = client_for(UserFactory())
+    response = client.post("/api/v1/account/api-keys", body, content_type="application/json",
+                           HTTP_IDEMPOTENCY_KEY="k")  # fmt: skip
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_request"

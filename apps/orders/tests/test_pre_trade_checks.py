@@ -179,3 +179,17 @@ def test_limits_are_published_validated_and_audited(market):
     assert (market.max_order_quantity, market.price_band, market.max_open_orders) == (D("50"), D("0.1"), 200)
     with pytest.raises(ValueError):
         market_services.update_market(market=market, changes={"tick_size": D("1")})
+
+
+def test_the_band_without_a_last_trade_skips_when_the_book_cache_is_unreachable(market, monkeypatch):
+    import redis
+
+    market = limits(market, price_band=D("0.1"))
+
+    class Down:
+        def get(self, key):
+            raise redis.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(checks, "get_redis", lambda: Down())
+    assert checks.reference_price(market) is None
+    checks.price_band(proposed(market, price=D("1.00")))  # no reference: the band cannot apply
