@@ -424,6 +424,9 @@ def test_a_revoked_api_key_or_a_changed_password_ends_the_private_stream(market,
                 await ws.send(json.dumps({"op": "subscribe", "channel": "orders"}))
                 assert await receive(ws) == {"type": "subscribed", "channel": "orders"}
             await asyncio.sleep(1)  # re-checked meanwhile: still valid
+            for ws in (b, c):  # a client message, so neither is idle (1.5 s) when it loses its subscription
+                await ws.send(json.dumps({"op": "ping"}))
+                assert await receive(ws) == {"type": "pong"}
             await in_thread(revoke)
             for ws in (b, c):
                 revoked = await receive(ws, timeout=5)
