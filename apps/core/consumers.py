@@ -21,6 +21,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+import redis
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -52,7 +53,31 @@ class Subscription:
             await self.leave()
 
 
+CHANNEL_RECEIVE_ATTEMPTS = 3
+
+
 class StreamConsumer(AsyncJsonWebsocketConsumer):
+    # Channels sets `channel_receive` (this connection's own channel-layer read) before the
+    # connection starts; a Redis connection dropped under it (a failover, a killed client) would
+    # end the whole WebSocket. The setter wraps it: a dropped connection is read again, on a new one.
+    @property
+    def channel_receive(self):
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive):
+        async def resilient():
+            for attempt in range(1, CHANNEL_RECEIVE_ATTEMPTS + 1):
+                try:
+                    return await receive()
+                except redis.ConnectionError:
+                    if attempt == CHANNEL_RECEIVE_ATTEMPTS:
+                        raise
+                    logger.warning("channel layer read failed, reading again", extra={"attempt": attempt})
+                    await asyncio.sleep(0.05 * attempt)
+
+        self._channel_receive = resilient
+
     async def connect(self):
         loop = asyncio.get_running_loop()
         self.subscriptions: dict[tuple[str, str], Subscription] = {}
