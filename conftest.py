@@ -44,7 +44,10 @@ def _fresh_rate_limits():
     from apps.core.redis import get_redis
 
     redis = get_redis()
-    for pattern in ("exchange:ratelimit:*", "exchange:apikey:seen:*"):
+    from apps.wallets import breaker
+
+    breaker.forget()  # and the chain breakers' shared state
+    for pattern in ("exchange:ratelimit:*", "exchange:apikey:seen:*", "exchange:chain-breaker:*"):
         keys = list(redis.scan_iter(pattern, count=1000))
         if keys:
             redis.delete(*keys)

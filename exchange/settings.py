@@ -295,6 +295,8 @@ STRICT_RATE_LIMITS = {
 
 # --- Wallets ------------------------------------------------------------------------------------
 # Chain adapter per currency code ("*": every other one). No node runs here: the simulated chain.
+CHAIN_BREAKER_FAIL_MAX = env.int("CHAIN_BREAKER_FAIL_MAX", default=5)
+CHAIN_BREAKER_RESET_SECONDS = env.float("CHAIN_BREAKER_RESET_SECONDS", default=30)
 WALLET_CHAIN_ADAPTERS = {"*": env.str("WALLET_CHAIN_ADAPTER", default="apps.wallets.simchain.SimulatedChain")}
 WALLET_DEPOSIT_SCAN_SECONDS = env.int("WALLET_DEPOSIT_SCAN_SECONDS", default=10)
 # Development: the simulated chain mines a block this often (0: never; tests mine by hand).

@@ -144,6 +144,10 @@ def _translate_django_exception(exc: Exception) -> Exception:
     if _is_store_outage(exc):
         logger.warning("database unavailable: %s", exc)
         return ServiceUnavailable()
+    from apps.wallets.breaker import ChainUnavailable
+
+    if isinstance(exc, ChainUnavailable):  # a currency's node is failing: its breaker is open
+        return ServiceUnavailable(str(exc))
     return exc
 
 

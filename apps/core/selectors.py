@@ -88,4 +88,18 @@ def readiness() -> tuple[bool, dict]:
         "checks": {name: result.as_dict() for name, result in checks.items()},
         "failing": [name for name, result in checks.items() if not result.ok],
         "celery": celery_heartbeat(),
+        "chain": chain_breakers(),
     }
+
+
+def chain_breakers() -> dict[str, str]:
+    """Each active currency's chain breaker state (reported, not failing readiness: the exchange
+    trades while a node is down; withdrawals and deposits of that currency wait)."""
+    from apps.wallets.breaker import state
+    from apps.wallets.models import Currency
+
+    try:
+        codes = list(Currency.objects.filter(is_active=True).values_list("code", flat=True))
+    except Exception:  # noqa: BLE001 - PostgreSQL down is reported by its own check
+        return {}
+    return {code: state(code) for code in codes}

@@ -52,6 +52,9 @@ class ReadinessView(PublicView):
                     "checks": serializers.DictField(),
                     "failing": serializers.ListField(),
                     "celery": serializers.DictField(),
+                    "chain": serializers.DictField(
+                        help_text="Each currency's chain-node circuit breaker: closed, half-open, open."
+                    ),
                 },
             ),
         },

@@ -54,6 +54,9 @@ class ChainAdapter(Protocol):
 
 
 def adapter_for(currency: str) -> ChainAdapter:
+    """The currency's adapter, behind its circuit breaker (apps.wallets.breaker)."""
+    from apps.wallets.breaker import GuardedAdapter, breaker_for
+
     adapters = settings.WALLET_CHAIN_ADAPTERS
     path = adapters.get(currency) or adapters["*"]
-    return import_string(path)(currency)
+    return GuardedAdapter(import_string(path)(currency), breaker_for(currency))

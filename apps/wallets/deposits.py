@@ -99,7 +99,7 @@ def simulate_deposit(*, user, currency_code: str, amount: Decimal, confirmations
     if amount <= 0 or amount != amount.quantize(Decimal(1).scaleb(-currency.decimals)):
         raise InvalidAmount(f"Amounts are positive with at most {currency.decimals} decimals.")
     chain = adapter_for(currency.code)
-    if not isinstance(chain, SimulatedChain):
+    if not isinstance(chain.adapter, SimulatedChain):
         raise InvalidAmount("Deposits can only be simulated on the simulated chain.")
     address = deposit_address(user=user, currency_code=currency.code).address
     txid = chain.receive(to_address=address, amount=amount)

@@ -13,6 +13,7 @@ class ReconciliationCollector(Collector):
         # Names only: registering must not query the database (it runs while apps load).
         yield GaugeMetricFamily("exchange_wallet_balance", "", labels=["currency", "account", "source"])
         yield GaugeMetricFamily("exchange_reconciliation_mismatches", "")
+        yield GaugeMetricFamily("exchange_chain_breaker_state", "", labels=["currency"])
         yield GaugeMetricFamily("exchange_reconciliation_timestamp_seconds", "")
         yield GaugeMetricFamily("exchange_withdrawals_waiting_seconds", "")
 
@@ -39,8 +40,18 @@ class ReconciliationCollector(Collector):
         yield balance
         yield mismatches
         yield age
+        from apps.core.selectors import chain_breakers
+        from apps.wallets.breaker import STATE_VALUES
         from apps.wallets.withdrawals import hot_wallet_shortfall_seconds
 
+        breakers = GaugeMetricFamily(
+            "exchange_chain_breaker_state",
+            "Chain adapter circuit breaker: 0 closed, 1 half-open, 2 open",
+            labels=["currency"],
+        )
+        for code, value in chain_breakers().items():
+            breakers.add_metric([code], STATE_VALUES.get(value, 2))
+        yield breakers
         waiting = GaugeMetricFamily(
             "exchange_withdrawals_waiting_seconds",
             "How long the oldest approved withdrawal has waited for the hot wallet (alert when it grows)",
