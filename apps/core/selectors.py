@@ -88,7 +88,8 @@ def readiness() -> tuple[bool, dict]:
         "checks": {name: result.as_dict() for name, result in checks.items()},
         "failing": [name for name, result in checks.items() if not result.ok],
         "celery": celery_heartbeat(),
-        "chain": chain_breakers(),
+        # Read from both stores: only when both answered (a dead one would stall the probe).
+        "chain": chain_breakers() if ready else {},
     }
 
 
