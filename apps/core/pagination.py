@@ -62,3 +62,17 @@ class CursorPagination(pagination.CursorPagination):
                 "next": {"type": "string", "nullable": True, "format": "uri"},
             },
         }
+
+
+def parse_limit(params, errors: dict, *, default: int, maximum: int) -> int:
+    """`limit` of a query string, 1..maximum; a bad one is recorded in `errors` (400 per field)."""
+    raw = params.get("limit", str(default))
+    if not re.fullmatch(r"[0-9]{1,6}", raw) or not 1 <= int(raw) <= maximum:
+        errors["limit"] = [f"Must be an integer from 1 to {maximum}."]
+        return default
+    return int(raw)
+
+
+def raise_errors(errors: dict) -> None:
+    if errors:
+        raise ValidationError(errors)

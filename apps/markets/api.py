@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.fields import MoneyField, format_decimal
+from apps.core.pagination import parse_limit, raise_errors
 from apps.core.redis import get_redis
 from apps.markets import selectors
 from apps.markets.models import Candle
@@ -94,19 +95,6 @@ class BookView(APIView):
                          "checksum": checksum(bids, asks)})  # fmt: skip
 
 
-def _limit(params, errors: dict, *, default: int, maximum: int) -> int:
-    raw = params.get("limit", str(default))
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        errors["limit"] = [f"Must be an integer from 1 to {maximum}."]
-        return default
-    return int(raw)
-
-
-def _check(errors: dict) -> None:
-    if errors:
-        raise serializers.ValidationError(errors)
-
-
 class TradesView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
@@ -126,8 +114,8 @@ class TradesView(APIView):
     def get(self, request, symbol: str):
         market = selectors.market_by_symbol(symbol)
         errors: dict = {}
-        limit = _limit(request.query_params, errors, default=100, maximum=500)
-        _check(errors)
+        limit = parse_limit(request.query_params, errors, default=100, maximum=500)
+        raise_errors(errors)
         return Response(selectors.recent_trades(market, limit))
 
 
@@ -186,6 +174,6 @@ class CandlesView(APIView):
         interval = request.query_params.get("interval", Candle.Interval.MINUTE)
         if interval not in Candle.Interval.values:
             errors["interval"] = [f"Must be one of {', '.join(Candle.Interval.values)}."]
-        limit = _limit(request.query_params, errors, default=100, maximum=1000)
-        _check(errors)
+        limit = parse_limit(request.query_params, errors, default=100, maximum=1000)
+        raise_errors(errors)
         return Response(selectors.candles(market, interval, limit))

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import redis
@@ -40,13 +40,6 @@ class Proposed:
     quantity: Decimal | None
     price: Decimal | None
     notional: Decimal | None
-    _reference: list = field(default_factory=list)
-
-    def reference_price(self) -> Decimal | None:
-        """The last trade price, or the mid of the book before the first trade (read once)."""
-        if not self._reference:
-            self._reference.append(reference_price(self.market))
-        return self._reference[0]
 
 
 logger = logging.getLogger(__name__)
@@ -98,7 +91,7 @@ def price_band(order: Proposed) -> None:
     band = order.market.price_band
     if band is None or order.type != Order.Type.LIMIT:
         return
-    reference = order.reference_price()
+    reference = reference_price(order.market)
     if reference is None:
         return  # nothing to compare with: a market's first orders
     low, high = reference * (1 - band), reference * (1 + band)

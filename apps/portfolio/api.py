@@ -11,6 +11,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from apps.core.fields import MoneyField
+from apps.core.pagination import parse_limit, raise_errors
 from apps.portfolio import selectors
 
 MAX_LIMIT = 500
@@ -98,12 +99,8 @@ class PortfolioHistoryView(APIView):
             errors["cursor"] = ["Invalid cursor."]
         if since and until and since > until:
             errors["to"] = ["Must not be before `from`."]
-        raw = params.get("limit", "100")
-        limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 5 else 0
-        if not 1 <= limit <= MAX_LIMIT:
-            errors["limit"] = [f"Must be an integer from 1 to {MAX_LIMIT}."]
-        if errors:
-            raise serializers.ValidationError(errors)
+        limit = parse_limit(params, errors, default=100, maximum=MAX_LIMIT)
+        raise_errors(errors)
         rows = selectors.history(request.user, since=since, until=until, before=before, limit=limit + 1)
         next_url = None
         if len(rows) > limit:

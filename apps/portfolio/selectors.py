@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
+from apps.core.fields import format_in_precision
 from apps.portfolio import prices, services
 from apps.portfolio.models import Snapshot
 from apps.wallets.models import Account, Currency
@@ -78,10 +79,8 @@ def portfolio_for(user) -> PortfolioView:
 
 
 def money(value: Decimal | None, decimals: int) -> str | None:
-    """An amount in the valuation currency, in its precision (half-even)."""
-    if value is None:
-        return None
-    return format(value.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_EVEN), "f")
+    """An amount in the valuation currency, in its precision; None stays null."""
+    return None if value is None else format_in_precision(value, decimals)
 
 
 def unit_price(value: Decimal | None, decimals: int) -> str | None:
@@ -104,18 +103,14 @@ def portfolio_payload(view: PortfolioView) -> dict:
         "realized_pnl": money(view.realized_pnl, d),
         "unrealized_pnl": money(view.unrealized_pnl, d),
         "assets": [
-            {"currency": a.currency, "available": _amount(a.available, a.decimals),
-             "locked": _amount(a.locked, a.decimals), "total": _amount(a.total, a.decimals),
+            {"currency": a.currency, "available": format_in_precision(a.available, a.decimals),
+             "locked": format_in_precision(a.locked, a.decimals), "total": format_in_precision(a.total, a.decimals),
              "average_cost": unit_price(a.average_cost, d), "price": unit_price(a.price, d),
              "value": money(a.value, d), "unrealized_pnl": money(a.unrealized_pnl, d),
              "realized_pnl": money(a.realized_pnl, d)}
             for a in view.assets
         ],
     }  # fmt: skip
-
-
-def _amount(value: Decimal, decimals: int) -> str:
-    return format(value.quantize(Decimal(1).scaleb(-decimals)), "f")
 
 
 def history(user, *, since: dt.date | None, until: dt.date | None, before: dt.date | None, limit: int) -> list:

@@ -186,13 +186,16 @@ class _Accountant:
     def prepare(self, events: list[Event]) -> None:
         from apps.trades.models import Trade
 
+        # The trades of this chunk only: memory stays bounded however long the backlog.
         ids = {int(e.reference_id) for e in events if e.reference_type == "trade" and e.kind == "trade"}
-        ids -= self.trades.keys()
-        if ids:
-            for row in Trade.objects.filter(pk__in=ids).values_list(
+        rows = (
+            Trade.objects.filter(pk__in=ids).values_list(
                 "id", "market_id", "quantity", "quote_quantity", "buyer_id", "seller_fee"
-            ):
-                self.trades[row[0]] = row[1:]
+            )
+            if ids
+            else ()
+        )
+        self.trades = {row[0]: row[1:] for row in rows}
 
     def apply(self, position: Position, event: Event) -> None:
         with localcontext() as ctx:

@@ -16,6 +16,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from apps.core.fields import MoneyField, parse_time_param
+from apps.core.pagination import parse_limit, raise_errors
 from apps.markets.selectors import market_by_symbol
 from apps.trades import selectors
 from apps.trades.models import Trade
@@ -65,11 +66,6 @@ def parse_filter(params, errors: dict) -> selectors.FillFilter:
     return selectors.FillFilter(market=market, since=times.get("from"), until=times.get("to"), order_id=order_id)
 
 
-def _raise(errors: dict) -> None:
-    if errors:
-        raise serializers.ValidationError(errors)
-
-
 class FillListView(APIView):
     api_key_permission = "read"
 
@@ -86,17 +82,14 @@ class FillListView(APIView):
     def get(self, request):
         errors: dict = {}
         flt = parse_filter(request.query_params, errors)
-        raw_limit = request.query_params.get("limit", "100")
-        limit = int(raw_limit) if raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) < 5 else 0
-        if not 1 <= limit <= MAX_LIMIT:
-            errors["limit"] = [f"Must be an integer from 1 to {MAX_LIMIT}."]
+        limit = parse_limit(request.query_params, errors, default=100, maximum=MAX_LIMIT)
         after = None
         if request.query_params.get("cursor"):
             try:
                 after = selectors.Position.decode(request.query_params["cursor"])
             except selectors.InvalidCursor:
                 errors["cursor"] = ["Invalid cursor."]
-        _raise(errors)
+        raise_errors(errors)
         rows = selectors.fills_page(request.user, flt, after=after, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -122,7 +115,7 @@ class FillExportView(APIView):
     def get(self, request):
         errors: dict = {}
         flt = parse_filter(request.query_params, errors)
-        _raise(errors)
+        raise_errors(errors)
         response = StreamingHttpResponse(_csv_stream(request.user, flt), content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="fills-{stamp}.csv"'

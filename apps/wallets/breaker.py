@@ -80,12 +80,9 @@ class GuardedAdapter:
 
 
 def state(currency: str) -> str:
-    """The breaker's state as every process sees it ("closed", "half-open", "open")."""
-    try:
-        value = _redis(settings.REDIS_URL).get(f"{NAMESPACE.format(currency=currency)}:pybreaker:state")
-    except redis.RedisError:
-        return breaker_for(currency).current_state
-    return value.decode() if value else pybreaker.STATE_CLOSED
+    """The breaker's state as every process sees it ("closed", "half-open", "open"): pybreaker reads
+    it from the shared storage."""
+    return breaker_for(currency).current_state
 
 
 def forget() -> None:

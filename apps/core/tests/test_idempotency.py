@@ -6,20 +6,12 @@ import threading
 
 import pytest
 from django.db import connection
-from rest_framework.test import APIClient
 
-from apps.accounts import services as account_services
 from apps.accounts.models import ApiKey
-from apps.accounts.tests.factories import PASSWORD, UserFactory
+from apps.accounts.tests.factories import UserFactory
 from apps.core import tasks
 from apps.core.models import IdempotencyKey
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    access = account_services.login(username=user.username, password=PASSWORD, otp_code=None).access
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
+from apps.orders.tests.trading import client_for
 
 
 def create(client, key=None, **body):
