@@ -37,6 +37,9 @@ class Currency(models.Model):
     # market prices exist. Without one, withdrawals of this currency are refused (limit unknown).
     limit_reference_price = models.DecimalField(null=True, blank=True, **AMOUNT)
     is_active = models.BooleanField(default=True)
+    # Withdrawal protections: operations (or the kill switch) stop withdrawals of one currency.
+    withdrawals_halted = models.BooleanField(default=False, help_text="New withdrawals are refused; none is sent.")
+    withdrawals_halt_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         verbose_name_plural = "currencies"
@@ -76,6 +79,8 @@ class Account(models.Model):
         COLD = "cold", "Cold wallet"
         DEPOSITS_IN_TRANSIT = "deposits_in_transit", "Deposits in transit"
         WITHDRAWALS_IN_TRANSIT = "withdrawals_in_transit", "Withdrawals in transit"
+        # Sandbox mode only: the asset side of test funds credited by the faucet (apps.sandbox).
+        SANDBOX_ISSUANCE = "sandbox_issuance", "Sandbox issuance"
 
     LIABILITIES = (Kind.USER, Kind.FEES)
 
@@ -123,6 +128,7 @@ class Transaction(models.Model):
         TRANSFER = "transfer", "Transfer"
         CUSTODY = "custody", "Custody movement"
         ADJUSTMENT = "adjustment", "Adjustment"
+        FAUCET = "faucet", "Sandbox faucet"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=128, unique=True)
