@@ -3,13 +3,14 @@
 import json
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.fields import MoneyField, format_decimal
+from apps.core.fields import MoneyField, format_decimal, format_time
 from apps.core.pagination import parse_limit, raise_errors
 from apps.core.redis import get_redis
 from apps.markets import selectors
@@ -39,7 +40,18 @@ class MarketOutput(serializers.Serializer):
         "price (last trade, or the book's mid before the first) is refused: 0.1 = 10 %.",
     )
     max_open_orders = serializers.IntegerField(allow_null=True, help_text="Open orders per user on this market.")
+    market_order_collar = MoneyField(
+        allow_null=True, help_text="A market order trades no further than this fraction from the best price when "
+        "it starts matching; the rest expires with reason `collar`.")  # fmt: skip
+    breaker_move = MoneyField(allow_null=True, help_text="Circuit breaker: a move larger than this fraction within "
+                              "`breaker_window_seconds` halts the market; null: no breaker.")  # fmt: skip
+    breaker_window_seconds = serializers.IntegerField()
+    breaker_cooldown_seconds = serializers.IntegerField(
+        allow_null=True, help_text="How long a breaker halt lasts; null: until staff resume it."
+    )
     status = serializers.ChoiceField(choices=["trading", "halted"])
+    halt_reason = serializers.CharField(allow_null=True, help_text="`circuit_breaker`, `kill_switch` or staff's text.")
+    resumes_at = serializers.DateTimeField(allow_null=True, help_text="End of a circuit-breaker halt.")
 
 
 def _optional(value):
@@ -47,13 +59,18 @@ def _optional(value):
 
 
 def market_payload(market) -> dict:
+    halted = market.halted_at(timezone.now())
     return {
         "symbol": market.symbol, "base": market.base_id, "quote": market.quote_id,
         "tick_size": _step(market.tick_size), "lot_size": _step(market.lot_size),
         "min_notional": _step(market.min_notional), "maker_fee": _step(market.maker_fee),
         "taker_fee": _step(market.taker_fee), "max_order_quantity": _optional(market.max_order_quantity),
         "max_order_notional": _optional(market.max_order_notional), "price_band": _optional(market.price_band),
-        "max_open_orders": market.max_open_orders, "status": market.status,
+        "max_open_orders": market.max_open_orders, "market_order_collar": _optional(market.market_order_collar),
+        "breaker_move": _optional(market.breaker_move), "breaker_window_seconds": market.breaker_window_seconds,
+        "breaker_cooldown_seconds": market.breaker_cooldown_seconds,
+        "status": "halted" if halted else "trading", "halt_reason": market.status_reason if halted else None,
+        "resumes_at": format_time(market.halted_until) if halted and market.halted_until else None,
     }  # fmt: skip
 
 

@@ -240,6 +240,8 @@ class MarketFeed:
                         await self._resync(f"checksum mismatch at {sequence}")
                 elif kind == "trades.batch":
                     self._trades(message["payload"])
+                elif kind == "market.status":
+                    self._status(message["payload"])
             except Exception:
                 logger.exception("%s feed: a message could not be handled", self.symbol)
 
@@ -296,6 +298,17 @@ class MarketFeed:
             text = json.dumps(trade)
             for consumer in list(self.trade_subscribers):
                 consumer.push(text)
+
+    # -- status --------------------------------------------------------------------------------------
+
+    def _status(self, payload: dict) -> None:
+        """A halt or a resume: every book and ticker subscriber gets it, on each channel it follows."""
+        for channel, consumers in (("book", {c for v in self.views.values() for c in v.subscribers}),
+                                   ("ticker", self.ticker_subscribers)):  # fmt: skip
+            text = json.dumps({"channel": channel, **payload})
+            for consumer in list(consumers):
+                consumer.push(text)
+        self.ticker_due.set()
 
     # -- ticker --------------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from django.db.models import F, Q
 from apps.wallets.models import AMOUNT, Currency
 
 RATE = {"max_digits": 8, "decimal_places": 6}
+CIRCUIT_BREAKER = "circuit_breaker"  # Market.status_reason of a halt by the matcher's circuit breaker (matching.gate)
+KILL_SWITCH = "kill_switch"  # ... of a halt by the kill switch (markets.services.engage_kill_switch)
 MAX_FEE = Decimal("0.1")
 
 
@@ -43,13 +45,28 @@ class Market(models.Model):
         "mid of the book before the first trade) is refused: 0.1 = 10 %.")  # fmt: skip
     max_open_orders = models.PositiveIntegerField(
         null=True, blank=True, help_text="Open orders one user may have on this market.")  # fmt: skip
+    # Risk controls applied by the matcher (apps.matching.engine, apps.matching.gate); empty means off.
+    market_order_collar = models.DecimalField(
+        null=True, blank=True, max_digits=8, decimal_places=6,
+        help_text="A market order trades no further than this fraction from the best price when it starts "
+        "matching; the rest expires: 0.05 = 5 %.")  # fmt: skip
+    breaker_move = models.DecimalField(
+        null=True, blank=True, max_digits=8, decimal_places=6,
+        help_text="Circuit breaker: a trade more than this fraction away from the low or high of the window "
+        "halts the market: 0.1 = 10 %.")  # fmt: skip
+    breaker_window_seconds = models.PositiveIntegerField(default=60, help_text="Circuit breaker window.")
+    breaker_cooldown_seconds = models.PositiveIntegerField(
+        null=True, blank=True, default=300,
+        help_text="Trading resumes this long after the breaker trips; empty: only a staff resume.")  # fmt: skip
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.TRADING)
     status_reason = models.CharField(max_length=200, blank=True)
+    halted_until = models.DateTimeField(null=True, blank=True, help_text="End of a circuit-breaker halt.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["symbol"]
+        permissions = [("use_kill_switch", "Can halt all trading and withdrawals (kill switch)")]
         constraints = [
             models.CheckConstraint(condition=Q(tick_size__gt=0), name="markets_tick_positive"),
             models.CheckConstraint(condition=Q(lot_size__gt=0), name="markets_lot_positive"),
@@ -66,11 +83,27 @@ class Market(models.Model):
                 & (Q(max_open_orders__isnull=True) | Q(max_open_orders__gt=0)),
                 name="markets_pre_trade_limits_positive",
             ),
+            models.CheckConstraint(
+                condition=(
+                    Q(market_order_collar__isnull=True) | Q(market_order_collar__gt=0, market_order_collar__lt=1)
+                )
+                & (Q(breaker_move__isnull=True) | Q(breaker_move__gt=0, breaker_move__lt=1))
+                & Q(breaker_window_seconds__gt=0),
+                name="markets_matcher_controls_in_range",
+            ),
             models.UniqueConstraint(fields=["base", "quote"], name="markets_one_market_per_pair"),
         ]
 
     def __str__(self) -> str:
         return self.symbol
+
+    def halted_at(self, now: datetime) -> bool:
+        """Halted at `now`: a circuit-breaker halt whose cool-down has ended no longer counts (the
+        matcher resumes the market at its first command after that moment)."""
+        if self.status != self.Status.HALTED:
+            return False
+        return not (self.status_reason == CIRCUIT_BREAKER and self.halted_until is not None
+                    and self.halted_until <= now)  # fmt: skip
 
     @property
     def price_decimals(self) -> int:

@@ -1,4 +1,8 @@
-"""Market writes: listing a market, halting and resuming it."""
+"""Market writes: listing a market, changing its limits, halting and resuming it, the kill switch.
+
+A halt is written to the market row (order entry reads it under a share lock, so no order is accepted
+once a halt has committed) and sent to the market's command stream, so that the matcher stops
+matching new orders at that point of the stream (and a replay stops at the same point)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.core import audit
-from apps.markets.models import Market
+from apps.markets.models import CIRCUIT_BREAKER, KILL_SWITCH, Market
+from apps.orders import streams
 from apps.wallets import ledger
 from apps.wallets.models import Account, Currency
 
@@ -32,7 +37,8 @@ def create_market(
     return market
 
 
-LIMIT_FIELDS = ("max_order_quantity", "max_order_notional", "price_band", "max_open_orders")
+LIMIT_FIELDS = ("max_order_quantity", "max_order_notional", "price_band", "max_open_orders", "market_order_collar",
+                "breaker_move", "breaker_window_seconds", "breaker_cooldown_seconds")  # fmt: skip
 EDITABLE_FIELDS = ("min_notional", "maker_fee", "taker_fee", *LIMIT_FIELDS)
 
 
@@ -62,10 +68,66 @@ def _text(value) -> str | None:
 
 @transaction.atomic
 def set_status(*, market: Market, status: str, reason: str = "", actor=None) -> Market:
-    """Halt or resume a market. New orders are refused while halted; cancels still go through."""
+    """Halt or resume a market. New orders are refused while halted; cancels still go through. A
+    resume also ends a circuit-breaker halt before its cool-down."""
     market = Market.objects.select_for_update().get(pk=market.pk)
     if market.status != status:
-        market.status, market.status_reason = status, reason
-        market.save(update_fields=["status", "status_reason", "updated_at"])
+        _set(market, status, reason or ("halted by staff" if status == Market.Status.HALTED else ""))
         audit.record(actor=actor, action=f"market.{status}", target=market, reason=reason)
     return market
+
+
+def _set(market: Market, status: str, reason: str) -> None:
+    """Write the status (in the caller's transaction) and send the matcher its command on commit."""
+    market.status, market.status_reason, market.halted_until = status, reason, None
+    market.save(update_fields=["status", "status_reason", "halted_until", "updated_at"])
+    symbol = market.symbol
+    if status == Market.Status.HALTED:
+        transaction.on_commit(lambda: streams.send(symbol, "halt", 0, reason=reason))
+    else:
+        transaction.on_commit(lambda: streams.send(symbol, "resume", 0))
+
+
+def engage_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
+    """Halt every trading market and every currency's withdrawals at once, in one transaction, with
+    who and why in the audit log. Markets already halted keep their own reason (and stay halted when
+    the switch is released). Returns what it halted."""
+    from apps.wallets.withdrawals import halt_withdrawals
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("The kill switch needs a reason.")
+    with transaction.atomic():
+        # FOR UPDATE in id order: waits for every order entry holding its share lock on a market row
+        # (apps.orders.services), and makes every later one wait for this commit and see the halt.
+        markets = list(Market.objects.select_for_update().order_by("pk"))
+        halted = []
+        for market in markets:
+            if market.status == Market.Status.TRADING or market.status_reason == CIRCUIT_BREAKER:
+                _set(market, Market.Status.HALTED, KILL_SWITCH)
+                halted.append(market.symbol)
+        currencies = halt_withdrawals(currencies=None, reason=KILL_SWITCH, actor=actor)
+        event = audit.record_global(actor=actor, action="kill_switch.engaged", subject=KILL_SWITCH, reason=reason,
+                                    markets=halted, currencies=currencies, via=via)  # fmt: skip
+    return {"markets": halted, "currencies": currencies, "audit_id": event.pk}
+
+
+def release_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
+    """Resume what the kill switch halted (markets and withdrawals halted with reason `kill_switch`);
+    what staff halted for another reason stays halted."""
+    from apps.wallets.withdrawals import resume_withdrawals
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("Releasing the kill switch needs a reason.")
+    with transaction.atomic():
+        markets = list(Market.objects.select_for_update().order_by("pk"))
+        resumed = []
+        for market in markets:
+            if market.status == Market.Status.HALTED and market.status_reason == KILL_SWITCH:
+                _set(market, Market.Status.TRADING, "")
+                resumed.append(market.symbol)
+        currencies = resume_withdrawals(currencies=None, actor=actor, only_reason=KILL_SWITCH)
+        event = audit.record_global(actor=actor, action="kill_switch.released", subject=KILL_SWITCH, reason=reason,
+                                    markets=resumed, currencies=currencies, via=via)  # fmt: skip
+    return {"markets": resumed, "currencies": currencies, "audit_id": event.pk}

@@ -18,6 +18,10 @@ Rules
   funds-only buy is "filled" when its funds cannot buy one lot at the next maker's price; if the book
   runs out first it expires ("ioc_remainder"). With a quantity as well, running out of funds first
   expires it.
+- Market-order collar (`collar_ppm`, parts per million, None: off): a market order, a triggered stop
+  market included, trades no further than that from the best opposite price when it starts matching
+  (a buy up to floor(best ask x (1 + collar)), a sell down to ceil(best bid x (1 - collar))). Its
+  remainder expires ("collar"); FOK counts only what lies within the collar.
 - Self-trade prevention: two orders of one user never fill each other. On meeting its own resting
   order a taker with stp "cancel_resting" expires that order ("self_trade") and goes on; with
   "cancel_taker" the taker itself expires and matching stops.
@@ -115,9 +119,13 @@ class Level(deque):
     __slots__ = ("dead", "price", "total")
 
 
+PPM = 1_000_000
+
+
 class Engine:
-    def __init__(self, last_price: int | None = None):
+    def __init__(self, last_price: int | None = None, collar_ppm: int | None = None):
         self.last_price = last_price
+        self.collar_ppm = collar_ppm  # market-order collar; the caller may change it between commands
         self.events: list[tuple] = []
         # Levels by price, and heaps of their keys for the best prices: asks by price, bids by -price.
         # A heap's top is always a live level; keys below it may be stale (levels since removed): they
@@ -299,7 +307,7 @@ class Engine:
         to rest or expire."""
         if order.post_only:
             status, reason = "rejected", "post_only_would_cross"
-        elif order.tif == "fok" and not self._fillable(order):
+        elif order.tif == "fok" and not self._fillable(order, order.price):
             status, reason = "rejected", "fok_not_fillable"
         elif self._take(order, order.price) == _SELF_TRADE:
             status, reason = "expired", "self_trade"
@@ -312,20 +320,38 @@ class Engine:
         return True
 
     def _market(self, order: EngineOrder) -> None:
-        if order.tif == "fok" and not self._fillable(order):
+        limit = self._collar(order.side == "buy")
+        if order.tif == "fok" and not self._fillable(order, limit):
             status, reason = "rejected", "fok_not_fillable"
         else:
-            why = self._take(order, None)
+            why = self._take(order, limit)
             if why == _SELF_TRADE:
                 status, reason = "expired", "self_trade"
             elif order.filled == 0:
                 status, reason = "rejected", "no_liquidity"
             elif order.filled == order.quantity or (why == _NO_FUNDS and order.quantity is None):
                 status, reason = "filled", ""
+            elif (
+                why == _EXHAUSTED
+                and limit is not None
+                and (self.best_ask() if order.side == "buy" else self.best_bid())
+            ):
+                status, reason = "expired", "collar"  # stopped at the collar with liquidity beyond it
             else:
                 status, reason = "expired", "ioc_remainder"
         order.status = status
         self.events.append(("done", order, status, reason))
+
+    def _collar(self, buy: bool) -> int | None:
+        """The worst price a market order may trade at now, or None (no collar, or an empty side)."""
+        ppm = self.collar_ppm
+        if ppm is None:
+            return None
+        if buy:
+            best = self.best_ask()
+            return None if best is None else best * (PPM + ppm) // PPM
+        best = self.best_bid()
+        return None if best is None else max(1, -(-best * (PPM - ppm) // PPM))
 
     def _take(self, taker: EngineOrder, limit: int | None) -> int:
         """Match `taker` against the other side up to `limit` (None: any price); returns why it stopped.
@@ -412,11 +438,11 @@ class Engine:
         taker.spent += spent
         return why
 
-    def _fillable(self, order: EngineOrder) -> bool:
-        """FOK: would _take fill the order completely now? A dry run over the same levels: other users'
-        lots count, own ones are skipped (cancel_resting) or end the run (cancel_taker)."""
+    def _fillable(self, order: EngineOrder, limit: int | None) -> bool:
+        """FOK: would _take fill the order completely now, up to `limit`? A dry run over the same levels:
+        other users' lots count, own ones are skipped (cancel_resting) or end the run (cancel_taker)."""
         buy = order.side == "buy"
-        book, limit = (self._asks if buy else self._bids), order.price
+        book = self._asks if buy else self._bids
         prices = sorted((p for p in book if limit is None or (p <= limit if buy else p >= limit)), reverse=not buy)
         want = UNLIMITED if order.quantity is None else order.quantity - order.filled
         money = None if order.funds is None else order.funds - order.spent

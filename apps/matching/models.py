@@ -12,6 +12,7 @@ class MarketState(models.Model):
     book_sequence = models.BigIntegerField(default=0, help_text="Grows by one per book update.")
     last_price = models.DecimalField(null=True, blank=True, **AMOUNT)
     commands_applied = models.BigIntegerField(default=0)
+    gate = models.JSONField(default=dict, blank=True, help_text="Halt and circuit-breaker state (matching.gate).")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

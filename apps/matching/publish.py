@@ -13,7 +13,7 @@ import json
 import logging
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -46,6 +46,7 @@ class Update:
     owners: dict[int, tuple[int, str]]  # user account id -> (user, currency); fee accounts are absent
     now: datetime
     committed_at: datetime | None = None  # when the batch's transaction committed (book updates' `time`)
+    status: list[dict] = field(default_factory=list)  # halts and resumes (matching.gate), in order
 
 
 class Publisher:
@@ -122,6 +123,11 @@ class Publisher:
                 "channel": "book", "type": "update", "symbol": symbol, "sequence": u.sequence,
                 "bids": changed_bids, "asks": changed_asks, "checksum": snapshot["checksum"],
                 "time": format_time(u.committed_at or u.now)}}))  # fmt: skip
+        for change in u.status:  # the book and ticker subscribers are told (apps.markets.feed)
+            messages.append((f"book.{symbol}", {"type": "market.status", "payload": {
+                "type": "status", "symbol": symbol, "status": change["status"], "reason": change["reason"] or None,
+                "resumes_at": format_time(change["until"]) if change["until"] else None,
+                "time": format_time(change["at"])}}))  # fmt: skip
         time = format_time(u.now)
         pd, qd = market.price_decimals, market.quantity_decimals
         per_user: dict[int, list[dict]] = {}

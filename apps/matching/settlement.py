@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from apps.markets.models import CANDLE_INTERVALS, interval_start
+from apps.markets.models import CANDLE_INTERVALS, CIRCUIT_BREAKER, interval_start
 from apps.wallets.models import Entry, Transaction
 
 AVAILABLE, LOCKED = Entry.Bucket.AVAILABLE, Entry.Bucket.LOCKED
@@ -177,11 +177,14 @@ class Batch:
             deltas[account][0 if bucket == AVAILABLE else 1] += amount
 
 
-def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tuple[Decimal, Decimal]]]:
+def write(
+    cursor, batch: Batch, *, state: dict, changes: list[dict] = ()
+) -> tuple[list[int], dict[int, tuple[Decimal, Decimal]]]:
     """Write the batch with the open cursor (inside the caller's transaction). `state` is the new
-    market cursor {last_stream_id, book_sequence, last_price, commands_applied,
-    expected_applied}. Returns the trade ids (in batch order) and the new balances of the accounts
-    that changed."""
+    market cursor {last_stream_id, book_sequence, last_price, commands_applied, gate (JSON),
+    expected_applied}; `changes` the halts and resumes the batch decided (matching.gate): the
+    circuit breaker's own ones are written to the market row here, in the same transaction. Returns
+    the trade ids (in batch order) and the new balances of the accounts that changed."""
     ctx, now = batch.ctx, batch.now
     trade_ids = _reserve(cursor, "trades_trade_id_seq", len(batch.trades))
     txn_ids = _reserve(cursor, "wallets_transaction_id_seq", len(batch.postings))
@@ -254,11 +257,22 @@ def write(cursor, batch: Batch, *, state: dict) -> tuple[list[int], dict[int, tu
                     numeric_array(r[5] for r in rows), numeric_array(r[6] for r in rows),
                     bool_array(r[7] for r in rows))],
         )  # fmt: skip
+    for change in changes:
+        if not change["breaker"]:
+            continue
+        if change["status"] == "halted":  # unless staff halted it meanwhile: their halt stands
+            cursor.execute("UPDATE markets_market SET status = 'halted', status_reason = %s, halted_until = %s, "
+                           "updated_at = %s WHERE id = %s AND status = 'trading'",
+                           [change["reason"], change["until"], now, ctx.market_id])  # fmt: skip
+        else:  # the cool-down ended: only the breaker's own halt ends with it
+            cursor.execute("UPDATE markets_market SET status = 'trading', status_reason = '', halted_until = NULL, "
+                           "updated_at = %s WHERE id = %s AND status = 'halted' AND status_reason = %s",
+                           [now, ctx.market_id, CIRCUIT_BREAKER])  # fmt: skip
     cursor.execute(
         "UPDATE matching_marketstate SET last_stream_id = %s, book_sequence = %s, last_price = %s, "
-        "commands_applied = %s, updated_at = %s WHERE market_id = %s AND commands_applied = %s",
-        [state["last_stream_id"], state["book_sequence"], state["last_price"], state["commands_applied"], now,
-         ctx.market_id, state["expected_applied"]],
+        "commands_applied = %s, gate = %s::jsonb, updated_at = %s WHERE market_id = %s AND commands_applied = %s",
+        [state["last_stream_id"], state["book_sequence"], state["last_price"], state["commands_applied"],
+         state["gate"], now, ctx.market_id, state["expected_applied"]],
     )  # fmt: skip
     if cursor.rowcount != 1:
         raise SettlementError(f"{ctx.symbol}: the market's cursor moved under this matcher (lost its lock?)")

@@ -22,6 +22,7 @@ import signal
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import psycopg
@@ -30,9 +31,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core import audit
 from apps.markets.models import Market
 from apps.matching import metrics, publish
-from apps.matching.engine import Engine, EngineOrder
+from apps.matching.engine import PPM, Engine, EngineOrder
+from apps.matching.gate import CIRCUIT_BREAKER, BreakerConfig, Gate
 from apps.matching.models import MarketState
 from apps.matching.publish import book_cache_key
 from apps.matching.settlement import Batch, MarketContext, Ticket, numeric_array, write
@@ -68,6 +71,7 @@ class Prepared:
     fills: int = 0
     commands: int = 0
     update: publish.Update | None = None
+    changes: list[dict] = field(default_factory=list)  # halts and resumes this batch decided
 
 
 def command_id(fields: dict) -> int | None:
@@ -77,6 +81,19 @@ def command_id(fields: dict) -> int | None:
     if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) < 19:
         return int(raw)
     return None
+
+
+def collar_ppm(market: Market) -> int | None:
+    c = market.market_order_collar
+    return None if c is None else int(c * PPM)
+
+
+def breaker_config(market: Market) -> BreakerConfig | None:
+    if market.breaker_move is None:
+        return None
+    cooldown = market.breaker_cooldown_seconds
+    return BreakerConfig(move_ppm=int(market.breaker_move * PPM), window_ms=market.breaker_window_seconds * 1000,
+                         cooldown_ms=None if cooldown is None else cooldown * 1000)  # fmt: skip
 
 
 def stream_id_tuple(entry_id: str) -> tuple[int, int]:
@@ -112,7 +129,9 @@ class MarketRunner:
         }  # fmt: skip
         self.market, self.ctx = market, self._context(market)
         last = saved.last_price
-        engine = Engine(last_price=self.ticks(last) if last is not None else None)
+        engine = Engine(last_price=self.ticks(last) if last is not None else None, collar_ppm=collar_ppm(market))
+        self.gate = Gate.load(saved.gate, breaker_config(market))
+        self.resume_sent_at = 0.0  # when this process last asked itself to end a breaker halt (monotonic)
         rows = self._order_rows("o.market_id = %s AND o.status IN ('new', 'partially_filled') AND o.applied "
                                 "ORDER BY o.priority, o.id", [market.pk])  # fmt: skip
         self._load_accounts(rows)
@@ -137,10 +156,13 @@ class MarketRunner:
         )  # fmt: skip
 
     def refresh(self, market: Market) -> None:
-        """Discovery reads the markets again: fee changes made in the admin apply from the next batch."""
+        """Discovery reads the markets again: fee, collar and breaker changes made in the admin apply
+        from the next batch."""
         if (market.maker_fee, market.taker_fee) != (self.ctx.maker_fee, self.ctx.taker_fee):
             self.ctx.maker_fee, self.ctx.taker_fee = market.maker_fee, market.taker_fee
             logger.info("%s: fees now maker %s / taker %s", market.symbol, market.maker_fee, market.taker_fee)
+        self.engine.collar_ppm = collar_ppm(market)
+        self.gate.config = breaker_config(market)
 
     def _difference_from_cache(self, rebuilt: dict) -> dict:
         """Subscribers hold the book as last published (the cache). After a rebuild, the next update
@@ -185,7 +207,33 @@ class MarketRunner:
         if commands:
             streams.send_many(self.market.symbol, commands, client=self.redis)
             logger.warning("%s: re-sent %d commands that never reached the stream", self.market.symbol, len(commands))
+        if not any(op in ("halt", "resume") for op, _ in waiting):
+            commands += self._sync_halt()
         return len(commands)
+
+    def _sync_halt(self) -> list[tuple[str, int]]:
+        """A staff halt or resume whose command never reached the stream (Redis was down at its commit):
+        send it again, so that the matcher follows the market row."""
+        status, reason = Market.objects.filter(pk=self.market.pk).values_list("status", "status_reason").get()
+        if status == Market.Status.HALTED and reason != CIRCUIT_BREAKER and self.gate.reason != reason:
+            op, extra = "halt", {"reason": reason}
+        elif status == Market.Status.TRADING and self.gate.reason:
+            op, extra = "resume", {}
+        else:
+            return []
+        self.redis.xadd(self.key, {"op": op, "id": 0, **extra})
+        logger.warning("%s: re-sent a lost %s command", self.market.symbol, op)
+        return [(op, 0)]
+
+    def resume_if_due(self, now_ms: float, now: float) -> None:
+        """A breaker halt whose cool-down is over ends at the next command; with none coming (order entry
+        lets orders in again at that moment, but there may be none), send one: `resume` by cool-down,
+        applied in stream order like any command. Sent again each second until applied."""
+        gate = self.gate
+        if (gate.reason == CIRCUIT_BREAKER and gate.until_ms is not None and now_ms >= gate.until_ms
+                and now - self.resume_sent_at >= 1.0):  # fmt: skip
+            self.redis.xadd(self.key, {"op": "resume", "id": 0, "by": "cooldown"})
+            self.resume_sent_at = now
 
     # --- Conversions -------------------------------------------------------------------------------------
 
@@ -262,12 +310,13 @@ class MarketRunner:
             rows = {row["id"]: row for row in rows}
             self._load_accounts(rows.values())
             batch = Batch(ctx=self.ctx, now=timezone.now())
-            engine, fills, engine_get = self.engine, [], self.engine.get
-            for _eid, fields in fresh:
+            engine, fills, engine_get, gate = self.engine, [], self.engine.get, self.gate
+            for eid, fields in fresh:
                 op, order_id = fields.get("op"), command_id(fields)
                 if order_id is None:
                     logger.error("%s: malformed command %r skipped", self.ctx.symbol, fields)
                     continue
+                at = stream_id_tuple(eid)[0]  # the command's time (see apps.matching.gate)
                 if op == "new":
                     row = rows.pop(order_id, None)  # a second `new` for the same id in this batch: gone
                     if row is None or row["applied"] or row["status"] not in Order.OPEN:
@@ -279,6 +328,9 @@ class MarketRunner:
                     if row["cancel_requested_at"] is not None:
                         batch.finish(ticket, Order.Status.CANCELLED, "cancelled")
                         continue
+                    if not gate.admits(at):
+                        batch.finish(ticket, Order.Status.REJECTED, "market_halted")
+                        continue
                     try:
                         engine_order = self.engine_order(row, ticket)
                     except ValueError:  # the engine refuses it (place_order should have): never retry it forever
@@ -286,9 +338,20 @@ class MarketRunner:
                         batch.finish(ticket, Order.Status.REJECTED, "invalid")
                         continue
                     engine.submit(engine_order)
+                    events = engine.drain_events()
+                    self._settle_events(events, batch, fills)
+                    if gate.config is not None:
+                        gate.trades(at, [event[3] for event in events if event[0] == "fill"])
+                    continue
                 elif op == "cancel":
                     if not engine.cancel(order_id):
                         continue
+                elif op == "halt":
+                    gate.halt(fields.get("reason", ""), at)
+                    continue
+                elif op == "resume":
+                    gate.resume(at, cooldown=fields.get("by") == "cooldown")
+                    continue
                 else:
                     logger.error("%s: unknown command %r skipped", self.ctx.symbol, fields)
                     continue
@@ -302,6 +365,8 @@ class MarketRunner:
                 state["book_sequence"] += 1
             if batch.last_price is not None:
                 state["last_price"] = batch.last_price
+            changes = [self._change(*change) for change in gate.drain_changes()]
+            state["gate"] = json.dumps(gate.dump())
             batch.freeze()
         except Exception:
             self.broken = True  # the engine holds part of this batch: the matcher rebuilds it
@@ -311,20 +376,36 @@ class MarketRunner:
         applied = set(batch.dirty)
         self.uncommitted |= applied
         prepared.batch, prepared.state, prepared.applied, prepared.fills = batch, state, applied, len(fills)
-        prepared.commands = len(fresh)
+        prepared.commands, prepared.changes = len(fresh), changes
         # The publisher renders later, while the next batches change these tickets: their state now.
         prepared.update = publish.Update(
             ctx=self.ctx, market=self.market, sequence=state["book_sequence"] if levels else None, levels=levels,
             depth=engine.depth(), trades=[], now=batch.now, balances={}, owners={},
             orders=[(t, t.filled_quantity, t.filled_quote, t.fee, t.status, t.reason) for t in batch.dirty.values()],
+            status=changes,
         )  # fmt: skip
         return prepared
+
+    @staticmethod
+    def _change(status: str, reason: str, until_ms: int | None, at_ms: int, source: str) -> dict:
+        """A halt or resume decided by the gate, as settlement writes it and subscribers see it. The
+        matcher writes the market's status only for the breaker's own decisions: staff halts and
+        resumes were written by the staff action that sent the command."""
+        until = None if until_ms is None else datetime.fromtimestamp(until_ms / 1000, tz=UTC)
+        return {"status": status, "reason": reason, "until": until, "at": datetime.fromtimestamp(at_ms / 1000, tz=UTC),
+                "breaker": source != "staff"}  # fmt: skip
 
     def commit(self, prepared: Prepared) -> None:
         """Write a prepared batch in one transaction (called by the committer thread, in order)."""
         batch, update = prepared.batch, prepared.update
         with transaction.atomic(), connection.cursor() as cursor:
-            trade_ids, balances = write(cursor, batch, state=prepared.state)
+            trade_ids, balances = write(cursor, batch, state=prepared.state, changes=prepared.changes)
+            for change in prepared.changes:
+                if change["breaker"]:
+                    action = "market.circuit_breaker" if change["status"] == "halted" else "market.breaker_ended"
+                    until = change["until"] and change["until"].isoformat()
+                    audit.record(actor=None, action=action, target=self.market, reason=change["reason"],
+                                 at=change["at"].isoformat(), until=until)  # fmt: skip
         update.trades = list(zip(trade_ids, batch.trades, strict=True))
         update.balances = balances
         update.owners = {a: self.owners[a] for a in balances if a in self.owners}
@@ -562,9 +643,11 @@ class Matcher:
         if not self.runners:
             self._sleep(self.block_ms / 1000)
             return
+        now_ms = time.time() * 1000
         for runner in self.runners.values():
             if runner.broken:  # its last rebuild failed: nothing is applied to it before one succeeds
                 runner.recover()
+            runner.resume_if_due(now_ms, now)
         if self.caught_up and now >= self.next_sweep:
             self.wait()  # a batch in flight would look like lost commands
             for runner in self.runners.values():

@@ -15,9 +15,10 @@ from decimal import Decimal
 
 import redis
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from apps.core.fields import format_time
 from apps.kyc.selectors import limits_for
 from apps.markets.exceptions import MarketHalted
 from apps.markets.models import Market
@@ -66,8 +67,7 @@ def place_order(*, user, request: OrderRequest) -> tuple[Order, bool]:
         if existing is not None:
             return existing, False
     market = market_by_symbol(request.symbol)
-    if market.status != Market.Status.TRADING:
-        raise MarketHalted(details={"symbol": market.symbol, "reason": market.status_reason})
+    _refuse_if_halted(market)
     if not limits_for(user)["trading"]:
         raise TradingNotAllowed()
     notional = validate_order(market, request)
@@ -82,6 +82,7 @@ def place_order(*, user, request: OrderRequest) -> tuple[Order, bool]:
         ledger.user_account(user, gets_code)
     try:
         with transaction.atomic():
+            _lock_trading(market)
             checks.run(proposed, checks.INSIDE)  # before the hold, under its own lock
             pays = ledger.lock_user_account(user, pays_code)
             amount = hold_amount(market, request, available=pays.available)
@@ -105,6 +106,27 @@ def place_order(*, user, request: OrderRequest) -> tuple[Order, bool]:
         return existing, False
     order.market = market
     return order, True
+
+
+def _refuse_if_halted(market: Market) -> None:
+    if market.halted_at(timezone.now()):
+        details = {"symbol": market.symbol, "reason": market.status_reason}
+        if market.halted_until is not None:
+            details["resumes_at"] = format_time(market.halted_until)
+        raise MarketHalted(details=details)
+
+
+def _lock_trading(market: Market) -> None:
+    """Read the market's status again under a KEY SHARE lock, inside the order's transaction. A halt
+    (set_status, the kill switch) takes the row FOR UPDATE: it waits for orders already past this
+    point to commit, and orders arriving later wait for it and then see the halt. So no order is
+    accepted after a halt commits. KEY SHARE is the lock the order's foreign key takes anyway:
+    concurrent orders do not wait for each other here."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, status_reason, halted_until FROM markets_market WHERE id = %s FOR KEY SHARE",
+                       [market.pk])  # fmt: skip
+        market.status, market.status_reason, market.halted_until = cursor.fetchone()
+    _refuse_if_halted(market)
 
 
 def _by_client_order_id(user, client_order_id: str) -> Order | None:

@@ -1,6 +1,7 @@
 """The order command stream of each market (Redis Streams): the producer side.
 
-Commands are tiny ({"op": "new"|"cancel", "id": order id}); the matcher reads the order itself from
+Commands are tiny ({"op": "new"|"cancel", "id": order id}, or {"op": "halt"|"resume", "id": 0, ...}); the
+matcher reads the order itself from
 PostgreSQL, which stays the system of record. An XADD that fails (Redis down) loses nothing: the
 order row is committed, and the matcher re-enqueues orders that never reached its stream.
 """
@@ -21,10 +22,11 @@ def stream_key(symbol: str) -> str:
     return f"{settings.ORDER_STREAM_PREFIX}{symbol}"
 
 
-def send(symbol: str, op: str, order_id: int) -> bool:
-    """XADD one command; False (logged, not raised) when Redis is unreachable."""
+def send(symbol: str, op: str, order_id: int, **extra: str) -> bool:
+    """XADD one command; False (logged, not raised) when Redis is unreachable. `halt` and `resume`
+    (id 0) carry their reason."""
     try:
-        get_redis().xadd(stream_key(symbol), {"op": op, "id": order_id})
+        get_redis().xadd(stream_key(symbol), {"op": op, "id": order_id, **extra})
         return True
     except redis.RedisError:
         logger.warning("order stream unavailable; %s of order %s waits for the matcher's recovery", op, order_id)

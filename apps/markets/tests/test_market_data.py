@@ -149,8 +149,8 @@ def test_candles_survive_a_matcher_restart_and_a_failed_commit(market, seller, b
     with matcher() as m:
         real_write = worker.write
 
-        def write_then_fail(cursor, batch, *, state):
-            real_write(cursor, batch, state=state)
+        def write_then_fail(cursor, batch, *, state, changes=()):
+            real_write(cursor, batch, state=state, changes=changes)
             raise RuntimeError("commit failed")  # the candle upsert is rolled back with the trades
 
         monkeypatch.setattr(worker, "write", write_then_fail)

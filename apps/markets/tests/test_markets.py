@@ -60,7 +60,9 @@ def test_markets_endpoint_lists_filters_as_strings(market, api_client):
     assert response.json() == [{
         "symbol": "BTC-USDT", "base": "BTC", "quote": "USDT", "tick_size": "0.01", "lot_size": "0.0001",
         "min_notional": "1", "maker_fee": "0.001", "taker_fee": "0.002", "max_order_quantity": None,
-        "max_order_notional": None, "price_band": None, "max_open_orders": None, "status": "trading",
+        "max_order_notional": None, "price_band": None, "max_open_orders": None, "market_order_collar": None,
+        "breaker_move": None, "breaker_window_seconds": 60, "breaker_cooldown_seconds": 300, "status": "trading",
+        "halt_reason": None, "resumes_at": None,
     }]  # fmt: skip
 
 

@@ -605,3 +605,89 @@ def test_spent_and_filled_track_every_fill():
     engine.submit(taker)
     assert (taker.filled, taker.spent) == (5, 2 * 100 + 2 * 101 + 102)
     assert [(m.filled, m.spent) for m in makers] == [(2, 200), (2, 202), (1, 102)]
+
+
+# -- market-order collar ----------------------------------------------------------------------------
+
+
+def collared(*orders, ppm):
+    engine = book_with(*orders)
+    engine.collar_ppm = ppm
+    return engine
+
+
+def test_market_buy_stops_at_the_collar_and_its_remainder_expires():
+    asks = [order("sell", price, 2, user=2) for price in (100, 104, 105, 106)]
+    engine = collared(*asks, ppm=50_000)  # 5 %: a buy may pay up to floor(100 x 1.05) = 105
+    taker = order("buy", quantity=10, user=9)
+    engine.submit(taker)
+    events = ids(engine.drain_events())
+    assert [e[3] for e in events if e[0] == "fill"] == [100, 104, 105]
+    assert events[-1] == ("done", taker.id, "expired", "collar")
+    assert taker.filled == 6 and engine.best_ask() == 106
+
+
+def test_market_sell_collar_rounds_towards_the_best_price():
+    bids = [order("buy", price, 1, user=2) for price in (100, 91, 90)]
+    engine = collared(*bids, ppm=90_000)  # ceil(100 x 0.91) = 91
+    taker = order("sell", quantity=5, user=9)
+    engine.submit(taker)
+    assert [f[2] for f in fills_of(engine, taker)] == [100, 91]
+    assert taker.status == "expired" and engine.best_bid() == 90
+
+
+def fills_of(engine, taker):
+    return [e[1:] for e in ids(engine.events) if e[0] == "fill" and e[1] == taker.id]
+
+
+def test_collar_is_measured_from_the_best_price_when_matching_starts_not_from_the_last_trade():
+    engine = collared(order("sell", 200, 1, user=2), order("sell", 210, 1, user=2), order("sell", 211, 1, user=2),
+                      ppm=50_000)  # fmt: skip
+    engine.last_price = 100  # far below the book: irrelevant, the best ask (200) is the reference
+    taker = order("buy", quantity=3, user=9)
+    engine.submit(taker)
+    assert [f[2] for f in fills_of(engine, taker)] == [200, 210]  # floor(200 x 1.05) = 210
+    assert taker.status == "expired" and engine.best_ask() == 211
+
+
+def test_a_book_entirely_within_the_collar_ends_as_ioc_remainder_not_collar():
+    engine = collared(order("sell", 100, 1, user=2), ppm=50_000)
+    taker = order("buy", quantity=3, user=9)
+    engine.submit(taker)
+    assert ids(engine.drain_events())[-1] == ("done", taker.id, "expired", "ioc_remainder")
+
+
+def test_funds_only_buy_stops_at_the_collar():
+    cheap, dear = order("sell", 100, 1, user=2), order("sell", 120, 5, user=2)
+    engine = collared(cheap, dear, ppm=100_000)
+    taker = order("buy", funds=10_000, user=9)
+    engine.submit(taker)
+    assert ids(engine.drain_events()) == [("fill", taker.id, cheap.id, 100, 1), ("done", cheap.id, "filled", ""),
+                                          ("done", taker.id, "expired", "collar")]  # fmt: skip
+
+
+def test_fok_market_counts_only_what_lies_within_the_collar():
+    engine = collared(order("sell", 100, 1, user=2), order("sell", 120, 5, user=2), ppm=100_000)
+    taker = order("buy", quantity=2, user=9, tif="fok")
+    engine.submit(taker)
+    assert ids(engine.drain_events()) == [("done", taker.id, "rejected", "fok_not_fillable")]
+    assert engine.depth() == ([], [(100, 1), (120, 5)])
+
+
+def test_a_triggered_stop_market_is_collared_from_the_book_when_it_triggers():
+    engine = collared(order("sell", 100, 1, user=2), order("sell", 101, 1, user=2), order("sell", 130, 5, user=2),
+                      ppm=100_000)  # fmt: skip
+    stop = order("buy", quantity=5, user=9, type="stop_market", stop_price=100)
+    engine.submit(stop)  # armed: no trade yet
+    engine.submit(order("buy", 100, 1, user=3))  # trades at 100: the stop triggers against 101 and 130
+    events = ids(engine.drain_events())
+    assert ("trigger", stop.id) in events
+    assert [e[3] for e in events if e[0] == "fill" and e[1] == stop.id] == [101]
+    assert events[-1] == ("done", stop.id, "expired", "collar")
+
+
+def test_limit_orders_ignore_the_collar():
+    engine = collared(order("sell", 100, 1, user=2), order("sell", 150, 1, user=2), ppm=10_000)
+    taker = order("buy", 150, 2, user=9)
+    engine.submit(taker)
+    assert [f[2] for f in fills_of(engine, taker)] == [100, 150]

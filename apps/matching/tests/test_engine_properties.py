@@ -296,3 +296,32 @@ def test_invariants_hold_after_every_command(case):
             assert o.quantity is None or o.filled <= o.quantity
             assert o.funds is None or o.spent <= o.funds
             assert (o.id in done) == (o.status != "new") == (engine.get(o.id) is None)
+
+
+@PROPERTIES
+@given(streams, st.integers(1, 60_000))
+def test_a_market_order_never_trades_beyond_its_collar(case, ppm):
+    last_price, stream = case
+    engine = Engine(last_price=last_price, collar_ppm=ppm)
+    for kind, arg, _ in commands_of(stream):
+        if kind == "cancel":
+            engine.cancel(arg)
+            engine.drain_events()
+            continue
+        buy = arg.side == "buy"
+        best = engine.best_ask() if buy else engine.best_bid()
+        engine.submit(arg)
+        events = engine.drain_events()
+        if arg.type != "market" or best is None:
+            continue
+        prices = [e[3] for e in events if e[0] == "fill" and e[1] is arg]
+        if buy:
+            assert all(p * 1_000_000 <= best * (1_000_000 + ppm) for p in prices)
+        else:
+            assert all(p * 1_000_000 >= best * (1_000_000 - ppm) for p in prices)
+        done = [e for e in events if e[0] == "done" and e[1] is arg]
+        triggered = any(e[0] == "trigger" for e in events)  # stops it triggered may have changed the book since
+        if done[0][3] == "collar" and not triggered:  # stopped at the collar: what is left lies beyond it
+            beyond = engine.best_ask() if buy else engine.best_bid()
+            assert beyond is not None and (beyond * 1_000_000 > best * (1_000_000 + ppm) if buy
+                                           else beyond * 1_000_000 < best * (1_000_000 - ppm))  # fmt: skip

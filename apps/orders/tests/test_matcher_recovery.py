@@ -82,8 +82,8 @@ def test_a_failed_commit_leaves_no_trace_in_the_engine(market, monkeypatch):
         buy = place(buyer, side="buy", type="limit", price="100.00", quantity="0.1")
         real_write = worker.write
 
-        def write_then_fail(cursor, batch, *, state):
-            real_write(cursor, batch, state=state)
+        def write_then_fail(cursor, batch, *, state, changes=()):
+            real_write(cursor, batch, state=state, changes=changes)
             raise RuntimeError("commit failed")  # everything written is rolled back
 
         monkeypatch.setattr(worker, "write", write_then_fail)
