@@ -14,6 +14,9 @@ def faucet_configuration(app_configs, **kwargs):
         limits.parse_rate(settings.SANDBOX_FAUCET_RATE)
     except ValueError as exc:
         errors.append(Error(f"SANDBOX_FAUCET_RATE: {exc}", id="sandbox.E001"))
+    if "*" not in settings.SANDBOX_FAUCET_AMOUNTS:
+        errors.append(Error("SANDBOX_FAUCET_AMOUNTS needs a '*' row (every currency without its own row).",
+                            id="sandbox.E002"))  # fmt: skip
     for code in settings.SANDBOX_FAUCET_AMOUNTS:
         try:
             limits.amounts_for(code)

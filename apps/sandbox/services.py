@@ -10,6 +10,7 @@ It is no chain wallet: reconciliation counts it on the held side and never compa
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
@@ -17,11 +18,14 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.core import audit
+from apps.core.exceptions import ServiceUnavailable
 from apps.sandbox import limits
 from apps.sandbox.exceptions import InvalidFaucetRequest, RequestIdReused, SandboxModeOff
 from apps.wallets import ledger
 from apps.wallets.deposits import active_currency
 from apps.wallets.models import Account, Currency, Transaction
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,13 @@ class FaucetCredit:
 
 
 def limits_for(currency: Currency) -> FaucetLimits:
-    amounts = limits.amounts_for(currency.code)
+    try:
+        amounts = limits.amounts_for(currency.code)
+    except ValueError as exc:
+        # The system check (sandbox.E002) refuses this at start; a process that skipped the checks
+        # answers 503 and logs it, rather than guessing an amount.
+        logger.error("sandbox faucet misconfigured: %s", exc)
+        raise ServiceUnavailable("The faucet is not configured for this currency.") from exc
     return FaucetLimits(currency=currency, default_amount=amounts.default, max_amount=amounts.max)
 
 
