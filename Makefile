@@ -18,9 +18,14 @@ export WEB_HOST WEB_PORT FLOWER_PORT
 run: export DEBUG ?= true
 # The demo admin logs in without a TOTP code; seed_demo says so where it prints the credentials.
 run: export ADMIN_REQUIRE_OTP ?= false
+# The demo is a sandbox: POST /api/v1/sandbox/faucet credits test funds (README "Sandbox mode").
+# Only `make run`: tests switch it per test, and production never has it unless told.
+run: export EXCHANGE_SANDBOX ?= true
 # Tests import settings in development mode whatever the shell says; production settings are
 # tested in subprocesses (apps/core/tests/test_settings.py).
 test: export DEBUG = true
+# Sandbox mode is switched per test (apps/sandbox/tests); a shell's EXCHANGE_SANDBOX does not leak in.
+test: export EXCHANGE_SANDBOX = false
 # Tests use Redis database 1 of the embedded server, so a running `make run` (database 0) is untouched.
 TEST_REDIS_DB ?= 1
 

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.trades",
     "apps.portfolio",
     "apps.matching",
+    "apps.sandbox",
 ]
 
 MIDDLEWARE = [
@@ -482,6 +483,28 @@ if SIMCHAIN_BLOCK_SECONDS:
         "schedule": SIMCHAIN_BLOCK_SECONDS,
         "options": {"expires": SIMCHAIN_BLOCK_SECONDS},
     }
+
+# --- Sandbox mode (README "Sandbox mode") ------------------------------------------------------
+# A test venue: POST /api/v1/sandbox/faucet credits test funds (a ledger transaction from the
+# sandbox issuance account). Off, the endpoint is not routed at all. Never on where funds are real.
+EXCHANGE_SANDBOX = env.bool("EXCHANGE_SANDBOX", default=False)
+# Successful faucet credits per user, over a sliding window: "<n>/<second|minute|hour|day>".
+SANDBOX_FAUCET_RATE = env.str("SANDBOX_FAUCET_RATE", default="10/hour")
+# Per currency: the amount credited when the request names none, and the most one request may ask
+# for ("*": every other currency). SANDBOX_FAUCET_AMOUNTS_JSON='{"BTC": {"max": "50"}}' overrides it.
+SANDBOX_FAUCET_AMOUNTS = {
+    "BTC":  {"default": "1",     "max": "10"},
+    "ETH":  {"default": "10",    "max": "100"},
+    "USDT": {"default": "10000", "max": "100000"},
+    "*":    {"default": "100",   "max": "1000"},
+}  # fmt: skip
+if env.str("SANDBOX_FAUCET_AMOUNTS_JSON", default=""):
+    import json
+
+    for _code, _amounts in json.loads(env.str("SANDBOX_FAUCET_AMOUNTS_JSON")).items():
+        SANDBOX_FAUCET_AMOUNTS.setdefault(_code.upper() if _code != "*" else _code, {}).update(
+            {name: str(value) for name, value in _amounts.items()}
+        )
 
 # /readyz gives each dependency this long before calling it down.
 READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)

@@ -17,6 +17,10 @@ api_v1 = [
     path("", include("apps.trades.urls")),
     path("", include("apps.portfolio.urls")),
 ]
+if settings.EXCHANGE_SANDBOX:
+    # Sandbox mode only. Off, the faucet is not routed at all: its path is an unknown URL (404
+    # `not_found`, like any other) and it is absent from the OpenAPI schema.
+    api_v1.append(path("", include("apps.sandbox.urls")))
 
 # Staff enter a TOTP code with their password (django-otp's admin site); logins are rate-limited.
 admin.site.__class__ = ExchangeOTPAdminSite if settings.ADMIN_REQUIRE_OTP else ExchangeAdminSite

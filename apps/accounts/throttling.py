@@ -56,19 +56,34 @@ class RateLimitState:
 
 
 def hit(
-    scope: str, who: str, limit: int, window: int | None = None, now: float | None = None, count: bool = True
+    scope: str,
+    who: str,
+    limit: int,
+    window: int | None = None,
+    now: float | None = None,
+    count: bool = True,
+    member: str | None = None,
 ) -> RateLimitState:
-    """Record one request (or, with count=False, only look) against `limit` per `window` seconds."""
+    """Record one request (or, with count=False, only look) against `limit` per `window` seconds.
+    `member` names the recorded request, so that `forget` can take it back."""
     window_ms = int((window or settings.RATE_LIMIT_WINDOW_SECONDS) * 1000)
     now_ms = int((time.time() if now is None else now) * 1000)
     used, allowed, wait_ms = get_redis().eval(
-        _HIT, 1, f"exchange:ratelimit:{scope}:{who}", now_ms, window_ms, limit, int(count),
-        f"{now_ms}-{secrets.token_hex(4)}",
+        _HIT, 1, _key(scope, who), now_ms, window_ms, limit, int(count), member or f"{now_ms}-{secrets.token_hex(4)}",
     )  # fmt: skip
     remaining = max(0, limit - used)
     if allowed:
         return RateLimitState(limit, remaining, 0.0)
     return RateLimitState(limit, remaining, max(1.0, math.ceil(wait_ms / 1000)))
+
+
+def forget(scope: str, who: str, member: str) -> None:
+    """Take back one recorded request (it turned out not to use the budget)."""
+    get_redis().zrem(_key(scope, who), member)
+
+
+def _key(scope: str, who: str) -> str:
+    return f"exchange:ratelimit:{scope}:{who}"
 
 
 def _identity(request, scope: str) -> tuple[str, str]:

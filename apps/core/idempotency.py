@@ -83,6 +83,17 @@ def idempotent(handler):
     return wrapper
 
 
+def has_stored_answer(request) -> bool:
+    """Whether the request's Idempotency-Key already has a live stored answer for its user: the
+    request will be answered from it (or refused as a conflict) and does nothing new. Budgets that
+    count only requests that do something (the sandbox faucet's) skip such requests."""
+    key = request.headers.get(HEADER)
+    if key is None or not KEY.fullmatch(key) or not getattr(request.user, "is_authenticated", False):
+        return False
+    live = IdempotencyKey.objects.filter(user=request.user, key=key, created_at__gt=timezone.now() - lifetime())
+    return live.exclude(status_code=0).exists()
+
+
 def _claim(request, key: str, fingerprint: str) -> IdempotencyKey | Response:
     """The new key's row (ours until commit), or the stored answer of an earlier request."""
     now = timezone.now()

@@ -31,8 +31,9 @@ class ReconciliationCollector(Collector):
         age = GaugeMetricFamily("exchange_reconciliation_timestamp_seconds", "When the latest run finished")
         if run is not None:
             for currency, figures in run.figures.items():
-                for name in ("users", "fees", "hot", "cold", "in_transit"):
-                    balance.add_metric([currency, name, "ledger"], float(figures[name]))
+                for name in ("users", "fees", "hot", "cold", "in_transit", "sandbox_issuance"):
+                    if name in figures:  # runs stored before sandbox issuance existed lack it
+                        balance.add_metric([currency, name, "ledger"], float(figures[name]))
                 balance.add_metric([currency, "hot", "chain"], float(figures["chain_hot"]))
                 balance.add_metric([currency, "cold", "chain"], float(figures["chain_cold"]))
             mismatches.add_metric([], len(run.mismatches))

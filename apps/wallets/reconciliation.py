@@ -1,9 +1,12 @@
 """Reconciliation: does the exchange hold what it owes, and does the chain agree with the ledger?
 
 Per currency:
-- solvency: users + fees == hot + cold + in transit (ledger balances; invariant 3);
+- solvency: users + fees == hot + cold + in transit + sandbox issuance (ledger balances; invariant
+  3). Sandbox issuance is the asset side of the test funds the sandbox faucet credits: it is zero
+  unless sandbox mode was ever on;
 - custody: the ledger's hot and cold balances == what the chain adapter reports for those wallets
-  (confirmed receipts only, as deposits are credited after confirmations);
+  (confirmed receipts only, as deposits are credited after confirmations). Sandbox issuance is no
+  chain wallet and is never compared with a chain;
 - the ledger invariants 1-4 (apps.wallets.verification).
 Each run is stored with its figures and mismatches; /metrics exports the latest one.
 """
@@ -70,7 +73,7 @@ def _compare() -> tuple[dict, list]:
         totals = _ledger_totals(currency)
         owed = totals[K.USER] + totals[K.FEES]
         in_transit = totals[K.DEPOSITS_IN_TRANSIT] + totals[K.WITHDRAWALS_IN_TRANSIT]
-        held = totals[K.HOT] + totals[K.COLD] + in_transit
+        held = totals[K.HOT] + totals[K.COLD] + in_transit + totals[K.SANDBOX_ISSUANCE]
         chain = adapter_for(currency.code)
         uncredited = _confirmed_uncredited(currency, chain)
         chain_hot = chain.balance(wallet="hot", min_confirmations=currency.confirmations) - uncredited
@@ -79,9 +82,10 @@ def _compare() -> tuple[dict, list]:
             "users": str(totals[K.USER]), "fees": str(totals[K.FEES]), "hot": str(totals[K.HOT]),
             "cold": str(totals[K.COLD]), "in_transit": str(in_transit), "chain_hot": str(chain_hot),
             "chain_cold": str(chain_cold), "deposits_confirmed_uncredited": str(uncredited),
+            "sandbox_issuance": str(totals[K.SANDBOX_ISSUANCE]),
         }  # fmt: skip
         if owed != held:
-            detail = f"owed {owed} (users + fees) != held {held} (hot + cold + in transit)"
+            detail = f"owed {owed} (users + fees) != held {held} (hot + cold + in transit + sandbox issuance)"
             mismatches.append({"check": "solvency", "subject": currency.code, "detail": detail})
         for wallet, ledger_value, chain_value in (
             ("hot", totals[K.HOT], chain_hot),

@@ -2,7 +2,8 @@
 
 1. each ledger transaction sums to zero per currency;
 2. each balance equals the sum of its account's entries (on the account's normal side);
-3. per currency, users + fees == hot + cold + in transit;
+3. per currency, users + fees == hot + cold + in transit (+ sandbox issuance: every account
+   that is not a liability is on the held side);
 4. `locked` equals the live holds of the account, and no hold is negative.
 """
 

@@ -44,6 +44,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role:<20} {name} / {passwords[name]}")
         if not settings.ADMIN_REQUIRE_OTP:
             self.stdout.write("  Admin OTP is OFF for this demo (ADMIN_REQUIRE_OTP=false); production requires it.")
+        if settings.EXCHANGE_SANDBOX:
+            self.stdout.write(
+                '  Sandbox mode is ON: POST /api/v1/sandbox/faucet {"currency": "BTC"} credits test funds.'
+            )
 
     def _ensure_user(self, username, email, tier, staff, stored_password) -> str:
         User = get_user_model()
