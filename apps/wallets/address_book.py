@@ -3,9 +3,9 @@
 An address confirmed in the user's book with a 2FA code can be withdrawn to at once. Any other
 address is registered (unconfirmed) by its first withdrawal request, which is refused with 403
 `address_cooldown`; withdrawals to it are accepted from WITHDRAWAL_ADDRESS_COOLDOWN_HOURS after that
-registration. A stolen session and one 2FA code are then not enough to empty an account at once to
-an address the user never used: the registration shows in the user's address book, and the user has
-the cool-down to notice it.
+registration. A stolen session and a single 2FA code are then not enough to withdraw at once to an
+address the user never used (confirming it takes a code of its own): the registration shows in the
+user's address book, and the user has the cool-down to notice it.
 """
 
 from __future__ import annotations
