@@ -4,6 +4,18 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# Addresses users already withdrew to are not new: each is registered as of its first withdrawal
+# (unconfirmed; its cool-down long past for all but the last day's), so the cool-down does not hit
+# every user's next withdrawal after the upgrade. Failed and cancelled withdrawals do not count.
+REGISTER_PAST_ADDRESSES = """
+INSERT INTO wallets_withdrawaladdress (user_id, currency_id, address, label, created_at, confirmed_at)
+SELECT user_id, currency_id, address, '', MIN(created_at), NULL
+FROM wallets_withdrawal
+WHERE status IN ('pending', 'review', 'approved', 'sent', 'confirmed')
+GROUP BY user_id, currency_id, address
+ON CONFLICT DO NOTHING
+"""
+
 
 class Migration(migrations.Migration):
 
@@ -29,4 +41,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('user', 'currency', 'address'), name='wallets_one_withdrawal_address')],
             },
         ),
+        migrations.RunSQL(REGISTER_PAST_ADDRESSES, reverse_sql=migrations.RunSQL.noop),
     ]

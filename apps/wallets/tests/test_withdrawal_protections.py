@@ -17,7 +17,7 @@ from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.core.exceptions import DomainError
 from apps.core.fields import format_time
 from apps.core.models import AuditEvent, IdempotencyKey
-from apps.wallets import halts, tasks, withdrawals
+from apps.wallets import address_book, halts, tasks, withdrawals
 from apps.wallets.exceptions import UnknownCurrency
 from apps.wallets.models import Currency, Withdrawal, WithdrawalAddress
 from apps.wallets.reconciliation import reconcile
@@ -454,3 +454,32 @@ def test_api_keys_read_the_address_book_but_cannot_change_it(btc):
     assert refused.status_code == 403 and error(refused)["code"] == "permission_denied"
     assert signed("DELETE", f"/api/v1/withdrawal-addresses/{entry.pk}").status_code == 403
     assert WithdrawalAddress.objects.filter(pk=entry.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_registers_addresses_already_withdrawn_to():
+    """Migration 0010: past withdrawals' addresses are not new (their cool-down runs from the first
+    one); failed and cancelled ones do not count."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    btc = make_btc()
+    user = UserFactory()
+    executor = MigrationExecutor(connection)
+    executor.migrate([("wallets", "0009_withdrawal_halt_and_sandbox")])
+    try:
+        rows = [("old", W.CONFIRMED, 30), ("old", W.SENT, 2), ("recent", W.APPROVED, 0), ("refused", W.FAILED, 30)]
+        for to, status, days in rows:
+            withdrawal = Withdrawal.objects.create(user=user, currency=btc, address=to, amount=1, fee=0,
+                                                   reference_value=1, status=status)  # fmt: skip
+            Withdrawal.objects.filter(pk=withdrawal.pk).update(created_at=F("created_at") - dt.timedelta(days=days))
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    entries = {e.address: e for e in WithdrawalAddress.objects.filter(user=user)}
+    assert sorted(entries) == ["old", "recent"]
+    first = Withdrawal.objects.filter(address="old").order_by("created_at").first()
+    assert entries["old"].created_at == first.created_at and entries["old"].confirmed_at is None
+    address_book.require_usable_address(user=user, currency=btc, address="old")  # long past its cool-down
+    with pytest.raises(DomainError) as refused:
+        address_book.require_usable_address(user=user, currency=btc, address="recent")
+    assert refused.value.code == "address_cooldown"
