@@ -302,6 +302,11 @@ WALLET_CHAIN_ADAPTERS = {"*": env.str("WALLET_CHAIN_ADAPTER", default="apps.wall
 WALLET_DEPOSIT_SCAN_SECONDS = env.int("WALLET_DEPOSIT_SCAN_SECONDS", default=10)
 # Development: the simulated chain mines a block this often (0: never; tests mine by hand).
 SIMCHAIN_BLOCK_SECONDS = env.int("SIMCHAIN_BLOCK_SECONDS", default=15 if DEBUG else 0)
+# Withdrawal protections: a withdrawal address that is not confirmed with 2FA in the user's address
+# book can be used this long after its first use (the first use registers it and is refused).
+WITHDRAWAL_ADDRESS_COOLDOWN_HOURS = env.float("WITHDRAWAL_ADDRESS_COOLDOWN_HOURS", default=24)
+if WITHDRAWAL_ADDRESS_COOLDOWN_HOURS < 0:
+    raise ImproperlyConfigured("WITHDRAWAL_ADDRESS_COOLDOWN_HOURS must not be negative.")
 
 # --- Orders and matching ------------------------------------------------------------------------
 ORDER_STREAM_PREFIX = env.str("ORDER_STREAM_PREFIX", default="exchange:orders:")

@@ -16,18 +16,63 @@ from apps.wallets.models import (
     ReconciliationRun,
     Transaction,
     Withdrawal,
+    WithdrawalAddress,
 )
+
+
+class HaltWithdrawalsForm(django_forms.Form):
+    reason = django_forms.CharField(max_length=200, help_text="Why; kept in the audit log and shown to users.")
 
 
 @admin.register(Currency)
 class CurrencyAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "decimals", "confirmations", "withdrawal_fee", "min_withdrawal",
-                    "auto_approve_limit", "hot_min", "hot_target", "hot_max", "is_active")  # fmt: skip
+                    "auto_approve_limit", "hot_min", "hot_target", "hot_max", "is_active", "withdrawals_halted",
+                    "withdrawals_halt_reason")  # fmt: skip
     list_editable = ("is_active",)
+    list_filter = ("withdrawals_halted", "is_active")
+    actions = ["halt_withdrawals", "resume_withdrawals"]
 
     def get_readonly_fields(self, request, obj=None):
-        # Decimals cannot change once amounts exist in that precision.
-        return ("code", "decimals") if obj else ()
+        # Decimals cannot change once amounts exist in that precision. The halt changes only through
+        # the actions below, which write the audit log.
+        halt = ("withdrawals_halted", "withdrawals_halt_reason")
+        return ("code", "decimals", *halt) if obj else halt
+
+    @admin.action(description="Halt withdrawals…", permissions=["change"])
+    def halt_withdrawals(self, request, queryset):
+        from django.template.response import TemplateResponse
+
+        from apps.wallets import halts
+
+        form = HaltWithdrawalsForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            try:
+                codes = halts.halt_withdrawals(currencies=[c.code for c in queryset],
+                                               reason=form.cleaned_data["reason"], actor=request.user)  # fmt: skip
+            except DomainError as exc:
+                self.message_user(request, f"Refused — {exc.message}", messages.ERROR)
+                return None
+            untouched = sorted({c.code for c in queryset} - set(codes))
+            self.message_user(request, f"Withdrawals halted: {', '.join(codes) or 'none'}.", messages.SUCCESS)
+            if untouched:
+                self.message_user(request, f"Already halted (reason kept): {', '.join(untouched)}.", messages.WARNING)
+            return None
+        context = {**self.admin_site.each_context(request), "title": "Halt withdrawals", "form": form,
+                   "queryset": queryset, "action": "halt_withdrawals",
+                   "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                   "select_across": request.POST.get("select_across") == "1",
+                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/wallets/halt_withdrawals.html", context)
+
+    @admin.action(description="Resume withdrawals", permissions=["change"])
+    def resume_withdrawals(self, request, queryset):
+        from apps.wallets import halts
+
+        codes = halts.resume_withdrawals(currencies=[c.code for c in queryset], actor=request.user,
+                                         reason=f"resumed in the admin by {request.user}")  # fmt: skip
+        self.message_user(request, f"Withdrawals resumed: {', '.join(codes) or 'none (none was halted)'}.",
+                          messages.SUCCESS)  # fmt: skip
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -240,3 +285,13 @@ class DepositAdmin(ReadOnlyAdmin):
     list_display = ("id", "detected_at", "user", "currency", "amount", "confirmations", "status", "txid")
     list_filter = ("status", "currency")
     search_fields = ("txid", "address", "user__username")
+
+
+@admin.register(WithdrawalAddress)
+class WithdrawalAddressAdmin(ReadOnlyAdmin):
+    """Users' address books: shown, never edited here (an entry is confirmed only by its owner's 2FA code)."""
+
+    list_display = ("address", "user", "currency", "label", "created_at", "confirmed_at")
+    list_filter = ("currency", ("confirmed_at", admin.EmptyFieldListFilter))
+    search_fields = ("address", "user__username", "user__email")
+    list_select_related = ("user", "currency")

@@ -1,15 +1,15 @@
 """Wallet API (API.md, Trades, portfolio, wallets)."""
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.fields import MoneyField, format_in_precision
+from apps.core.fields import MoneyField, format_in_precision, format_time
 from apps.core.idempotency import PARAMETER, idempotent
 from apps.core.serializers import ModelSerializer
-from apps.wallets import deposits, selectors, withdrawals
-from apps.wallets.models import Deposit, Withdrawal
+from apps.wallets import address_book, deposits, selectors, withdrawals
+from apps.wallets.models import Deposit, Withdrawal, WithdrawalAddress
 
 
 class BalanceOutput(serializers.Serializer):
@@ -114,8 +114,11 @@ class WithdrawalListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(request=WithdrawalInput, responses={201: WithdrawalOutput}, tags=["wallets"], parameters=[PARAMETER],
-                   description="403 `two_factor_required`, `kyc_required`, `limit_exceeded`; 400 `insufficient_funds`, "
-                   "`invalid_address`, `invalid_otp`; 404 `unknown_currency`.")  # fmt: skip
+                   description="403 `two_factor_required`, `kyc_required`, `limit_exceeded`, `withdrawals_halted` "
+                   "(details: `currency`, `reason`), `address_cooldown` (details: `address`, `usable_at`; the address "
+                   "is not confirmed in the withdrawal address book: its first use registers it and starts its "
+                   "cool-down); 400 `insufficient_funds`, `invalid_address`, `invalid_otp`; 404 `unknown_currency`. "
+                   "A refused request does not use up the 2FA code.")  # fmt: skip
     @idempotent
     def post(self, request):
         data = WithdrawalInput(data=request.data)
@@ -134,3 +137,71 @@ class WithdrawalCancelView(APIView):
     def post(self, request, withdrawal_id: int):
         withdrawal = withdrawals.cancel(withdrawal_id=withdrawal_id, user=request.user)
         return Response(WithdrawalOutput(withdrawal).data)
+
+
+class WithdrawalAddressInput(serializers.Serializer):
+    currency = serializers.CharField(max_length=10)
+    address = serializers.CharField(max_length=128)
+    label = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    otp_code = serializers.CharField(max_length=32)
+
+
+class WithdrawalAddressOutput(ModelSerializer):
+    currency = serializers.CharField(source="currency_id")
+    confirmed = serializers.SerializerMethodField()
+    usable_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WithdrawalAddress
+        fields = ["id", "currency", "address", "label", "confirmed", "created_at", "confirmed_at", "usable_at"]
+
+    def get_confirmed(self, instance) -> bool:
+        return instance.confirmed_at is not None
+
+    @extend_schema_field({"type": "string", "format": "date-time", "example": "2026-11-22T10:00:00.123Z"})
+    def get_usable_at(self, instance) -> str:
+        return format_time(address_book.usable_at(instance))
+
+
+class WithdrawalAddressListView(generics.ListAPIView):
+    """The withdrawal address book. Managing it needs a login (not an API key), like API keys and 2FA."""
+
+    serializer_class = WithdrawalAddressOutput
+    ordering = ("-created_at", "-id")
+
+    def api_key_permission(self, request):
+        return "read" if request.method == "GET" else None
+
+    def get_queryset(self):
+        return selectors.withdrawal_addresses_for(self.request.user)
+
+    @extend_schema(tags=["wallets"], description="The user's withdrawal addresses, newest first: confirmed with "
+                   "2FA (`confirmed`), or registered by a first withdrawal and usable from `usable_at`.")  # fmt: skip
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=WithdrawalAddressInput, tags=["wallets"], parameters=[PARAMETER],
+                   responses={201: WithdrawalAddressOutput, 200: WithdrawalAddressOutput},
+                   description="Confirms an address with a 2FA code: withdrawals to it are accepted at once. 201 for a "
+                   "new entry, 200 when it confirms an entry a withdrawal registered. 403 `two_factor_required`; 400 "
+                   "`invalid_address`, `invalid_otp`; 404 `unknown_currency`; 409 `address_exists` (already "
+                   "confirmed; details: `id`). Not with an API key.")  # fmt: skip
+    @idempotent
+    def post(self, request):
+        data = WithdrawalAddressInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry, created = address_book.add_withdrawal_address(
+            user=request.user, currency_code=data.validated_data["currency"], address=data.validated_data["address"],
+            label=data.validated_data["label"], otp_code=data.validated_data["otp_code"],
+        )  # fmt: skip
+        return Response(WithdrawalAddressOutput(entry).data, status=status.HTTP_201_CREATED if created else 200)
+
+
+class WithdrawalAddressDetailView(APIView):
+    api_key_permission = None
+
+    @extend_schema(responses={204: None}, tags=["wallets"],
+                   description="404 `not_found` (also for another user's entry). Not with an API key.")  # fmt: skip
+    def delete(self, request, address_id: int):
+        address_book.remove_withdrawal_address(user=request.user, address_id=address_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

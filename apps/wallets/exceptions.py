@@ -1,4 +1,4 @@
-from apps.core.exceptions import DomainError
+from apps.core.exceptions import Conflict, DomainError
 
 
 class InsufficientFunds(DomainError):
@@ -65,3 +65,29 @@ class CustodyActionRefused(DomainError):
     code = "custody_action_refused"
     status_code = 409
     default_message = "This custody movement cannot take that step."
+
+
+class WithdrawalsHalted(DomainError):
+    code = "withdrawals_halted"
+    status_code = 403
+    default_message = "Withdrawals of this currency are halted for now."
+
+
+class AddressCooldown(DomainError):
+    code = "address_cooldown"
+    status_code = 403
+    default_message = (
+        "This address is new: it can be used once its cool-down has passed, or at once after adding it to "
+        "your withdrawal address book with a 2FA code."
+    )
+
+
+class WithdrawalAddressExists(Conflict):
+    code = "address_exists"
+    default_message = "This address is already confirmed in your address book."
+
+
+class WithdrawalAddressNotFound(DomainError):
+    code = "not_found"
+    status_code = 404
+    default_message = "Not found."

@@ -298,6 +298,30 @@ class Withdrawal(models.Model):
         return f"withdrawal #{self.pk} {self.amount} {self.currency_id} ({self.status})"
 
 
+class WithdrawalAddress(models.Model):
+    """An entry of a user's withdrawal address book (apps.wallets.address_book).
+
+    Confirmed with a 2FA code, it can be withdrawn to at once. An entry is also registered,
+    unconfirmed, by the first withdrawal to an address not in the book; that address becomes usable
+    WITHDRAWAL_ADDRESS_COOLDOWN_HOURS after `created_at`."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="withdrawal_addresses")
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
+    address = models.CharField(max_length=128)
+    label = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="When a 2FA code confirmed it.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "currency", "address"], name="wallets_one_withdrawal_address")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.currency_id}, {'confirmed' if self.confirmed_at else 'cooling down'})"
+
+
 class CustodyTransfer(models.Model):
     """A movement between the exchange's own hot and cold wallets."""
 

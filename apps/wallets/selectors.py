@@ -1,6 +1,6 @@
 """Wallet reads."""
 
-from apps.wallets.models import Account, Currency, Deposit
+from apps.wallets.models import Account, Currency, Deposit, WithdrawalAddress
 
 
 def balances_for(user) -> list[dict]:
@@ -20,3 +20,7 @@ def balances_for(user) -> list[dict]:
 
 def deposits_for(user):
     return Deposit.objects.filter(user=user).select_related("currency")
+
+
+def withdrawal_addresses_for(user):
+    return WithdrawalAddress.objects.filter(user=user).select_related("currency")

@@ -8,4 +8,6 @@ urlpatterns = [
     path("deposits", api.DepositListView.as_view(), name="deposits"),
     path("withdrawals", api.WithdrawalListView.as_view(), name="withdrawals"),
     path("withdrawals/<int:withdrawal_id>/cancel", api.WithdrawalCancelView.as_view(), name="withdrawal-cancel"),
+    path("withdrawal-addresses", api.WithdrawalAddressListView.as_view(), name="withdrawal-addresses"),
+    path("withdrawal-addresses/<int:address_id>", api.WithdrawalAddressDetailView.as_view(), name="withdrawal-address"),
 ]

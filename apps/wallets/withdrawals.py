@@ -4,6 +4,10 @@ Money: the amount plus the fee is held when the request is accepted; sending con
 (the user's locked funds pay the hot wallet's outflow and the fee revenue) in the same database
 transaction that records the txid; failing or cancelling releases it. Sending is safe to repeat:
 the adapter's send is idempotent per withdrawal and the ledger posting per key.
+
+Protections (issue 10): a halted currency (apps.wallets.halts) accepts and sends no withdrawal, and an
+address that is not confirmed in the user's address book waits out a cool-down
+(apps.wallets.address_book).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from apps.accounts import selectors as account_selectors
 from apps.accounts import services as account_services
 from apps.core import audit
 from apps.kyc import selectors as kyc_selectors
-from apps.wallets import ledger
+from apps.wallets import address_book, halts, ledger
 from apps.wallets.chain import ChainRejected, adapter_for
 from apps.wallets.deposits import active_currency
 from apps.wallets.exceptions import (
@@ -44,8 +48,14 @@ def request_withdrawal(*, user, currency_code: str, amount: Decimal, address: st
     """Accept a withdrawal or refuse it with the reason; on refusal nothing is held or written.
 
     The 2FA code is checked after everything that can be checked without it, so a request refused
-    for its address, level or balance does not use the code up."""
+    for its address, level, balance or the address's cool-down does not use the code up.
+
+    A halted currency is refused first (403 `withdrawals_halted`), and again under a share lock of
+    the currency row in the accepting transaction, so none is accepted once a halt has committed.
+    An address not confirmed in the address book and still cooling down is refused with 403
+    `address_cooldown`; the first such request registers the address (that registration is kept)."""
     currency = active_currency(currency_code)
+    halts.refuse_if_halted(currency)
     step = Decimal(1).scaleb(-currency.decimals)
     if amount <= 0 or amount != amount.quantize(step):
         raise InvalidAmount(details={"amount": [f"Positive, with at most {currency.decimals} decimals."]})
@@ -67,11 +77,13 @@ def request_withdrawal(*, user, currency_code: str, amount: Decimal, address: st
     if account.available < total:
         raise InsufficientFunds(details={"available": str(account.available), "needed": str(total)})
     _check_daily_limit(user, value, limits)
+    address_book.require_usable_address(user=user, currency=currency, address=address)
     account_services.require_second_factor(user=user, code=otp_code)  # a used code is refused
 
     with transaction.atomic():
         # One request at a time per user, so two cannot both fit under the daily limit.
         get_user_model().objects.select_for_update().get(pk=user.pk)
+        halts.refuse_if_halted(halts.lock_halt_state(currency))
         _check_daily_limit(user, value, limits)
         auto = amount <= currency.auto_approve_limit
         withdrawal = Withdrawal.objects.create(
@@ -124,8 +136,9 @@ def cancel(*, withdrawal_id: int, user=None, actor=None, reason: str = "cancelle
 
 
 def send_approved() -> dict[str, int]:
-    """The send task's work: every approved withdrawal the hot wallet can cover goes out."""
-    counts = {"sent": 0, "waiting": 0, "failed": 0}
+    """The send task's work: every approved withdrawal the hot wallet can cover goes out, except
+    those of halted currencies (counted as "halted"; they stay approved for a later run)."""
+    counts = {"sent": 0, "waiting": 0, "failed": 0, "halted": 0}
     for pk in Withdrawal.objects.filter(status=W.APPROVED).order_by("created_at").values_list("pk", flat=True):
         counts[send(withdrawal_id=pk)] += 1
     return counts
@@ -139,12 +152,16 @@ def send(*, withdrawal_id: int) -> str:
     2. ask the chain to send (idempotent per withdrawal), then consume the hold and record the txid
        in one transaction. A crash between 1 and 2, or inside 2, is resumed by the next run.
     A definitive refusal (ChainRejected) fails it and releases the hold; any other error leaves it
-    for the retry, because the coins may already have left."""
+    for the retry, because the coins may already have left.
+    While its currency is halted it is left as it is ("halted"), at either step, and the chain is
+    not called; a halt cannot commit while a send is between its check and its commit."""
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("currency").get(pk=withdrawal_id)
         if withdrawal.status != W.APPROVED:
             return "sent" if withdrawal.status in (W.SENT, W.CONFIRMED) else "failed"
         currency = withdrawal.currency
+        if halts.lock_halt_state(currency).withdrawals_halted:
+            return "halted"
         hot_id = ledger.system_account(Account.Kind.HOT, currency).pk
         fees_id = ledger.system_account(Account.Kind.FEES, currency).pk
         accounts = ledger.lock_accounts([withdrawal.hold.account, Account(pk=hot_id), Account(pk=fees_id)])
@@ -166,6 +183,8 @@ def send(*, withdrawal_id: int) -> str:
         withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("currency").get(pk=withdrawal_id)
         if withdrawal.status != W.APPROVED:
             return "sent" if withdrawal.status in (W.SENT, W.CONFIRMED) else "failed"
+        if halts.lock_halt_state(withdrawal.currency).withdrawals_halted:
+            return "halted"  # halted since step 1: send_started_at stays, the next run resumes it
         accounts = ledger.lock_accounts([withdrawal.hold.account, Account(pk=hot_id), Account(pk=fees_id)])
         try:
             txid = chain.send(wallet="hot", to_address=withdrawal.address, amount=withdrawal.amount,
@@ -218,6 +237,8 @@ def withdrawals_for(user):
 
 
 def hot_wallet_shortfall_seconds() -> float:
-    """How long the oldest approved withdrawal has waited (0 when none): an alert for operations."""
-    oldest = Withdrawal.objects.filter(status=W.APPROVED).order_by("updated_at").first()
+    """How long the oldest approved withdrawal has waited (0 when none): an alert for operations.
+    Withdrawals of halted currencies wait on purpose and do not count."""
+    waiting = Withdrawal.objects.filter(status=W.APPROVED, currency__withdrawals_halted=False)
+    oldest = waiting.order_by("updated_at").first()
     return (timezone.now() - oldest.updated_at).total_seconds() if oldest else 0.0

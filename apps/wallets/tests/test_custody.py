@@ -12,7 +12,7 @@ from apps.wallets.exceptions import CustodyActionRefused
 from apps.wallets.models import Account, Currency, CustodyTransfer, Withdrawal
 from apps.wallets.reconciliation import reconcile
 from apps.wallets.simchain import SimulatedChain
-from apps.wallets.tests.test_withdrawals import address, fund, verified_user
+from apps.wallets.tests.test_withdrawals import address, fund, trusted, verified_user
 from apps.wallets.verification import verify_ledger
 
 C = CustodyTransfer
@@ -91,6 +91,7 @@ def test_a_sweep_racing_a_withdrawal_keeps_every_balance_whole():
     btc = make_btc(hot_min=Decimal(0), hot_target=Decimal(0), hot_max=Decimal("0.5"))
     user = verified_user()
     fund(user, "1")
+    trusted(user)
     withdrawal = withdrawals.request_withdrawal(user=user, currency_code="BTC", amount=Decimal("0.8"),
                                                 address=address(), otp_code="backupaaa1")  # fmt: skip
     barrier = threading.Barrier(2)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
@@ -15,7 +16,7 @@ from apps.accounts.tests.conftest import totp_code
 from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.kyc.models import Submission
 from apps.wallets import deposits, ledger, withdrawals
-from apps.wallets.models import Account, Currency, Withdrawal
+from apps.wallets.models import Account, Currency, Withdrawal, WithdrawalAddress
 from apps.wallets.reconciliation import reconcile
 from apps.wallets.simchain import SimulatedChain
 from apps.wallets.verification import verify_ledger
@@ -67,6 +68,15 @@ def address():
     return SimulatedChain("BTC").wallet_address("external")
 
 
+def trusted(user, to=None, currency="BTC"):
+    """Put an address (the default test address) in the user's address book, confirmed as a 2FA
+    code would, so that withdrawals to it skip the new-address cool-down (tested in
+    test_withdrawal_protections)."""
+    to = to or address()
+    WithdrawalAddress.objects.create(user=user, currency_id=currency, address=to, confirmed_at=timezone.now())
+    return to
+
+
 def balances(user, btc):
     account = ledger.user_account(user, btc)
     account.refresh_from_db()
@@ -82,6 +92,7 @@ def btc(db):
 def trader(btc):
     user = verified_user()
     fund(user)
+    trusted(user)
     return user
 
 
@@ -97,14 +108,14 @@ def test_a_small_withdrawal_goes_out_and_confirms(trader, btc):
     response = post(client, trader)
     assert response.status_code == 201 and response.json()["status"] == "approved"
     assert balances(trader, btc) == (Decimal("0.8998"), Decimal("0.1002"))  # amount + fee held
-    assert withdrawals.send_approved() == {"sent": 1, "waiting": 0, "failed": 0}
+    assert withdrawals.send_approved() == {"sent": 1, "waiting": 0, "failed": 0, "halted": 0}
     withdrawal = Withdrawal.objects.get()
     assert withdrawal.status == W.SENT and withdrawal.txid
     assert balances(trader, btc) == (Decimal("0.8998"), 0)
     fees = ledger.system_account(Account.Kind.FEES, btc)
     fees.refresh_from_db()
     assert fees.available == Decimal("0.0002")
-    assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 0}  # never twice
+    assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 0, "halted": 0}  # never twice
     SimulatedChain("BTC").mine(2)
     assert withdrawals.follow_confirmations() == 1
     listed = client.get("/api/v1/withdrawals").json()["results"]
@@ -116,7 +127,7 @@ def test_a_small_withdrawal_goes_out_and_confirms(trader, btc):
 def test_a_large_withdrawal_waits_for_staff_review(trader, btc):
     response = post(client_for(trader), trader, amount="0.6")
     assert response.json()["status"] == "review"
-    assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 0}
+    assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 0, "halted": 0}
     staff = UserFactory(is_staff=True)
     withdrawals.approve(withdrawal_id=response.json()["id"], reviewer=staff)
     assert withdrawals.send_approved()["sent"] == 1
@@ -171,6 +182,7 @@ def test_without_two_factor_or_kyc_withdrawals_are_refused(btc):
 def test_the_daily_limit_of_the_level_applies(btc):
     basic = verified_user(level=1)  # 1,000 USDT a day; 0.1 BTC is 6,000
     fund(basic)
+    trusted(basic)
     client = client_for(basic)
     response = post(client, basic, amount="0.01")  # 600
     assert response.status_code == 201
@@ -205,7 +217,7 @@ def test_an_empty_hot_wallet_makes_withdrawals_wait_never_go_short(trader, btc):
     )
     chain.send(wallet="hot", to_address=chain.wallet_address("cold"), amount=Decimal(1), reference="sweep-1")
     chain.mine(2)
-    assert withdrawals.send_approved() == {"sent": 0, "waiting": 1, "failed": 0}
+    assert withdrawals.send_approved() == {"sent": 0, "waiting": 1, "failed": 0, "halted": 0}
     assert Withdrawal.objects.get().status == W.APPROVED and withdrawals.hot_wallet_shortfall_seconds() >= 0
     ledger.post(
         kind="custody",
@@ -223,6 +235,7 @@ def test_two_withdrawals_racing_for_one_balance():
     btc = make_btc()
     user = verified_user()
     fund(user, "0.5")
+    trusted(user)
     results = []
     barrier = threading.Barrier(2)
 
@@ -325,7 +338,7 @@ def test_a_send_the_node_refuses_fails_and_gives_the_money_back(trader, btc, mon
         raise ChainRejected("address blacklisted by the node")
 
     monkeypatch.setattr(SimulatedChain, "send", refuse)
-    assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 1}
+    assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 1, "halted": 0}
     withdrawal = Withdrawal.objects.get()
     assert withdrawal.status == W.FAILED and "blacklisted" in withdrawal.failure_reason
     assert balances(trader, btc) == (Decimal(1), 0)
