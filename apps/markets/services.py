@@ -92,7 +92,7 @@ def engage_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
     """Halt every trading market and every currency's withdrawals at once, in one transaction, with
     who and why in the audit log. Markets already halted keep their own reason (and stay halted when
     the switch is released). Returns what it halted."""
-    from apps.wallets.withdrawals import halt_withdrawals
+    from apps.wallets.halts import halt_withdrawals
 
     reason = (reason or "").strip()
     if not reason:
@@ -115,7 +115,7 @@ def engage_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
 def release_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
     """Resume what the kill switch halted (markets and withdrawals halted with reason `kill_switch`);
     what staff halted for another reason stays halted."""
-    from apps.wallets.withdrawals import resume_withdrawals
+    from apps.wallets.halts import resume_withdrawals
 
     reason = (reason or "").strip()
     if not reason:
@@ -127,7 +127,7 @@ def release_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
             if market.status == Market.Status.HALTED and market.status_reason == KILL_SWITCH:
                 _set(market, Market.Status.TRADING, "")
                 resumed.append(market.symbol)
-        currencies = resume_withdrawals(currencies=None, actor=actor, only_reason=KILL_SWITCH)
+        currencies = resume_withdrawals(currencies=None, actor=actor, only_reason=KILL_SWITCH, reason=reason)
         event = audit.record_global(actor=actor, action="kill_switch.released", subject=KILL_SWITCH, reason=reason,
                                     markets=resumed, currencies=currencies, via=via)  # fmt: skip
     return {"markets": resumed, "currencies": currencies, "audit_id": event.pk}
