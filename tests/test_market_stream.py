@@ -518,3 +518,38 @@ def test_ticker_channel_pushes_the_24h_figures_when_trades_settle(market, web_se
     rest = httpx.get(f"{web_server.base_url}/api/v1/markets/{SYMBOL}/ticker", timeout=10).json()
     assert rest == {k: v for k, v in last.items() if k not in ("channel", "type")}
     assert len(tickers) <= 4, "pushed on change, not once per event"
+
+
+def test_book_and_ticker_subscribers_are_told_of_a_halt_and_the_resume(market, web_server, live_env, process_log_dir):
+    from apps.markets import services as market_services
+    from apps.markets.models import Market
+
+    def set_status(status):
+        market_services.set_status(market=market, status=status, reason="maintenance" if status == "halted" else "")
+
+    async def scenario():
+        async with connect(web_server) as ws:
+            await ws.send(json.dumps({"op": "subscribe", "channel": "book", "symbol": SYMBOL, "depth": 10}))
+            await ws.send(json.dumps({"op": "subscribe", "channel": "ticker", "symbol": SYMBOL}))
+            seen = []
+            while len([m for m in seen if m.get("type") in ("snapshot", "ticker")]) < 2:
+                seen.append(await receive(ws))
+            await in_thread(set_status, Market.Status.HALTED)
+            halted = [await receive(ws, timeout=15, skip=("heartbeat", "ticker")) for _ in range(2)]
+            await in_thread(set_status, Market.Status.TRADING)
+            resumed = [await receive(ws, timeout=15, skip=("heartbeat", "ticker")) for _ in range(2)]
+            return halted, resumed
+
+    with MatcherProcess(live_env, process_log_dir, name="matcher-status"):
+        halted, resumed = asyncio.run(scenario())
+    assert sorted(m["channel"] for m in halted) == ["book", "ticker"]
+    for message in halted:
+        assert (message["type"], message["symbol"], message["status"], message["reason"]) == (
+            "status",
+            SYMBOL,
+            "halted",
+            "maintenance",
+        )
+        assert message["resumes_at"] is None and message["time"]
+    assert {(m["channel"], m["status"], m["reason"]) for m in resumed} == {("book", "trading", None),
+                                                                           ("ticker", "trading", None)}  # fmt: skip

@@ -113,7 +113,12 @@ class OrderOutput(serializers.Serializer):
     fee = MoneyField(allow_zero=True)
     fee_currency = serializers.CharField()
     status = serializers.ChoiceField(choices=Order.Status.choices)
-    reason = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why a final order ended: `post_only_would_cross`, `fok_not_fillable`, "
+        "`no_liquidity`, `ioc_remainder`, `self_trade`, `collar`, `market_halted`, `cancelled`, `invalid`; null "
+        "otherwise.",
+    )
     time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.choices)
     post_only = serializers.BooleanField()
     self_trade_prevention = serializers.ChoiceField(choices=Order.SelfTradePrevention.choices)
