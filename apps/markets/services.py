@@ -71,7 +71,8 @@ def set_status(*, market: Market, status: str, reason: str = "", actor=None) -> 
     """Halt or resume a market. New orders are refused while halted; cancels still go through. A
     resume also ends a circuit-breaker halt before its cool-down."""
     market = Market.objects.select_for_update().get(pk=market.pk)
-    if market.status != status:
+    # A halt by staff also takes over a circuit-breaker halt: it then lasts until staff resume it.
+    if market.status != status or (status == Market.Status.HALTED and market.status_reason == CIRCUIT_BREAKER):
         _set(market, status, reason or ("halted by staff" if status == Market.Status.HALTED else ""))
         audit.record(actor=actor, action=f"market.{status}", target=market, reason=reason)
     return market

@@ -1,4 +1,5 @@
 import json
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -39,6 +40,12 @@ def test_seed_demo_is_idempotent_and_prints_working_credentials(settings, tmp_pa
     bob_usdt = next(b for b in balances_for(User.objects.get(username="bob")) if b["currency"] == "USDT")
     assert bob_usdt["available"] == 100000  # credited once, whatever the number of runs
     assert verify_ledger() == []
+    from apps.wallets.reconciliation import reconcile
+
+    # Demo funds come from the sandbox issuance account: the hot wallets match the simulated chain.
+    assert reconcile().mismatches == []
+    btc_usdt = Market.objects.get(symbol="BTC-USDT")
+    assert (btc_usdt.market_order_collar, btc_usdt.breaker_move) == (Decimal("0.05"), Decimal("0.1"))
     assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0
 
 

@@ -195,3 +195,19 @@ def test_matcher_controls_are_validated_like_the_other_limits(market):
             market_services.update_market(market=market, changes=changes)
     market.refresh_from_db()
     assert market.market_order_collar is None and market.breaker_move is None
+
+
+def test_a_staff_halt_takes_over_a_breaker_halt_and_outlasts_its_cool_down(market):
+    configure(market, breaker_move="0.05", breaker_cooldown_seconds=1)
+    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    with matcher() as m:
+        trip(m, market, seller, buyer)
+        market_services.set_status(market=market, status=Market.Status.HALTED, reason="investigating")
+        time.sleep(1.2)
+        drain(m)
+        market.refresh_from_db()
+        assert (market.status, market.status_reason, market.halted_until) == ("halted", "investigating", None)
+        assert next(iter(m.runners.values())).gate.reason == "investigating"
+        market_services.set_status(market=market, status=Market.Status.TRADING)
+        drain(m)
+        assert next(iter(m.runners.values())).gate.reason == ""

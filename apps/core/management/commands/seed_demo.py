@@ -98,7 +98,7 @@ class Command(BaseCommand):
         from apps.markets import services as market_services
         from apps.markets.models import Market
         from apps.wallets import ledger
-        from apps.wallets.models import Account
+        from apps.wallets.models import Account, Transaction
 
         for base, quote, tick, lot, minimum in [
             ("BTC", "USDT", "0.01", "0.0001", "5"),
@@ -106,8 +106,12 @@ class Command(BaseCommand):
             ("ETH", "BTC", "0.00001", "0.001", "0.0001"),
         ]:
             if not Market.objects.filter(symbol=f"{base}-{quote}").exists():
+                # With the risk controls a real venue runs (README, Risk controls), staff can change them.
                 market_services.create_market(base=base, quote=quote, tick_size=Decimal(tick), lot_size=Decimal(lot),
-                                              min_notional=Decimal(minimum))  # fmt: skip
+                                              min_notional=Decimal(minimum), price_band=Decimal("0.2"),
+                                              max_open_orders=200, market_order_collar=Decimal("0.05"),
+                                              breaker_move=Decimal("0.1"), breaker_window_seconds=60,
+                                              breaker_cooldown_seconds=120)  # fmt: skip
         User = get_user_model()
         bob = User.objects.get(username="bob")
         if not Submission.objects.filter(user=bob).exists():
@@ -118,8 +122,13 @@ class Command(BaseCommand):
         for name in ("alice", "bob"):
             user = User.objects.get(username=name)
             for code, amount in (("BTC", "2"), ("ETH", "30"), ("USDT", "100000")):
-                ledger.post(kind="deposit", idempotency_key=f"demo-funds:{name}:{code}", memo="demo funds", legs=[
-                    ledger.Leg(ledger.system_account(Account.Kind.HOT, code), -Decimal(amount)),
+                if Transaction.objects.filter(idempotency_key=f"demo-funds:{name}:{code}").exists():
+                    continue  # funded by an earlier version of this command (as a hot-wallet deposit)
+                # Test funds from the sandbox issuance account, as the faucet gives them: no coins
+                # stand behind them on the simulated chain, so they must not claim the hot wallet's.
+                ledger.post(kind=Transaction.Kind.FAUCET, idempotency_key=f"demo-faucet:{name}:{code}",
+                            memo="demo funds", legs=[
+                    ledger.Leg(ledger.system_account(Account.Kind.SANDBOX_ISSUANCE, code), -Decimal(amount)),
                     ledger.Leg(ledger.user_account(user, code), Decimal(amount)),
                 ])  # fmt: skip
 
