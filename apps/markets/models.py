@@ -88,7 +88,8 @@ class Market(models.Model):
                     Q(market_order_collar__isnull=True) | Q(market_order_collar__gt=0, market_order_collar__lt=1)
                 )
                 & (Q(breaker_move__isnull=True) | Q(breaker_move__gt=0, breaker_move__lt=1))
-                & Q(breaker_window_seconds__gt=0),
+                & Q(breaker_window_seconds__gt=0)
+                & (Q(breaker_cooldown_seconds__isnull=True) | Q(breaker_cooldown_seconds__gt=0)),
                 name="markets_matcher_controls_in_range",
             ),
             models.UniqueConstraint(fields=["base", "quote"], name="markets_one_market_per_pair"),

@@ -73,20 +73,26 @@ def set_status(*, market: Market, status: str, reason: str = "", actor=None) -> 
     market = Market.objects.select_for_update().get(pk=market.pk)
     # A halt by staff also takes over a circuit-breaker halt: it then lasts until staff resume it.
     if market.status != status or (status == Market.Status.HALTED and market.status_reason == CIRCUIT_BREAKER):
-        _set(market, status, reason or ("halted by staff" if status == Market.Status.HALTED else ""))
         audit.record(actor=actor, action=f"market.{status}", target=market, reason=reason)
+        _set(market, status, reason or ("halted by staff" if status == Market.Status.HALTED else ""))  # last
     return market
 
 
 def _set(market: Market, status: str, reason: str) -> None:
-    """Write the status (in the caller's transaction) and send the matcher its command on commit."""
+    """Write the status (in the caller's transaction) and send the matcher its command.
+
+    A halt is sent after the commit: an order accepted before it may reach the stream after the halt
+    and be rejected, but none accepted after the halt is matched. A resume is sent before the commit:
+    orders accepted once the resume has committed then always come after it in the stream (sent
+    after, it could land behind them and they would be rejected). If the commit then fails, or the
+    send does, the matcher's sweep brings its state back to the market row's."""
     market.status, market.status_reason, market.halted_until = status, reason, None
     market.save(update_fields=["status", "status_reason", "halted_until", "updated_at"])
     symbol = market.symbol
     if status == Market.Status.HALTED:
         transaction.on_commit(lambda: streams.send(symbol, "halt", 0, reason=reason))
     else:
-        transaction.on_commit(lambda: streams.send(symbol, "resume", 0))
+        streams.send(symbol, "resume", 0)
 
 
 def engage_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
@@ -122,13 +128,12 @@ def release_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
     if not reason:
         raise ValueError("Releasing the kill switch needs a reason.")
     with transaction.atomic():
-        markets = list(Market.objects.select_for_update().order_by("pk"))
-        resumed = []
-        for market in markets:
-            if market.status == Market.Status.HALTED and market.status_reason == KILL_SWITCH:
-                _set(market, Market.Status.TRADING, "")
-                resumed.append(market.symbol)
+        markets = [m for m in Market.objects.select_for_update().order_by("pk")
+                   if m.status == Market.Status.HALTED and m.status_reason == KILL_SWITCH]  # fmt: skip
+        resumed = [market.symbol for market in markets]
         currencies = resume_withdrawals(currencies=None, actor=actor, only_reason=KILL_SWITCH, reason=reason)
         event = audit.record_global(actor=actor, action="kill_switch.released", subject=KILL_SWITCH, reason=reason,
                                     markets=resumed, currencies=currencies, via=via)  # fmt: skip
+        for market in markets:  # last: each sends its `resume` just before the commit (see _set)
+            _set(market, Market.Status.TRADING, "")
     return {"markets": resumed, "currencies": currencies, "audit_id": event.pk}

@@ -331,16 +331,20 @@ class Engine:
                 status, reason = "rejected", "no_liquidity"
             elif order.filled == order.quantity or (why == _NO_FUNDS and order.quantity is None):
                 status, reason = "filled", ""
-            elif (
-                why == _EXHAUSTED
-                and limit is not None
-                and (self.best_ask() if order.side == "buy" else self.best_bid())
-            ):
-                status, reason = "expired", "collar"  # stopped at the collar with liquidity beyond it
+            elif why == _EXHAUSTED and limit is not None and (beyond := self._best_opposite(order.side)):
+                # Stopped at the collar with liquidity beyond it; a buy by funds whose funds could not
+                # buy a lot there anyway is filled, as without a collar.
+                if order.quantity is None and order.funds - order.spent < beyond:
+                    status, reason = "filled", ""
+                else:
+                    status, reason = "expired", "collar"
             else:
                 status, reason = "expired", "ioc_remainder"
         order.status = status
         self.events.append(("done", order, status, reason))
+
+    def _best_opposite(self, side: str) -> int | None:
+        return self.best_ask() if side == "buy" else self.best_bid()
 
     def _collar(self, buy: bool) -> int | None:
         """The worst price a market order may trade at now, or None (no collar, or an empty side)."""
@@ -444,6 +448,7 @@ class Engine:
         buy = order.side == "buy"
         book = self._asks if buy else self._bids
         prices = sorted((p for p in book if limit is None or (p <= limit if buy else p >= limit)), reverse=not buy)
+        beyond = len(prices) < len(book)  # levels past the limit (a collar): funds running out before them fill
         want = UNLIMITED if order.quantity is None else order.quantity - order.filled
         money = None if order.funds is None else order.funds - order.spent
         funds_only, got = order.quantity is None, 0
@@ -468,7 +473,7 @@ class Engine:
             if got >= want:
                 return True
             if took == room:  # the funds ran out here: complete if funds-only and an order is left to reach
-                return funds_only and (book[price].total > took + own or at + 1 < len(prices))
+                return funds_only and (book[price].total > took + own or at + 1 < len(prices) or beyond)
             if money is not None:
                 money -= took * price
         return False

@@ -11,8 +11,10 @@ second of the window whatever the trade rate). A price more than `move_ppm` abov
 the high trips it: the market halts with reason `circuit_breaker` after the command that traded it
 (that command completes: its fills are settled), until `time + cooldown_ms` (None: until a staff
 resume). New orders meet the halt as `rejected` with reason `market_halted`; cancels still apply. The
-first command at or after the cool-down's end resumes the market, and so does a `resume` command (the
-matcher sends one when the cool-down ends and nothing else arrives). A resume starts a fresh window.
+first new order stamped at or after the cool-down's end resumes the market, and so does a `resume`
+command (the matcher sends one when the cool-down ends and no order arrives). A resume starts a fresh
+window. Configuration changes (move, window, cool-down) are not in the stream: a replay uses the
+configuration of the moment, so it decides the same as long as nobody changed it in between.
 """
 
 from __future__ import annotations

@@ -186,6 +186,11 @@ def write(
     circuit breaker's own ones are written to the market row here, in the same transaction. Returns
     the trade ids (in batch order) and the new balances of the accounts that changed."""
     ctx, now = batch.ctx, batch.now
+    # The market row first, before any account: the batch's foreign keys (trades, candles) lock it at
+    # commit anyway, and taken last that lock would close a cycle with the kill switch (which holds
+    # market rows FOR UPDATE) and an order entry on another market waiting for an account held here.
+    lock = "FOR NO KEY UPDATE" if any(change["breaker"] for change in changes) else "FOR KEY SHARE"
+    cursor.execute(f"SELECT 1 FROM markets_market WHERE id = %s {lock}", [ctx.market_id])  # noqa: S608
     trade_ids = _reserve(cursor, "trades_trade_id_seq", len(batch.trades))
     txn_ids = _reserve(cursor, "wallets_transaction_id_seq", len(batch.postings))
     if batch.trades:

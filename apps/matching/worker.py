@@ -204,26 +204,33 @@ class MarketRunner:
         ).values_list("pk", flat=True)
         commands = [("new", pk) for pk in lost_new.order_by("pk") if ("new", pk) not in waiting]
         commands += [("cancel", pk) for pk in lost_cancel.order_by("pk") if ("cancel", pk) not in waiting]
+        sync = None if any(op in ("halt", "resume") for op, _ in waiting) else self._lost_halt_or_resume()
+        # A lost resume goes before the lost orders (they were accepted after it committed), a lost
+        # halt after them (they were accepted before it committed).
+        if sync and sync[0] == "resume":
+            self._send_sync(sync)
         if commands:
             streams.send_many(self.market.symbol, commands, client=self.redis)
             logger.warning("%s: re-sent %d commands that never reached the stream", self.market.symbol, len(commands))
-        if not any(op in ("halt", "resume") for op, _ in waiting):
-            commands += self._sync_halt()
-        return len(commands)
+        if sync and sync[0] == "halt":
+            self._send_sync(sync)
+        return len(commands) + (1 if sync else 0)
 
-    def _sync_halt(self) -> list[tuple[str, int]]:
-        """A staff halt or resume whose command never reached the stream (Redis was down at its commit):
-        send it again, so that the matcher follows the market row."""
+    def _lost_halt_or_resume(self) -> tuple[str, dict] | None:
+        """A staff halt or resume whose command never reached the stream (Redis was down, or the
+        transaction that sent a resume did not commit): the command that makes the matcher follow the
+        market row again."""
         status, reason = Market.objects.filter(pk=self.market.pk).values_list("status", "status_reason").get()
-        if status == Market.Status.HALTED and reason != CIRCUIT_BREAKER and self.gate.reason != reason:
-            op, extra = "halt", {"reason": reason}
-        elif status == Market.Status.TRADING and self.gate.reason:
-            op, extra = "resume", {}
-        else:
-            return []
+        if status == Market.Status.HALTED and reason != CIRCUIT_BREAKER and self.gate.reason != (reason or "halted"):
+            return "halt", {"reason": reason}
+        if status == Market.Status.TRADING and self.gate.reason:
+            return "resume", {}
+        return None
+
+    def _send_sync(self, sync: tuple[str, dict]) -> None:
+        op, extra = sync
         self.redis.xadd(self.key, {"op": op, "id": 0, **extra})
         logger.warning("%s: re-sent a lost %s command", self.market.symbol, op)
-        return [(op, 0)]
 
     def resume_if_due(self, now_ms: float, now: float) -> None:
         """A breaker halt whose cool-down is over ends at the next command; with none coming (order entry

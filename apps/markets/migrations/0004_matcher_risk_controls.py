@@ -42,6 +42,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='market',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('market_order_collar__isnull', True), models.Q(('market_order_collar__gt', 0), ('market_order_collar__lt', 1)), _connector='OR'), models.Q(('breaker_move__isnull', True), models.Q(('breaker_move__gt', 0), ('breaker_move__lt', 1)), _connector='OR'), ('breaker_window_seconds__gt', 0)), name='markets_matcher_controls_in_range'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('market_order_collar__isnull', True), models.Q(('market_order_collar__gt', 0), ('market_order_collar__lt', 1)), _connector='OR'), models.Q(('breaker_move__isnull', True), models.Q(('breaker_move__gt', 0), ('breaker_move__lt', 1)), _connector='OR'), ('breaker_window_seconds__gt', 0), models.Q(('breaker_cooldown_seconds__isnull', True), ('breaker_cooldown_seconds__gt', 0), _connector='OR')), name='markets_matcher_controls_in_range'),
         ),
     ]

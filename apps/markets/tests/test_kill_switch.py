@@ -189,3 +189,57 @@ def test_no_order_is_accepted_after_the_switch_commits(market, monkeypatch):
         t.join(10)
     assert Order.objects.count() == count_at_commit == len(accepted)
     assert len(refused) == len(users)  # every thread met the halt
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_kill_switch_never_deadlocks_with_order_entry_and_a_settling_batch(markets, monkeypatch):
+    """Three transactions at once: the matcher settling a BTC-USDT trade of user U (it holds U's
+    accounts until it commits), U entering an order on ETH-USDT (it holds that market's row in share
+    mode, then waits for U's USDT account) and the kill switch (every market row FOR UPDATE, in id
+    order). Settlement takes its market's row before any account, so the three queue up instead of
+    closing a cycle, which PostgreSQL would break by aborting one of them."""
+    from apps.matching import worker
+    from apps.matching.testing import drain, matcher
+
+    user, seller = trader(usdt="1000"), trader(btc="1")
+    place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
+    place(user, side="buy", type="limit", price="100.00", quantity="0.1")
+    real_write = worker.write
+
+    def slow_write(cursor, batch, **kwargs):
+        result = real_write(cursor, batch, **kwargs)
+        if batch.trades:
+            time.sleep(0.8)  # holding its locks while the others queue up
+        return result
+
+    monkeypatch.setattr(worker, "write", slow_write)
+    errors, done = [], []
+
+    def run(name, function):
+        try:
+            function()
+            done.append(name)
+        except Exception as exc:  # noqa: BLE001 - the test reports every failure
+            errors.append((name, repr(exc)))
+        finally:
+            connection.close()
+
+    def settle():
+        with matcher(["BTC-USDT"]) as m:
+            drain(m)
+
+    def enter():
+        place(user, symbol="ETH-USDT", side="buy", type="limit", price="10.00", quantity="1.000")
+
+    def kill():
+        services.engage_kill_switch(reason="incident", actor=None)
+
+    threads = []
+    for name, function, pause in (("matcher", settle, 0.4), ("order", enter, 0.2), ("kill", kill, 0)):
+        threads.append(threading.Thread(target=run, args=(name, function)))
+        threads[-1].start()
+        time.sleep(pause)
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and sorted(done) == ["kill", "matcher", "order"]
+    assert status_of(*markets) == [("halted", KILL_SWITCH)] * 3

@@ -691,3 +691,15 @@ def test_limit_orders_ignore_the_collar():
     taker = order("buy", 150, 2, user=9)
     engine.submit(taker)
     assert [f[2] for f in fills_of(engine, taker)] == [100, 150]
+
+
+def test_a_buy_by_funds_that_spends_them_exactly_at_the_collar_is_filled_not_collared():
+    cheap, dear = order("sell", 100, 1, user=2), order("sell", 120, 5, user=2)
+    engine = collared(cheap, dear, ppm=100_000)
+    taker = order("buy", funds=100, user=9)  # exactly one lot at 100: nothing left for 120 anyway
+    engine.submit(taker)
+    assert ids(engine.drain_events())[-1] == ("done", taker.id, "filled", "")
+    fok = order("buy", funds=120, user=9, tif="fok")  # the same as fill-or-kill: it fills
+    engine = collared(order("sell", 100, 1, user=2), order("sell", 120, 5, user=2), ppm=100_000)
+    engine.submit(fok)
+    assert ids(engine.drain_events())[-1] == ("done", fok.id, "filled", "")

@@ -211,3 +211,21 @@ def test_a_staff_halt_takes_over_a_breaker_halt_and_outlasts_its_cool_down(marke
         market_services.set_status(market=market, status=Market.Status.TRADING)
         drain(m)
         assert next(iter(m.runners.values())).gate.reason == ""
+
+
+def test_orders_accepted_after_a_lost_resume_are_matched_once_the_sweep_sends_it(market, monkeypatch):
+    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    with matcher() as m:
+        market_services.set_status(market=market, status=Market.Status.HALTED, reason="maintenance")
+        drain(m)
+        runner = next(iter(m.runners.values()))
+        assert runner.gate.reason == "maintenance"
+        monkeypatch.setattr(streams, "send", lambda *args, **kwargs: False)  # Redis away: nothing reaches it
+        market_services.set_status(market=market, status=Market.Status.TRADING)
+        sell = place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
+        buy = place(buyer, side="buy", type="limit", price="100.00", quantity="0.1")
+        monkeypatch.undo()
+        runner.sweep()  # the resume first, then the orders' commands
+        drain(m)
+    sell, buy = refreshed(sell, buy)
+    assert (sell.status, buy.status) == ("filled", "filled")
