@@ -57,10 +57,10 @@ class MatcherProcess:
         self.proc.wait(timeout=30)
 
 
-def _setup() -> list[str]:
+def _login(users) -> list[str]:
+    """Fresh access tokens (they live JWT_ACCESS_MINUTES, 5: shorter than the whole benchmark)."""
     from apps.accounts import services as account_services
 
-    users = btc_usdt_traders("bench-orders", CLIENTS + 1)
     return [account_services.login(username=u.username, password="bench-password-123", otp_code=None).access
             for u in users]  # fmt: skip
 
@@ -138,7 +138,8 @@ def _measure(settings_dict) -> list[Figure]:
     from apps.markets.models import Market
     from tests.support import database_url
 
-    tokens = _setup()
+    users = btc_usdt_traders("bench-orders", CLIENTS + 1)
+    tokens = _login(users)
     # Every pre-trade check configured, none of them refusing this flow: they all run.
     market_services.update_market(market=Market.objects.get(symbol="BTC-USDT"), changes=CHECK_LIMITS)
     env = {**os.environ, "DATABASE_URL": database_url(settings_dict), "RATE_LIMITS_JSON": json.dumps(UNLIMITED)}
@@ -153,6 +154,7 @@ def _measure(settings_dict) -> list[Figure]:
             for round_ in range(CHECK_ROUNDS):  # on-off, off-on, ...: neither always goes first
                 pair = (("on", web), ("off", unchecked))
                 for label, process in pair if round_ % 2 == 0 else reversed(pair):
+                    tokens = _login(users)
                     seconds, _ = asyncio.run(_entry(process.port, tokens, CHECK_ORDERS_PER_CLIENT))
                     rates[label].append(CLIENTS * CHECK_ORDERS_PER_CLIENT / seconds)
     finally:
