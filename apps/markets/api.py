@@ -155,7 +155,9 @@ class TickerView(APIView):
                                            "the window, at the decimals of tick x lot."),
             "change_24h": serializers.CharField(allow_null=True, help_text="Percent change from `open_24h` to "
                                                 "`last`, two decimals, signed (`\"-1.25\"` is -1.25 %); null "
-                                                "without a trade in the window.")})},
+                                                "without a trade in the window."),
+            "status": serializers.ChoiceField(choices=["trading", "halted"], help_text="Extension: whether the "
+                                              "market takes new orders now (GET /markets says why not).")})},
         description="Rolling 24 hours at one-minute granularity: the current minute and the 1439 before it. "
         "Prices in the market's price precision, `volume_24h` in its quantity precision; null where there is no "
         "data (volumes are zero). The WebSocket `ticker` channel sends the same fields. 404 `unknown_market`.",

@@ -21,6 +21,14 @@ def decimals_of(step: Decimal) -> int:
     return max(0, -step.normalize().as_tuple().exponent)
 
 
+def is_halted(status: str, reason: str, until: datetime | None, now: datetime) -> bool:
+    """Halted at `now`: a circuit-breaker halt whose cool-down has ended no longer counts (the matcher
+    resumes the market at its first order after that moment)."""
+    if status != Market.Status.HALTED:
+        return False
+    return not (reason == CIRCUIT_BREAKER and until is not None and until <= now)
+
+
 class Market(models.Model):
     class Status(models.TextChoices):
         TRADING = "trading", "Trading"
@@ -99,12 +107,7 @@ class Market(models.Model):
         return self.symbol
 
     def halted_at(self, now: datetime) -> bool:
-        """Halted at `now`: a circuit-breaker halt whose cool-down has ended no longer counts (the
-        matcher resumes the market at its first command after that moment)."""
-        if self.status != self.Status.HALTED:
-            return False
-        return not (self.status_reason == CIRCUIT_BREAKER and self.halted_until is not None
-                    and self.halted_until <= now)  # fmt: skip
+        return is_halted(self.status, self.status_reason, self.halted_until, now)
 
     @property
     def price_decimals(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.core.fields import format_in_precision, format_time
 from apps.core.redis import get_redis
 from apps.markets.exceptions import UnknownMarket
-from apps.markets.models import CANDLE_INTERVALS, Candle, Market, decimals_of, interval_start
+from apps.markets.models import CANDLE_INTERVALS, Candle, Market, decimals_of, interval_start, is_halted
 from apps.matching.publish import book_cache_key
 from apps.trades.models import Trade
 
@@ -77,16 +77,20 @@ def ticker(market: Market, now: datetime | None = None) -> dict:
     granularity). `last` is the latest trade's price, `bid`/`ask` the best levels of the matcher's
     book cache. `change_24h` is the percent change from `open_24h` (the window's first price) to
     `last`, two decimals. Without a trade in the window high, low, open and change are null and the
-    volumes zero; `last` is null until the first trade. One SQL query and one Redis GET."""
+    volumes zero; `last` is null until the first trade. `status` is `trading` or `halted` (the book
+    and ticker channels also get a status message when it changes). One SQL query and one Redis GET."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT (SELECT price FROM trades_trade WHERE market_id = %s ORDER BY id DESC LIMIT 1), "
-            "(array_agg(open ORDER BY open_time))[1], max(high), min(low), sum(volume), sum(quote_volume) "
+            "(array_agg(open ORDER BY open_time))[1], max(high), min(low), sum(volume), sum(quote_volume), "
+            "(SELECT array[status, status_reason, extract(epoch FROM halted_until)::text] FROM markets_market "
+            "WHERE id = %s) "
             'FROM markets_candle WHERE market_id = %s AND "interval" = %s AND open_time > %s',
-            [market.pk, market.pk, Candle.Interval.MINUTE, now - TICKER_WINDOW],
+            [market.pk, market.pk, market.pk, Candle.Interval.MINUTE, now - TICKER_WINDOW],
         )
-        last, open_, high, low, volume, quote_volume = cursor.fetchone()
+        last, open_, high, low, volume, quote_volume, (status, reason, until) = cursor.fetchone()
+    until = None if until is None else datetime.fromtimestamp(float(until), tz=UTC)
     cached = get_redis().get(book_cache_key(market.symbol))
     book = json.loads(cached) if cached else {"bids": [], "asks": []}
     pd, qd = market.price_decimals, market.quantity_decimals
@@ -110,6 +114,7 @@ def ticker(market: Market, now: datetime | None = None) -> dict:
         # price x quantity is a whole number of notional units (tick x lot): exact at their decimals.
         "quote_volume_24h": format_in_precision(quote_volume or 0, decimals_of(market.notional_unit)),
         "change_24h": change,
+        "status": "halted" if is_halted(status, reason, until, now) else "trading",
     }
 
 

@@ -215,7 +215,7 @@ def test_ticker_over_a_rolling_24_hours(market, seller, buyer, clock, api_client
     empty = api_client.get("/api/v1/markets/BTC-USDT/ticker").json()
     assert empty == {"symbol": "BTC-USDT", "last": None, "bid": None, "ask": None, "open_24h": None,
                      "high_24h": None, "low_24h": None, "volume_24h": "0.0000", "quote_volume_24h": "0.000000",
-                     "change_24h": None}  # fmt: skip
+                     "change_24h": None, "status": "trading"}  # fmt: skip
     clock.set(T0 - timedelta(hours=25))
     cross(seller, buyer, ("80.00", "0.1"))  # outside the window
     clock.set(T0 - timedelta(hours=23, minutes=59))
@@ -231,7 +231,7 @@ def test_ticker_over_a_rolling_24_hours(market, seller, buyer, clock, api_client
     assert response.json() == {
         "symbol": "BTC-USDT", "last": "100.00", "bid": "97.00", "ask": "105.00", "open_24h": "95.00",
         "high_24h": "100.00", "low_24h": "95.00", "volume_24h": "0.4000", "quote_volume_24h": "39.100000",
-        "change_24h": "5.26",
+        "change_24h": "5.26", "status": "trading",
     }  # fmt: skip
     # One minute later the 95 trade's candle leaves the window: the change is from 98 now.
     later = selectors.ticker(market, now=T0 + timedelta(minutes=1))

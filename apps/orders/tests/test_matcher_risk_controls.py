@@ -96,6 +96,7 @@ def test_the_breaker_trips_in_a_burst_rejects_what_follows_and_cancels_still_wor
         error = response.json()["error"]
         assert error["code"] == "market_halted" and error["details"]["reason"] == CIRCUIT_BREAKER
         assert error["details"]["resumes_at"]
+        assert client_for(buyer).get("/api/v1/markets/BTC-USDT/ticker").json()["status"] == "halted"
         listed = client_for(buyer).get("/api/v1/markets").json()[0]
         assert (listed["status"], listed["halt_reason"]) == ("halted", CIRCUIT_BREAKER) and listed["resumes_at"]
         # Cancels still work while halted.
@@ -128,6 +129,7 @@ def test_after_the_cool_down_the_matcher_resumes_the_market_by_itself(market, pu
         trip(m, market, seller, buyer)
         assert market.halted_at(timezone.now())
         time.sleep(1.2)
+        assert client_for(buyer).get("/api/v1/markets/BTC-USDT/ticker").json()["status"] == "trading"  # its time
         drain(m)  # no order came: the matcher sends itself a `resume` by cool-down
         market.refresh_from_db()
         assert (market.status, market.status_reason, market.halted_until) == ("trading", "", None)
