@@ -33,6 +33,7 @@ def run() -> list[Figure]:
     from django.db import connection
 
     from apps.core.redis import get_redis
+    from apps.matching.publish import book_cache_key
     from apps.orders import streams
 
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
@@ -40,7 +41,9 @@ def run() -> list[Figure]:
         return _measure()
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
-        get_redis().delete(*(streams.stream_key(s) for s in ("BTC-USDT", "ETH-USDT", "SOL-USDT")))
+        client = get_redis()
+        client.delete(*(streams.stream_key(s) for s in ("BTC-USDT", "ETH-USDT", "SOL-USDT")))
+        client.delete(*(book_cache_key(s) for s in ("BTC-USDT", "ETH-USDT", "SOL-USDT")))
 
 
 def _setup(symbol: str, base: str, quote: str, users, rng: random.Random, orders: int, cancels: int, **controls):
