@@ -105,15 +105,16 @@ def engage_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
     if not reason:
         raise ValueError("The kill switch needs a reason.")
     with transaction.atomic():
+        # The currencies first: their locks may wait for a withdrawal that is talking to its chain
+        # node, and order entry must not wait that long behind market rows held here.
+        currencies = halt_withdrawals(currencies=None, reason=KILL_SWITCH, actor=actor)
         # FOR UPDATE in id order: waits for every order entry holding its share lock on a market row
         # (apps.orders.services), and makes every later one wait for this commit and see the halt.
-        markets = list(Market.objects.select_for_update().order_by("pk"))
         halted = []
-        for market in markets:
+        for market in Market.objects.select_for_update().order_by("pk"):
             if market.status == Market.Status.TRADING or market.status_reason == CIRCUIT_BREAKER:
                 _set(market, Market.Status.HALTED, KILL_SWITCH)
                 halted.append(market.symbol)
-        currencies = halt_withdrawals(currencies=None, reason=KILL_SWITCH, actor=actor)
         event = audit.record_global(actor=actor, action="kill_switch.engaged", subject=KILL_SWITCH, reason=reason,
                                     markets=halted, currencies=currencies, via=via)  # fmt: skip
     return {"markets": halted, "currencies": currencies, "audit_id": event.pk}
@@ -128,10 +129,10 @@ def release_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
     if not reason:
         raise ValueError("Releasing the kill switch needs a reason.")
     with transaction.atomic():
+        currencies = resume_withdrawals(currencies=None, actor=actor, only_reason=KILL_SWITCH, reason=reason)
         markets = [m for m in Market.objects.select_for_update().order_by("pk")
                    if m.status == Market.Status.HALTED and m.status_reason == KILL_SWITCH]  # fmt: skip
         resumed = [market.symbol for market in markets]
-        currencies = resume_withdrawals(currencies=None, actor=actor, only_reason=KILL_SWITCH, reason=reason)
         event = audit.record_global(actor=actor, action="kill_switch.released", subject=KILL_SWITCH, reason=reason,
                                     markets=resumed, currencies=currencies, via=via)  # fmt: skip
         for market in markets:  # last: each sends its `resume` just before the commit (see _set)
