@@ -16,17 +16,6 @@ from apps.orders.tests.trading import place, trader
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def published(monkeypatch):
-    sent = []
-
-    async def capture(self, messages):
-        sent.extend(messages)
-
-    monkeypatch.setattr(publish.Publisher, "_send", capture)
-    return sent
-
-
 def test_updates_rebuild_the_cached_book_with_matching_checksums(market, published):
     rng = random.Random(3)
     users = [trader(btc="10", usdt="100000") for _ in range(3)]

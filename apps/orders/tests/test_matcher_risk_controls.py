@@ -12,7 +12,6 @@ from apps.core.models import AuditEvent
 from apps.core.redis import get_redis
 from apps.markets import services as market_services
 from apps.markets.models import CIRCUIT_BREAKER, Market
-from apps.matching import publish
 from apps.matching.models import MarketState
 from apps.matching.testing import drain, matcher
 from apps.orders import streams
@@ -22,17 +21,6 @@ from apps.orders.tests.trading import assert_ledger_consistent, balance, client_
 from apps.trades.models import Trade
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def published(monkeypatch):
-    sent = []
-
-    async def capture(self, messages):
-        sent.extend(messages)
-
-    monkeypatch.setattr(publish.Publisher, "_send", capture)
-    return sent
 
 
 def statuses(published) -> list[dict]:

@@ -27,6 +27,20 @@ def _clean_streams():
 
 
 @pytest.fixture
+def published(monkeypatch):
+    """The channel-layer messages the matcher's publisher sends, as (group, message), instead of sending them."""
+    from apps.matching import publish
+
+    sent = []
+
+    async def capture(self, messages):
+        sent.extend(messages)
+
+    monkeypatch.setattr(publish.Publisher, "_send", capture)
+    return sent
+
+
+@pytest.fixture
 def market(db):
     for code, decimals in (("BTC", 8), ("USDT", 6), ("ETH", 18)):
         Currency.objects.get_or_create(code=code, defaults={"name": code, "decimals": decimals})
