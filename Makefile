@@ -29,7 +29,7 @@ test: export EXCHANGE_SANDBOX = false
 # Tests use Redis database 1 of the embedded server, so a running `make run` (database 0) is untouched.
 TEST_REDIS_DB ?= 1
 
-.PHONY: install run test lint format bench stack-up stack-down clean _run
+.PHONY: install run test lint format bench vendor browser stack-up stack-down clean _run
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,17 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Front-end libraries: the pinned npm packages of package.json, copied into static/vendor (committed,
+# so neither `make run` nor `make test` needs npm or the network). Run after changing a pin.
+VENDOR_CHARTS := node_modules/lightweight-charts
+vendor:
+	npm ci --ignore-scripts --no-audit --no-fund
+	cp $(VENDOR_CHARTS)/dist/lightweight-charts.standalone.production.mjs $(VENDOR_CHARTS)/LICENSE static/vendor/lightweight-charts/
+
+# Debian's Chromium for the browser tests (tests/browser): `make browser` as root installs it.
+browser:
+	command -v chromium >/dev/null || apt-get install -y chromium
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

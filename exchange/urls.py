@@ -27,6 +27,8 @@ admin.site.__class__ = ExchangeOTPAdminSite if settings.ADMIN_REQUIRE_OTP else E
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    path("trade/", core_views.trade, name="trade"),
+    path("trade/<str:symbol>", core_views.trade, name="trade-market"),
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
     path("readyz", core_views.ReadinessView.as_view(), name="readyz"),
     path("metrics", core_views.prometheus_metrics, name="metrics"),

@@ -1,4 +1,4 @@
-"""Health, readiness, server time and the home page."""
+"""Health, readiness, server time, the home page and the trading page."""
 
 import datetime as dt
 import hmac
@@ -17,6 +17,8 @@ from rest_framework.views import APIView
 from apps.core import metrics, selectors
 from apps.core.errors import error_body, page_not_found
 from apps.core.fields import format_time
+from apps.markets.exceptions import UnknownMarket
+from apps.markets.selectors import market_by_symbol
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -108,6 +110,27 @@ def prometheus_metrics(request):
 
 def home(request):
     return render(request, "home.html", {"flower_url": settings.FLOWER_URL})
+
+
+# The trading page keeps JWTs in the browser: no script but our own static files may run, it talks only
+# to its own origin (REST and the WebSocket), and no other site may frame it.
+TRADE_PAGE_CSP = "; ".join([
+    "default-src 'self'", "script-src 'self'", "connect-src 'self'", "img-src 'self' data:",
+    "style-src 'self' 'unsafe-inline'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+    "frame-ancestors 'none'",
+])  # fmt: skip
+
+
+def trade(request, symbol: str | None = None):
+    """The trading page: a browser client of the public REST API and WebSocket stream only."""
+    if symbol is not None:
+        try:
+            symbol = market_by_symbol(symbol).symbol
+        except UnknownMarket:
+            return page_not_found(request)
+    response = render(request, "trade.html", {"symbol": symbol or ""})
+    response["Content-Security-Policy"] = TRADE_PAGE_CSP
+    return response
 
 
 def api_not_found(request):

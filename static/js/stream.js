@@ -1,0 +1,151 @@
+// The WebSocket `/ws/v1/` of API.md, kept alive: it reconnects by itself after a drop (backoff with
+// jitter), authenticates again, sends every subscription again (so each book starts from a fresh
+// snapshot), and says what it is doing through `status` events.
+
+const PING_SECONDS = 10;
+// The server sends a heartbeat after 15 s of silence and we ping every 10 s: 30 s without a frame
+// means the connection is dead even if the socket has not noticed.
+const SILENCE_SECONDS = 30;
+const MAX_BACKOFF_MS = 15000;
+
+export class Stream extends EventTarget {
+  constructor(url, api) {
+    super();
+    this.url = url;
+    this.api = api;
+    this.subscriptions = new Map(); // key -> subscribe message, in the order they were made
+    this.socket = null;
+    this.attempt = 0;
+    this.authenticated = false;
+    this.stopped = false;
+    this.timers = {};
+  }
+
+  status(state, extra = {}) {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent("status", { detail: { state, attempt: this.attempt, ...extra } }));
+  }
+
+  connect() {
+    this.stopped = false;
+    clearTimeout(this.timers.retry);
+    this.status(this.attempt ? "reconnecting" : "connecting");
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    this.authenticated = false;
+    socket.onopen = () => this.opened(socket);
+    socket.onmessage = (event) => this.received(socket, event);
+    socket.onclose = (event) => this.closed(socket, event);
+    socket.onerror = () => {}; // a close event follows
+  }
+
+  async opened(socket) {
+    if (socket !== this.socket) return;
+    this.attempt = 0;
+    this.lastFrame = Date.now();
+    this.timers.ping = setInterval(() => this.send({ op: "ping" }), PING_SECONDS * 1000);
+    this.timers.watchdog = setInterval(() => {
+      if (Date.now() - this.lastFrame > SILENCE_SECONDS * 1000) this.closed(socket, { code: 4001, reason: "no frames" });
+    }, 1000);
+    for (const [key, message] of this.subscriptions) if (!isPrivate(key)) this.send(message);
+    this.status("open");
+    await this.authenticate(socket);
+  }
+
+  /** Authenticates the connection when the page is logged in; private subscriptions follow the answer. */
+  async authenticate(socket) {
+    let token = null;
+    try {
+      token = await this.api.token();
+    } catch {
+      token = null;
+    }
+    if (socket !== this.socket || socket.readyState !== WebSocket.OPEN) return;
+    if (token) socket.send(JSON.stringify({ op: "auth", token }));
+  }
+
+  received(socket, event) {
+    if (socket !== this.socket) return;
+    this.lastFrame = Date.now();
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (message.type === "authenticated") {
+      this.authenticated = true;
+      for (const [key, subscribe] of this.subscriptions) if (isPrivate(key)) this.send(subscribe);
+    } else if (message.type === "error" && message.code === "invalid_token") {
+      // The access token expired between reading and sending it: refresh once, then authenticate again.
+      this.api.refresh().then(() => this.authenticate(socket), () => {});
+    }
+    this.dispatchEvent(new CustomEvent("message", { detail: message }));
+  }
+
+  /** The connection is gone (its close event, or silence): forget it at once and schedule the next one.
+   * A dead socket's own close event can take minutes; it is ignored when it comes. */
+  closed(socket, event) {
+    if (socket !== this.socket) return;
+    clearInterval(this.timers.ping);
+    clearInterval(this.timers.watchdog);
+    this.socket = null;
+    if (socket.readyState === WebSocket.CONNECTING || socket.readyState === WebSocket.OPEN) socket.close();
+    this.authenticated = false;
+    if (this.stopped) {
+      this.status("closed");
+      return;
+    }
+    this.attempt += 1;
+    const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** (this.attempt - 1));
+    const delay = Math.round(backoff / 2 + Math.random() * (backoff / 2));
+    this.status("reconnecting", { delay, code: event.code, reason: event.reason });
+    this.timers.retry = setTimeout(() => this.connect(), delay);
+  }
+
+  /** The browser is back online: a connection waiting for its retry connects now. */
+  retryNow() {
+    if (!this.socket && !this.stopped) this.connect();
+  }
+
+  /** After a login: authenticate the open connection (private subscriptions follow). */
+  login() {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN && !this.authenticated) this.authenticate(this.socket);
+  }
+
+  /** After a logout: the connection acts as the user until it closes, so a new one replaces it now. */
+  restart() {
+    const socket = this.socket;
+    this.socket = null;
+    clearInterval(this.timers.ping);
+    clearInterval(this.timers.watchdog);
+    if (socket) socket.close(1000, "logout");
+    this.attempt = 0;
+    this.connect();
+  }
+
+  send(message) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  subscribe(key, message) {
+    this.subscriptions.set(key, message);
+    if (!isPrivate(key) || this.authenticated) this.send(message);
+  }
+
+  /** Sends a subscription again: for a book, a fresh snapshot. */
+  resubscribe(key) {
+    const message = this.subscriptions.get(key);
+    if (message) this.send(message);
+  }
+
+  unsubscribe(key) {
+    const message = this.subscriptions.get(key);
+    if (!message) return;
+    this.subscriptions.delete(key);
+    const { channel, symbol } = message;
+    this.send(symbol ? { op: "unsubscribe", channel, symbol } : { op: "unsubscribe", channel });
+  }
+}
+
+const isPrivate = (key) => key === "orders";
