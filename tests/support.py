@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -158,3 +160,83 @@ class MatcherProcess(Process):
     def kill9(self) -> None:
         self.proc.kill()  # SIGKILL: no handler runs, no batch is finished
         self.proc.wait()
+
+
+class TcpProxy:
+    """A TCP proxy to a local port whose connections a test can cut, as a network drop would: `cut()`
+    closes every open connection and refuses new ones until `restore()`. The browser tests put it
+    between Chromium and the web server to drop the WebSocket for real."""
+
+    def __init__(self, target_port: int):
+        import threading
+
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.down = threading.Event()
+        self.lock = threading.Lock()
+        self.sockets: set[socket.socket] = set()
+        self.closed = False
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down.is_set():
+                self._reset(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                self._reset(client)
+                continue
+            with self.lock:
+                self.sockets.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                self._close(s)
+
+    @staticmethod
+    def _reset(s: socket.socket) -> None:
+        # SO_LINGER 0: the close sends a RST, as a dropped route or a dead proxy would.
+        with contextlib.suppress(OSError):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+
+    def _close(self, s: socket.socket) -> None:
+        with self.lock:
+            self.sockets.discard(s)
+        with contextlib.suppress(OSError):
+            s.shutdown(socket.SHUT_RDWR)
+        s.close()
+
+    def cut(self) -> None:
+        self.down.set()
+        with self.lock:
+            open_sockets = list(self.sockets)
+            self.sockets.clear()
+        for s in open_sockets:
+            self._reset(s)
+
+    def restore(self) -> None:
+        self.down.clear()
+
+    def close(self) -> None:
+        self.closed = True
+        self.cut()
+        self.listener.close()

@@ -46,11 +46,9 @@ export class Api extends EventTarget {
   }
 
   forget() {
-    const was = this.loggedIn;
     this.access = this.refreshToken = null;
     STORE.removeItem("exchange.access");
     STORE.removeItem("exchange.refresh");
-    if (was) this.dispatchEvent(new Event("logout"));
   }
 
   /** A valid access token, refreshed when it has less than 30 seconds left; null when logged out. */
@@ -69,7 +67,11 @@ export class Api extends EventTarget {
           this.saveTokens(answer.access, answer.refresh);
           return answer.access;
         } catch (error) {
-          if (error.status === 401 || error.status === 400) this.forget();
+          if (error.status === 401 || error.status === 400) {
+            // The refresh token expired or was revoked (a logout elsewhere, a password change).
+            this.forget();
+            this.dispatchEvent(new Event("expired"));
+          }
           throw error;
         } finally {
           this.refreshing = null;

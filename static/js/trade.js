@@ -460,7 +460,8 @@ function renderBalances() {
   const balances = [...state.balances.values()].sort((a, b) => a.currency.localeCompare(b.currency));
   $("balances").replaceChildren(
     ...balances.map((b) => {
-      const tr = row(cell(b.currency), cell(b.available), cell(b.locked, "muted"));
+      // Exact amounts without the trailing zeros of the currency's precision (ETH has 18 places).
+      const tr = row(cell(b.currency), cell(trim(b.available, 2)), cell(trim(b.locked, 2), "muted"));
       tr.dataset.currency = b.currency;
       return tr;
     }),
@@ -478,8 +479,8 @@ function renderPortfolio() {
   $("portfolio-assets").replaceChildren(
     ...portfolio.assets.map((a) =>
       row(
-        cell(a.currency), cell(a.total), cell(a.average_cost === null ? "—" : trim(a.average_cost)),
-        cell(a.price === null ? "—" : trim(a.price)), cell(a.value), cell(a.unrealized_pnl), cell(a.realized_pnl),
+        cell(a.currency), cell(trim(a.total, 2)), cell(trim(a.average_cost, 2)), cell(trim(a.price, 2)),
+        cell(trim(a.value, 2)), cell(trim(a.unrealized_pnl, 2)), cell(trim(a.realized_pnl, 2)),
       ),
     ),
   );
@@ -493,20 +494,21 @@ const RENDERERS = {
 
 // -- log in, register, log out ------------------------------------------------------------------------
 
-const dialog = $("auth-dialog");
+const dialogs = { login: $("login-dialog"), register: $("register-dialog") };
 
 function openAuth(which) {
-  $("login-form").hidden = which !== "login";
-  $("register-form").hidden = which !== "register";
+  const dialog = dialogs[which];
   for (const error of dialog.querySelectorAll(".field-error")) error.textContent = "";
-  dialog.showModal();
-  dialog.querySelector(`#${which}-form input`).focus();
+  if (!dialog.open) dialog.showModal();
+  dialog.querySelector("input").focus();
 }
 
 $("login-button").addEventListener("click", () => openAuth("login"));
 $("register-button").addEventListener("click", () => openAuth("register"));
 $("order-login-hint").addEventListener("click", () => openAuth("login"));
-for (const button of dialog.querySelectorAll("[data-close]")) button.addEventListener("click", () => dialog.close());
+for (const dialog of Object.values(dialogs)) {
+  for (const button of dialog.querySelectorAll("[data-close]")) button.addEventListener("click", () => dialog.close());
+}
 $("logout-button").addEventListener("click", async () => {
   await api.logout();
   loggedOut();
@@ -524,7 +526,7 @@ $("login-form").addEventListener("submit", async (event) => {
     await api.login(form.username.value.trim(), form.password.value, form.otp_code.value.trim() || undefined);
     form.reset();
     $("login-otp-field").hidden = true;
-    dialog.close();
+    dialogs.login.close();
     loggedIn();
   } catch (failure) {
     if (!(failure instanceof ApiError)) throw failure;
@@ -551,7 +553,7 @@ $("register-form").addEventListener("submit", async (event) => {
     await api.register(email, username, password);
     await api.login(username, password);
     form.reset();
-    dialog.close();
+    dialogs.register.close();
     loggedIn();
   } catch (failure) {
     if (!(failure instanceof ApiError)) throw failure;
@@ -605,7 +607,7 @@ function loggedOut(message) {
     $("login-error").textContent = message;
   }
 }
-api.addEventListener("logout", () => loggedOut("Your session expired. Log in again."));
+api.addEventListener("expired", () => loggedOut("Your session expired. Log in again."));
 
 // -- the order form ------------------------------------------------------------------------------------
 

@@ -1,0 +1,298 @@
+"""The trading page in a real browser: Chromium headless over real sockets to the web server (uvicorn),
+the matcher process, PostgreSQL and Redis. Everything the page shows comes from the public REST API
+and the WebSocket stream; a second trader acts through the REST API like any other client."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from apps.accounts import services as account_services
+from apps.accounts.tests.conftest import totp_code
+from apps.accounts.tests.factories import PASSWORD
+from apps.orders.models import Order
+from apps.orders.tests.trading import assert_ledger_consistent, trader
+from tests.support import TcpProxy
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+expect.set_options(timeout=15_000)
+
+
+def rest_client(web_server, user) -> httpx.Client:
+    access = account_services.login(username=user.username, password=PASSWORD, otp_code=None).access
+    return httpx.Client(base_url=f"{web_server.base_url}/api/v1", headers={"Authorization": f"Bearer {access}"},
+                        timeout=10)  # fmt: skip
+
+
+def place(client: httpx.Client, **body) -> dict:
+    response = client.post("/orders", json={"symbol": "BTC-USDT", "type": "limit", **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def log_in(page, username: str, password: str = PASSWORD) -> None:
+    page.get_by_role("button", name="Log in").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Username or email").fill(username)
+    dialog.get_by_label("Password").fill(password)
+    dialog.get_by_role("button", name="Log in").click()
+
+
+def live(page) -> None:
+    expect(page.get_by_role("status")).to_have_text("Live")
+    expect(page.locator("#book")).to_have_attribute("data-checksum", "verified")
+
+
+def expect_balance(page, currency: str, available: str, locked: str | None = None) -> None:
+    cells = page.locator(f"#balances tr[data-currency='{currency}'] td")
+    expect(cells.nth(1)).to_have_text(available)
+    if locked is not None:
+        expect(cells.nth(2)).to_have_text(locked)
+
+
+def test_trade_place_fill_and_cancel_live_without_reload(pages, web_server, market, matcher, artifacts):
+    alice, bob = trader(usdt="10000"), trader(btc="2")
+    page = pages.open("/trade/BTC-USDT")
+    live(page)
+    log_in(page, alice.username)
+    expect(page.locator("#user-name")).to_have_text(alice.username)
+    expect_balance(page, "USDT", "10000.00")
+
+    page.get_by_label("Price").fill("100.00")
+    page.get_by_label("Amount").fill("0.5000")
+    expect(page.locator("#order-total")).to_contain_text("Total 50.000000 USDT")
+    page.get_by_role("button", name="Buy BTC").click()
+    order_row = page.locator("#open-orders tr", has_text="100.00")
+    expect(order_row).to_contain_text("0.5000")
+    expect(order_row).to_contain_text("New")
+    expect(page.locator("#book-bids tr[data-price='100.00']")).to_contain_text("0.5000")
+    expect_balance(page, "USDT", "9950.00", "50.00")
+
+    page.get_by_label("Price").fill("99.00")
+    page.get_by_label("Amount").fill("0.1000")
+    page.get_by_role("button", name="Buy BTC").click()
+    expect(page.locator("#book-bids tr[data-price='99.00']")).to_contain_text("0.1000")
+    expect(page.locator("#open-orders tr")).to_have_count(2)
+
+    # Whatever happens next reaches this page through the stream: the same document all along.
+    page.evaluate("window.sameDocument = true")
+    place(rest_client(web_server, bob), side="sell", price="100.00", quantity="0.5000")
+
+    fill_row = page.locator("#fills tr").first
+    expect(fill_row).to_contain_text("BTC-USDT")
+    expect(fill_row).to_contain_text("Buy")
+    expect(fill_row).to_contain_text("100.00")
+    expect(fill_row).to_contain_text("0.5000")
+    expect(fill_row).to_contain_text("0.00050000 BTC")  # the maker fee, 0.1 % of what she received
+    expect(fill_row).to_contain_text("Maker")
+    expect(page.locator("#open-orders tr")).to_have_count(1)
+    expect(page.locator("#book-bids tr[data-price='100.00']")).to_have_count(0)
+    expect_balance(page, "BTC", "0.4995")
+    expect_balance(page, "USDT", "9940.10", "9.90")  # 10000 - 50 paid - 9.9 held at 99
+    expect(page.locator("#tape tr").first).to_contain_text("100.00")
+    expect(page.locator("#ticker-last")).to_have_text("100.00")
+    expect(page.locator("#portfolio-assets")).to_contain_text("BTC")
+    assert page.evaluate("window.sameDocument") is True
+
+    page.get_by_role("button", name=re.compile(r"Cancel buy 0\.1000 BTC-USDT at 99\.00")).click()
+    expect(page.locator("#open-orders tr")).to_have_count(0)
+    expect(page.locator("#book-bids tr[data-price='99.00']")).to_have_count(0)
+    expect_balance(page, "USDT", "9950.00", "0.00")
+    live(page)
+    assert page.evaluate("window.sameDocument") is True
+    page.screenshot(path=artifacts / "trading-page.png", full_page=True)
+    assert Order.objects.get(user=alice, price="99.00").status == "cancelled"
+    assert_ledger_consistent()
+
+
+def test_reconnects_after_the_connection_drops_and_catches_up(pages, web_server, market, matcher):
+    """The proxy cuts every connection (a real network drop): the page says it is reconnecting, and
+    once back it has the book from a fresh snapshot with a verified checksum, and the fill, the order
+    and the balance that happened while it was away."""
+    alice, bob = trader(usdt="1000"), trader(btc="1")
+    place(rest_client(web_server, alice), side="buy", price="100.00", quantity="0.5000")
+    proxy = TcpProxy(web_server.port)
+    try:
+        page = pages.open("/trade/BTC-USDT", base_url=proxy.base_url)
+        live(page)
+        log_in(page, alice.username)
+        expect(page.locator("#open-orders tr")).to_contain_text("0.0000")
+        page.evaluate("window.sameDocument = true")
+
+        proxy.cut()
+        expect(page.get_by_role("status")).to_contain_text("Reconnecting")
+        expect(page.locator("#book")).to_have_attribute("data-checksum", "stale")
+        place(rest_client(web_server, bob), side="sell", price="100.00", quantity="0.2000")
+        place(rest_client(web_server, bob), side="sell", price="101.00", quantity="0.3000")
+        page.wait_for_timeout(1500)  # a retry or two fails while the network is down
+        expect(page.get_by_role("status")).to_contain_text("Reconnecting")
+
+        proxy.restore()
+        live(page)
+        expect(page.locator("#book-bids tr[data-price='100.00']")).to_contain_text("0.3000")
+        expect(page.locator("#book-asks tr[data-price='101.00']")).to_contain_text("0.3000")
+        expect(page.locator("#open-orders tr")).to_contain_text("Partially filled")
+        expect(page.locator("#open-orders tr")).to_contain_text("0.2000")
+        expect(page.locator("#fills tr").first).to_contain_text("0.2000")
+        expect_balance(page, "BTC", "0.1998")
+        expect(page.locator("#tape tr").first).to_contain_text("100.00")
+        assert page.evaluate("window.sameDocument") is True
+
+        # And it is live again: the next update arrives without another reconnection.
+        place(rest_client(web_server, bob), side="sell", price="102.00", quantity="0.1000")
+        expect(page.locator("#book-asks tr[data-price='102.00']")).to_contain_text("0.1000")
+        sequence = int(page.locator("#book").get_attribute("data-sequence"))
+        assert sequence > 0
+    finally:
+        proxy.close()
+
+
+def test_order_form_enforces_tick_and_lot_and_shows_api_errors_next_to_the_field(pages, web_server, market, matcher):
+    alice = trader(usdt="10")
+    page = pages.open()
+    log_in(page, alice.username)
+    expect_balance(page, "USDT", "10.00")
+    price, amount = page.get_by_label("Price"), page.get_by_label("Amount")
+
+    price.fill("100.005")
+    expect(page.locator("#order-price-error")).to_have_text("The price must be a multiple of the tick size 0.01 USDT.")
+    expect(price).to_have_attribute("aria-invalid", "true")
+    price.fill("100.00")
+    expect(page.locator("#order-price-error")).to_be_hidden()
+    amount.fill("0.00005")
+    expect(page.locator("#order-quantity-error")).to_have_text(
+        "The amount must be a multiple of the lot size 0.0001 BTC."
+    )
+    amount.fill("1e-4")
+    expect(page.locator("#order-quantity-error")).to_contain_text("plain decimal")
+    page.get_by_role("button", name="Buy BTC").click()
+    assert not Order.objects.exists()  # nothing was sent
+
+    # The API's own message, next to the field it is about: 1 BTC at 100 needs 100 USDT.
+    amount.fill("1.0000")
+    page.get_by_role("button", name="Buy BTC").click()
+    expect(page.locator("#order-quantity-error")).to_contain_text(re.compile("balance|insufficient", re.I))
+    expect(amount).to_be_focused()
+    # Below the market's minimum order value (1 USDT): 0.0001 x 100 = 0.01.
+    amount.fill("0.0001")
+    page.get_by_role("button", name="Buy BTC").click()
+    expect(page.locator("#order-quantity-error")).to_contain_text(re.compile("minimum|notional", re.I))
+    assert not Order.objects.exists()
+
+    # A market order has no price field; the same rules hold for the amount.
+    page.get_by_label("Order type").select_option("market")
+    expect(page.get_by_label("Price")).to_be_hidden()
+    page.get_by_text("Sell", exact=True).click()
+    expect(page.get_by_role("button", name="Sell BTC")).to_be_visible()
+
+
+def test_log_in_with_two_factor_then_log_out(pages, web_server, market):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    carol = trader(usdt="5")
+    device = TOTPDevice.objects.create(user=carol, name="phone", confirmed=True)
+    page = pages.open()
+    log_in(page, carol.username, "wrong password")
+    expect(page.locator("#login-error")).to_contain_text(re.compile("invalid|incorrect", re.I))
+
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Password").fill(PASSWORD)
+    dialog.get_by_role("button", name="Log in").click()
+    expect(page.locator("#login-error")).to_contain_text("Two-factor authentication is on")
+    expect(dialog.get_by_label("Two-factor code")).to_be_focused()
+    dialog.get_by_label("Two-factor code").fill("000000" if totp_code(device) != "000000" else "111111")
+    dialog.get_by_role("button", name="Log in").click()
+    expect(page.locator("#login-error")).to_contain_text("wrong")
+    page.wait_for_timeout(2000)  # django-otp throttles the device for a second after a wrong code
+    dialog.get_by_label("Two-factor code").fill(totp_code(device))
+    dialog.get_by_role("button", name="Log in").click()
+    expect(page.locator("#user-name")).to_have_text(carol.username)
+    expect_balance(page, "USDT", "5.00")
+    refresh = page.evaluate("sessionStorage.getItem('exchange.refresh')")
+
+    page.reload()  # the session survives a reload of the tab
+    expect(page.locator("#user-name")).to_have_text(carol.username)
+    refresh = page.evaluate("sessionStorage.getItem('exchange.refresh')") or refresh
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    expect(page.locator("#balances tr")).to_have_count(0)
+    expect(page.get_by_text("Log in to see your balances.")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('exchange.refresh')") is None
+    # The server revoked the refresh token: it cannot mint another access token.
+    answer = httpx.post(f"{web_server.base_url}/api/v1/auth/refresh", json={"refresh": refresh}, timeout=10)
+    assert answer.status_code == 401
+    live(page)
+
+
+def test_register_shows_field_errors_then_logs_in(pages, web_server, market):
+    page = pages.open()
+    page.get_by_role("button", name="Register").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Email").fill("dave@example.com")
+    dialog.get_by_label("Username").fill("dave")
+    dialog.get_by_label("Password").fill("123")
+    dialog.get_by_role("button", name="Create account").click()
+    expect(page.locator("#register-password-error")).not_to_be_empty()
+    from apps.accounts.models import User
+
+    assert not User.objects.filter(username="dave").exists()
+
+    dialog.get_by_label("Password").fill("a-long-and-unusual-passphrase-77")
+    dialog.get_by_role("button", name="Create account").click()
+    expect(page.locator("#user-name")).to_have_text("dave")
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    assert User.objects.filter(username="dave", email="dave@example.com").exists()
+
+
+def test_phone_width_has_no_horizontal_scroll_and_every_control_is_labelled(pages, market, artifacts):
+    page = pages.open(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    live(page)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    for name in ("Price", "Amount", "Order type", "Time in force", "Market"):
+        expect(page.get_by_label(name).first).to_be_attached()
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, button, textarea')]
+        .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || el.textContent.trim()))
+        .map((el) => el.outerHTML)""")
+    assert unlabelled == []
+    page.screenshot(path=artifacts / "trading-page-phone.png", full_page=True)
+
+
+def test_book_checksum_in_the_browser_matches_the_server(pages, market):
+    """The page's CRC32 and decimal code against the Python reference (apps.markets.client)."""
+    import random
+
+    from apps.markets.client import book_checksum
+
+    rng = random.Random(7)
+    books = []
+    for _ in range(50):
+        bids = sorted({f"{rng.randint(1, 99999)}.{rng.randint(0, 99):02d}" for _ in range(rng.randint(0, 25))},
+                      key=float, reverse=True)  # fmt: skip
+        asks = sorted({f"{rng.randint(100000, 199999)}.{rng.randint(0, 99):02d}" for _ in range(rng.randint(0, 25))},
+                      key=float)  # fmt: skip
+        books.append({"bids": [[p, f"0.{rng.randint(1, 9999):04d}"] for p in bids],
+                      "asks": [[p, f"{rng.randint(0, 50)}.{rng.randint(1, 9999):04d}"] for p in asks]})  # fmt: skip
+    page = pages.open()
+    got = page.evaluate(
+        """async (books) => {
+            const { bookChecksum, OrderBook } = await import('/static/js/book.js');
+            return books.map((b) => {
+                const book = new OrderBook('X');
+                const checksum = bookChecksum(b.bids, b.asks);
+                book.apply({ type: 'snapshot', sequence: 1, bids: b.bids, asks: b.asks, checksum });
+                return [bookChecksum(b.bids, b.asks), book.checksum()];
+            });
+        }""",
+        books,
+    )
+    assert got == [[book_checksum(b["bids"], b["asks"])] * 2 for b in books]
+    decimals = page.evaluate("""async () => {
+        const d = await import('/static/js/decimal.js');
+        return [d.isMultipleOf('100.05', '0.01'), d.isMultipleOf('100.005', '0.01'), d.isMultipleOf('0.3', '0.1'),
+                d.multiply('0.1', '0.2'), d.toUnits('1.50', 1), d.toUnits('1.55', 1), d.compare('10.0', '9.99')];
+    }""")
+    assert decimals == [True, False, True, "0.02", 15, None, 1]
