@@ -296,3 +296,61 @@ def test_book_checksum_in_the_browser_matches_the_server(pages, market):
                 d.multiply('0.1', '0.2'), d.toUnits('1.50', 1), d.toUnits('1.55', 1), d.compare('10.0', '9.99')];
     }""")
     assert decimals == [True, False, True, "0.02", 15, None, 1]
+
+
+def test_halt_shows_a_banner_and_the_api_refusal_then_resume_clears_it(pages, web_server, market, matcher):
+    from django.db import transaction
+
+    from apps.markets import services as market_services
+
+    alice = trader(usdt="100")
+    page = pages.open()
+    live(page)
+    log_in(page, alice.username)
+    expect_balance(page, "USDT", "100.00")
+    with transaction.atomic():
+        market_services.set_status(market=market, status="halted", reason="maintenance")
+    banner = page.get_by_role("alert").filter(has_text="halted")
+    expect(banner).to_contain_text("Trading in BTC-USDT is halted (Maintenance)")
+    expect(page.locator("#ticker-status")).to_have_text("Halted")
+
+    page.get_by_label("Price").fill("10.00")
+    page.get_by_label("Amount").fill("0.5000")
+    page.get_by_role("button", name="Buy BTC").click()
+    expect(page.locator("#order-form-error")).to_contain_text(re.compile("halted", re.I))
+    assert not Order.objects.exists()
+
+    with transaction.atomic():
+        market_services.set_status(market=market, status="trading")
+    expect(page.locator("#ticker-status")).to_have_text("Trading")
+    expect(page.locator("#halt-banner")).to_be_hidden()
+    page.get_by_role("button", name="Buy BTC").click()
+    expect(page.locator("#open-orders tr")).to_contain_text("10.00")
+
+
+def test_switching_markets_follows_the_new_book_only(pages, web_server, market, matcher):
+    from decimal import Decimal
+
+    from apps.markets import services as market_services
+
+    market_services.create_market(
+        base="ETH", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"),
+        min_notional=Decimal("1"), maker_fee=Decimal("0.001"), taker_fee=Decimal("0.002"),
+    )  # fmt: skip
+    bob = trader(usdt="1000")
+    page = pages.open("/trade/BTC-USDT")
+    live(page)
+    page.get_by_label("Market").select_option("ETH-USDT")
+    expect(page).to_have_url(re.compile(r"/trade/ETH-USDT$"))
+    expect(page.locator("#ticker-symbol")).to_have_text("ETH-USDT")
+    expect(page.locator("#order-quantity-hint")).to_contain_text("ETH")
+    live(page)
+    client = rest_client(web_server, bob)
+    place(client, side="buy", price="99.00", quantity="0.1000")  # BTC-USDT: not this page's book now
+    place(client, symbol="ETH-USDT", side="buy", price="1500.00", quantity="0.0100")
+    expect(page.locator("#book-bids tr[data-price='1500.00']")).to_contain_text("0.0100")
+    expect(page.locator("#book-bids tr")).to_have_count(1)
+    live(page)
+    page.reload()  # the address names the market
+    expect(page.locator("#ticker-symbol")).to_have_text("ETH-USDT")
+    expect(page.locator("#book-bids tr[data-price='1500.00']")).to_contain_text("0.0100")

@@ -115,3 +115,18 @@ def test_production_static_files_collect_with_hashed_names(tmp_path):
     manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
     assert "css/site.css" in manifest
     assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in manifest
+
+
+def test_production_static_files_rewrite_the_trading_pages_module_imports(tmp_path):
+    """The page's ES modules import each other by relative path; in production each import must name
+    the hashed file, so a browser never mixes modules of two deploys."""
+    result = run({**PRODUCTION, "STATIC_ROOT": str(tmp_path)}, "manage.py", "collectstatic", "--noinput", "-v0")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
+    trade = (tmp_path / manifest["js/trade.js"]).read_text()
+    for module in ("api", "book", "charts", "decimal", "order-form", "stream"):
+        hashed = manifest[f"js/{module}.js"].rsplit("/", 1)[1]
+        assert f'from "./{hashed}"' in trade, module
+    charts = (tmp_path / manifest["js/charts.js"]).read_text()
+    vendored = manifest["vendor/lightweight-charts/lightweight-charts.standalone.production.mjs"].rsplit("/", 1)[1]
+    assert f"../vendor/lightweight-charts/{vendored}" in charts
