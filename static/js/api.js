@@ -136,8 +136,10 @@ export class Api extends EventTarget {
 
   /** Revokes the refresh token on the server (best effort) and forgets both tokens here. */
   async logout() {
-    const refresh = this.refreshToken;
     try {
+      // Refresh first if due: a refresh inside the request would rotate the token being revoked.
+      await this.token();
+      const refresh = this.refreshToken;
       if (refresh) await this.request("POST", "auth/logout", { refresh });
     } catch {
       // Logged out here whatever the server said: the tokens are gone from this browser.

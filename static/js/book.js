@@ -48,7 +48,9 @@ export class OrderBook {
     } else if (this.sequence === null) {
       throw new BookError("an update before any snapshot");
     } else if (message.sequence !== this.sequence + 1) {
-      throw new BookError(`sequence gap: ${message.sequence} after ${this.sequence}`);
+      const expected = this.sequence + 1;
+      this.sequence = null; // the updates queued behind this one are dropped until the fresh snapshot
+      throw new BookError(`sequence gap: ${message.sequence} where ${expected} was due`);
     }
     for (const [side, levels] of [[this.bids, message.bids], [this.asks, message.asks]]) {
       for (const [price, quantity] of levels) {

@@ -18,10 +18,13 @@ export function bindOrderForm({ form, api, symbol, onPlaced }) {
   const submit = form.querySelector("#order-submit");
   const formError = form.querySelector("#order-form-error");
   const total = form.querySelector("#order-total");
+  const announce = form.querySelector("#order-status");
   let market = null;
   let balances = new Map();
   let loggedIn = false;
-  let pendingClientId = null; // reused when a request's answer was lost, so a retry cannot place twice
+  // When an answer is lost (network, gateway, server error) the order may exist: the same order sent
+  // again carries the same client_order_id, so the server answers the first one instead of placing two.
+  let pending = null; // {key, id}
 
   const side = () => form.elements.side.value;
   const type = () => form.elements.type.value;
@@ -94,6 +97,7 @@ export function bindOrderForm({ form, api, symbol, onPlaced }) {
   async function place(event) {
     event.preventDefault();
     clearErrors();
+    announce.textContent = "";
     const problems = update({ showProblems: true });
     if (Object.keys(problems).length) {
       fields[problems.price ? "price" : "quantity"].focus();
@@ -104,24 +108,29 @@ export function bindOrderForm({ form, api, symbol, onPlaced }) {
       side: side(),
       type: type(),
       quantity: fields.quantity.value.trim(),
-      client_order_id: (pendingClientId ??= `web-${crypto.randomUUID()}`),
     };
     if (type() === "limit") {
       body.price = fields.price.value.trim();
       body.time_in_force = form.elements.time_in_force.value;
       body.post_only = form.elements.post_only.checked;
     }
+    const key = JSON.stringify(body);
+    if (!pending || pending.key !== key) pending = { key, id: `web-${crypto.randomUUID()}` };
+    body.client_order_id = pending.id;
     submit.disabled = true;
     submit.setAttribute("aria-busy", "true");
     try {
       const order = await api.request("POST", "orders", body);
-      pendingClientId = null;
+      pending = null;
       fields.quantity.value = "";
-      total.textContent = `Order ${order.id} placed: ${order.side} ${order.quantity} ${market.base}${order.price ? ` at ${order.price}` : ""}.`;
+      update();
+      announce.textContent = `Order ${order.id} placed: ${order.side} ${order.quantity} ${market.base}${order.price ? ` at ${order.price}` : ""}.`;
       onPlaced(order);
     } catch (error) {
-      if (error.status !== 0) pendingClientId = null; // an answer came: the next submit is a new order
+      const unknown = error.status === 0 || error.status === 408 || error.status >= 500;
+      if (!unknown) pending = null; // a definite answer: the next submit is a new order
       showApiError(error);
+      if (unknown) formError.textContent = `${error.message} The order may have been placed: check your open orders. Submitting the same order again cannot place it twice.`;
     } finally {
       submit.removeAttribute("aria-busy");
       submit.disabled = !loggedIn || !market;
@@ -160,7 +169,7 @@ export function bindOrderForm({ form, api, symbol, onPlaced }) {
         `Lot ${next.lot_size} ${next.base}, minimum order ${next.min_notional} ${next.quote}`;
       fields.price.value = "";
       fields.quantity.value = "";
-      pendingClientId = null;
+      pending = null;
       clearErrors();
       update();
     },
@@ -170,7 +179,7 @@ export function bindOrderForm({ form, api, symbol, onPlaced }) {
     },
     loggedIn(value) {
       loggedIn = value;
-      form.querySelector("#order-login-hint").hidden = value;
+      form.parentElement.querySelector("#order-login-hint").hidden = value;
       update();
     },
     usePrice(price) {

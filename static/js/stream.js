@@ -7,6 +7,10 @@ const PING_SECONDS = 10;
 // means the connection is dead even if the socket has not noticed.
 const SILENCE_SECONDS = 30;
 const MAX_BACKOFF_MS = 15000;
+// A connection counts as healthy (the backoff starts again from its shortest delay) after this long:
+// a server that accepts and closes at once keeps backing off.
+const STABLE_MS = 10000;
+const AUTH_ATTEMPTS = 5;
 
 export class Stream extends EventTarget {
   constructor(url, api) {
@@ -41,8 +45,9 @@ export class Stream extends EventTarget {
 
   async opened(socket) {
     if (socket !== this.socket) return;
-    this.attempt = 0;
+    this.authAttempts = 0;
     this.lastFrame = Date.now();
+    this.timers.stable = setTimeout(() => (this.attempt = 0), STABLE_MS);
     this.timers.ping = setInterval(() => this.send({ op: "ping" }), PING_SECONDS * 1000);
     this.timers.watchdog = setInterval(() => {
       if (Date.now() - this.lastFrame > SILENCE_SECONDS * 1000) this.closed(socket, { code: 4001, reason: "no frames" });
@@ -52,16 +57,38 @@ export class Stream extends EventTarget {
     await this.authenticate(socket);
   }
 
-  /** Authenticates the connection when the page is logged in; private subscriptions follow the answer. */
+  /** Authenticates the connection when the page is logged in; private subscriptions follow the answer.
+   * A failure that may pass (no token because the network blipped, `rate_limited`, `internal_error`,
+   * an access token that expired in flight) is retried a few times with a growing delay. */
   async authenticate(socket) {
+    if (socket !== this.socket || this.authenticated) return;
+    this.authAttempts += 1;
     let token = null;
     try {
       token = await this.api.token();
-    } catch {
-      token = null;
+    } catch (error) {
+      if (this.api.loggedIn) return this.retryAuth(socket);
     }
     if (socket !== this.socket || socket.readyState !== WebSocket.OPEN) return;
     if (token) socket.send(JSON.stringify({ op: "auth", token }));
+  }
+
+  retryAuth(socket, refresh = false) {
+    if (this.authAttempts >= AUTH_ATTEMPTS) {
+      this.dispatchEvent(new CustomEvent("auth-failed"));
+      return;
+    }
+    const delay = 500 * 2 ** this.authAttempts;
+    this.timers.auth = setTimeout(async () => {
+      if (refresh) {
+        try {
+          await this.api.refresh();
+        } catch {
+          // token() below retries, or the page learns the session expired
+        }
+      }
+      this.authenticate(socket);
+    }, delay);
   }
 
   received(socket, event) {
@@ -76,9 +103,11 @@ export class Stream extends EventTarget {
     if (message.type === "authenticated") {
       this.authenticated = true;
       for (const [key, subscribe] of this.subscriptions) if (isPrivate(key)) this.send(subscribe);
-    } else if (message.type === "error" && message.code === "invalid_token") {
-      // The access token expired between reading and sending it: refresh once, then authenticate again.
-      this.api.refresh().then(() => this.authenticate(socket), () => {});
+    } else if (message.type === "error" && !this.authenticated && this.api.loggedIn) {
+      // An answer to our `auth`: the access token expired in flight (refresh, then again), or the
+      // server could not check it now. Other errors are not about authentication.
+      if (message.code === "invalid_token") this.retryAuth(socket, true);
+      else if (message.code === "rate_limited" || message.code === "internal_error") this.retryAuth(socket);
     }
     this.dispatchEvent(new CustomEvent("message", { detail: message }));
   }
@@ -87,8 +116,7 @@ export class Stream extends EventTarget {
    * A dead socket's own close event can take minutes; it is ignored when it comes. */
   closed(socket, event) {
     if (socket !== this.socket) return;
-    clearInterval(this.timers.ping);
-    clearInterval(this.timers.watchdog);
+    this.clearTimers();
     this.socket = null;
     if (socket.readyState === WebSocket.CONNECTING || socket.readyState === WebSocket.OPEN) socket.close();
     this.authenticated = false;
@@ -117,11 +145,18 @@ export class Stream extends EventTarget {
   restart() {
     const socket = this.socket;
     this.socket = null;
-    clearInterval(this.timers.ping);
-    clearInterval(this.timers.watchdog);
+    this.clearTimers();
+    clearTimeout(this.timers.retry);
     if (socket) socket.close(1000, "logout");
     this.attempt = 0;
     this.connect();
+  }
+
+  clearTimers() {
+    clearInterval(this.timers.ping);
+    clearInterval(this.timers.watchdog);
+    clearTimeout(this.timers.stable);
+    clearTimeout(this.timers.auth);
   }
 
   send(message) {

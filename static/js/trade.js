@@ -4,7 +4,7 @@
 import { Api, ApiError } from "./api.js";
 import { BookError, OrderBook, withCumulative } from "./book.js";
 import { CandleChart, PortfolioChart, drawDepth } from "./charts.js";
-import { scaleOf, toUnits, trim } from "./decimal.js";
+import { fromUnits, scaleOf, toUnits, trim } from "./decimal.js";
 import { bindOrderForm } from "./order-form.js";
 import { Stream } from "./stream.js";
 
@@ -31,6 +31,7 @@ const state = {
   balanceWrites: new Map(), // currency -> stream message counter when it last changed
   streamCounter: 0,
   account: null,
+  session: 0, // grows at each login and logout: an answer for an earlier session is dropped
 };
 // For people (and tests) looking at the page from the console.
 window.exchange = { api, stream, state };
@@ -77,6 +78,7 @@ stream.addEventListener("status", (event) => {
     // A new connection: every book starts again from its snapshot, and REST fills what the stream missed.
     if (state.book) state.book.reset();
     markBook("waiting", "Waiting for the book…");
+    render("book");
     if (state.connectedBefore && state.symbol) loadMarketData(state.symbol);
     state.connectedBefore = true;
   } else if (connection === "reconnecting") {
@@ -90,6 +92,10 @@ stream.addEventListener("status", (event) => {
   }
 });
 window.addEventListener("online", () => stream.retryNow());
+stream.addEventListener("auth-failed", () => {
+  $("orders-error").textContent =
+    "Your orders, fills and balances are not updating live: the stream could not authenticate. Reload the page to try again.";
+});
 
 stream.addEventListener("message", (event) => {
   const message = event.detail;
@@ -165,9 +171,9 @@ function selectMarket(symbol) {
 /** REST for what the stream does not replay: recent trades, candles and the ticker. */
 async function loadMarketData(symbol) {
   const path = `markets/${encodeURIComponent(symbol)}`;
-  const [trades, candles, ticker] = await Promise.allSettled([
+  const [trades, , ticker] = await Promise.allSettled([
     api.request("GET", `${path}/trades?limit=${TAPE_ROWS}`, undefined, { auth: false }),
-    api.request("GET", `${path}/candles?interval=${state.interval}&limit=300`, undefined, { auth: false }),
+    loadCandles(symbol, state.interval),
     api.request("GET", `${path}/ticker`, undefined, { auth: false }),
   ]);
   if (symbol !== state.symbol) return;
@@ -175,12 +181,23 @@ async function loadMarketData(symbol) {
     for (const trade of trades.value) addToTape(trade);
     render("tape");
   }
-  if (candles.status === "fulfilled") {
-    candleChart.load(candles.value, state.interval, state.priceScale);
-    // Trades that arrived while the candles were loading are in the tape; fold in the newer ones.
-    for (const trade of [...state.tape].reverse()) candleChart.addTrade(trade);
-  }
   if (ticker.status === "fulfilled") onTicker(ticker.value);
+}
+
+/** The candles of one interval. Stream trades are not folded in while the request is out: the answer
+ * may already count them (a trade that arrives just then can be missing from the current candle
+ * until the next load, never counted twice). */
+async function loadCandles(symbol, interval) {
+  const request = (state.candleRequest = {});
+  try {
+    const rows = await api.request("GET", `markets/${encodeURIComponent(symbol)}/candles?interval=${interval}&limit=300`,
+      undefined, { auth: false });
+    if (request === state.candleRequest && symbol === state.symbol && interval === state.interval) {
+      candleChart.load(rows, interval, state.priceScale);
+    }
+  } finally {
+    if (request === state.candleRequest) state.candleRequest = null;
+  }
 }
 
 // -- order book ---------------------------------------------------------------------------------------
@@ -227,9 +244,7 @@ function renderBook() {
   const spread = $("book-spread");
   if (bids.length && asks.length) {
     const units = toUnits(asks[0][0], state.priceScale) - toUnits(bids[0][0], state.priceScale);
-    const text = units.toString().padStart(state.priceScale + 1, "0");
-    const value = state.priceScale ? `${text.slice(0, -state.priceScale)}.${text.slice(-state.priceScale)}` : text;
-    spread.textContent = `Spread ${value}`;
+    spread.textContent = `Spread ${fromUnits(units, state.priceScale)}`;
   } else {
     spread.textContent = bids.length || asks.length ? "One-sided book" : "No orders";
   }
@@ -248,7 +263,7 @@ function addToTape(trade) {
 
 function onTrade(trade) {
   if (trade.symbol !== state.symbol) return;
-  if (addToTape(trade)) candleChart.addTrade(trade);
+  if (addToTape(trade) && !state.candleRequest) candleChart.addTrade(trade);
   render("tape");
 }
 
@@ -330,7 +345,7 @@ function addFill(fill) {
 const refreshTimers = {};
 function refreshSoon(name, load, ms) {
   clearTimeout(refreshTimers[name]);
-  refreshTimers[name] = setTimeout(load, ms);
+  refreshTimers[name] = setTimeout(() => load().catch(() => {}), ms); // the next fill or reconnection reloads
 }
 
 /** After the `orders` subscription is confirmed (each connection): REST has everything up to now, the
@@ -339,8 +354,16 @@ async function loadPrivate() {
   await Promise.allSettled([loadOrders(), loadFills(), loadBalances(), loadPortfolio(), loadAccount()]);
 }
 
+/** GET for the logged-in trader; null when the session changed while it was out (a logout, another login). */
+async function privateGet(path) {
+  const session = state.session;
+  const answer = await api.get(path);
+  return session === state.session && api.loggedIn ? answer : null;
+}
+
 async function loadOrders() {
-  const page = await api.get("orders?status=open&limit=200");
+  const page = await privateGet("orders?status=open&limit=200");
+  if (!page) return;
   const open = new Set(page.results.map((order) => order.id));
   for (const order of page.results) upsertOrder(order);
   // Orders we still show as open but REST no longer lists closed while we were away.
@@ -351,7 +374,8 @@ async function loadOrders() {
 
 async function refreshOrder(id) {
   try {
-    upsertOrder(await api.get(`orders/${id}`));
+    const order = await privateGet(`orders/${id}`);
+    if (order) upsertOrder(order);
   } catch (error) {
     if (error.status === 404) {
       state.orders.delete(id);
@@ -361,13 +385,15 @@ async function refreshOrder(id) {
 }
 
 async function loadFills() {
-  const page = await api.get(`trades?limit=${FILL_ROWS}`);
+  const page = await privateGet(`trades?limit=${FILL_ROWS}`);
+  if (!page) return;
   for (const fill of page.results) addFill(fill);
 }
 
 async function loadBalances() {
   const since = state.streamCounter;
-  const balances = await api.get("wallets");
+  const balances = await privateGet("wallets");
+  if (!balances) return;
   for (const balance of balances) {
     // A stream message that arrived while this request was out is at least as new as the answer.
     if ((state.balanceWrites.get(balance.currency) ?? 0) > since) continue;
@@ -377,20 +403,24 @@ async function loadBalances() {
 }
 
 async function loadPortfolio() {
-  const [portfolio, history] = await Promise.all([api.get("portfolio"), api.get("portfolio/history?limit=365")]);
+  const [portfolio, history] = await Promise.all([privateGet("portfolio"), privateGet("portfolio/history?limit=365")]);
+  if (!portfolio || !history) return;
   state.portfolio = portfolio;
   state.portfolioHistory = history.results;
   render("portfolio");
 }
 
 async function loadAccount() {
-  state.account = await api.get("account");
+  const account = await privateGet("account");
+  if (!account) return;
+  state.account = account;
   const name = $("user-name");
   name.textContent = state.account.username;
   name.hidden = false;
 }
 
 function renderOrders() {
+  const focused = document.activeElement?.dataset?.cancel;
   const orders = [...state.orders.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
   $("open-orders").replaceChildren(
     ...orders.map((order) => {
@@ -400,6 +430,7 @@ function renderOrders() {
       button.textContent = order.cancelling ? "Cancelling…" : "Cancel";
       button.disabled = Boolean(order.cancelling);
       button.setAttribute("aria-label", `Cancel ${order.side} ${order.quantity} ${order.symbol} at ${order.price ?? "market"}`);
+      button.dataset.cancel = String(order.id);
       button.addEventListener("click", () => cancelOrder(order.id));
       const tr = row(
         cell(order.symbol), cell(label(order.side), order.side), cell(label(order.type)), cell(order.price ?? "Market"),
@@ -412,6 +443,8 @@ function renderOrders() {
       return tr;
     }),
   );
+  // The rows are rebuilt: keyboard focus stays on the same order's button.
+  if (focused) document.querySelector(`[data-cancel="${focused}"]`)?.focus();
   $("cancel-all").hidden = !api.loggedIn || ![...state.orders.values()].some((o) => o.symbol === state.symbol);
 }
 
@@ -471,7 +504,12 @@ function renderBalances() {
 
 function renderPortfolio() {
   const portfolio = state.portfolio;
-  if (!portfolio) return;
+  if (!portfolio) {
+    for (const id of ["portfolio-total", "portfolio-unrealized", "portfolio-realized"]) $(id).textContent = "—";
+    $("portfolio-assets").replaceChildren();
+    portfolioChart.load([], null);
+    return;
+  }
   const currency = portfolio.valuation_currency;
   $("portfolio-total").textContent = `${portfolio.total_value} ${currency}`;
   $("portfolio-unrealized").textContent = portfolio.unrealized_pnl ?? "—";
@@ -546,6 +584,7 @@ $("register-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
   for (const error of form.querySelectorAll(".field-error")) error.textContent = "";
+  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
   const submit = $("register-submit");
   submit.disabled = true;
   try {
@@ -562,6 +601,7 @@ $("register-form").addEventListener("submit", async (event) => {
       const target = $(`register-${field}-error`);
       if (target) {
         target.textContent = [].concat(messages).join(" ");
+        $(`register-${field}`).setAttribute("aria-invalid", "true");
         shown = true;
       }
     }
@@ -587,20 +627,24 @@ function showPrivate(visible) {
 }
 
 function loggedIn() {
+  state.session += 1;
   showPrivate(true);
   stream.subscribe("orders", { op: "subscribe", channel: "orders" });
   stream.login();
 }
 
 function loggedOut(message) {
+  state.session += 1;
+  for (const timer of Object.values(refreshTimers)) clearTimeout(timer);
   stream.unsubscribe("orders");
   stream.restart();
   state.orders.clear();
   state.orderVersions.clear();
   state.fills.clear();
   state.balances.clear();
-  state.account = state.portfolio = null;
-  for (const part of ["orders", "fills", "balances"]) render(part);
+  state.account = state.portfolio = state.portfolioHistory = null;
+  $("user-name").textContent = "";
+  for (const part of ["orders", "fills", "balances", "portfolio"]) render(part);
   showPrivate(false);
   if (message) {
     openAuth("login");
@@ -632,9 +676,11 @@ for (const button of document.querySelectorAll("[data-interval]")) {
   button.addEventListener("click", async () => {
     state.interval = button.dataset.interval;
     for (const other of document.querySelectorAll("[data-interval]")) other.setAttribute("aria-pressed", String(other === button));
-    const symbol = state.symbol;
-    const rows = await api.request("GET", `markets/${symbol}/candles?interval=${state.interval}&limit=300`, undefined, { auth: false });
-    if (symbol === state.symbol) candleChart.load(rows, state.interval, state.priceScale);
+    try {
+      await loadCandles(state.symbol, state.interval);
+    } catch (error) {
+      $("book-state").textContent = `Candles could not be loaded: ${error.message}`;
+    }
   });
 }
 

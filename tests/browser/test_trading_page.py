@@ -34,15 +34,15 @@ def place(client: httpx.Client, **body) -> dict:
 
 
 def log_in(page, username: str, password: str = PASSWORD) -> None:
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Username or email").fill(username)
     dialog.get_by_label("Password").fill(password)
-    dialog.get_by_role("button", name="Log in").click()
+    dialog.get_by_role("button", name="Log in", exact=True).click()
 
 
 def live(page) -> None:
-    expect(page.get_by_role("status")).to_have_text("Live")
+    expect(page.get_by_role("status", name="Connection")).to_have_text("Live")
     expect(page.locator("#book")).to_have_attribute("data-checksum", "verified")
 
 
@@ -123,12 +123,12 @@ def test_reconnects_after_the_connection_drops_and_catches_up(pages, web_server,
         page.evaluate("window.sameDocument = true")
 
         proxy.cut()
-        expect(page.get_by_role("status")).to_contain_text("Reconnecting")
+        expect(page.get_by_role("status", name="Connection")).to_contain_text("Reconnecting")
         expect(page.locator("#book")).to_have_attribute("data-checksum", "stale")
         place(rest_client(web_server, bob), side="sell", price="100.00", quantity="0.2000")
         place(rest_client(web_server, bob), side="sell", price="101.00", quantity="0.3000")
         page.wait_for_timeout(1500)  # a retry or two fails while the network is down
-        expect(page.get_by_role("status")).to_contain_text("Reconnecting")
+        expect(page.get_by_role("status", name="Connection")).to_contain_text("Reconnecting")
 
         proxy.restore()
         live(page)
@@ -200,15 +200,15 @@ def test_log_in_with_two_factor_then_log_out(pages, web_server, market):
 
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Password").fill(PASSWORD)
-    dialog.get_by_role("button", name="Log in").click()
+    dialog.get_by_role("button", name="Log in", exact=True).click()
     expect(page.locator("#login-error")).to_contain_text("Two-factor authentication is on")
     expect(dialog.get_by_label("Two-factor code")).to_be_focused()
     dialog.get_by_label("Two-factor code").fill("000000" if totp_code(device) != "000000" else "111111")
-    dialog.get_by_role("button", name="Log in").click()
+    dialog.get_by_role("button", name="Log in", exact=True).click()
     expect(page.locator("#login-error")).to_contain_text("wrong")
     page.wait_for_timeout(2000)  # django-otp throttles the device for a second after a wrong code
     dialog.get_by_label("Two-factor code").fill(totp_code(device))
-    dialog.get_by_role("button", name="Log in").click()
+    dialog.get_by_role("button", name="Log in", exact=True).click()
     expect(page.locator("#user-name")).to_have_text(carol.username)
     expect_balance(page, "USDT", "5.00")
     refresh = page.evaluate("sessionStorage.getItem('exchange.refresh')")
@@ -218,7 +218,7 @@ def test_log_in_with_two_factor_then_log_out(pages, web_server, market):
     refresh = page.evaluate("sessionStorage.getItem('exchange.refresh')") or refresh
 
     page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    expect(page.get_by_role("button", name="Log in", exact=True)).to_be_visible()
     expect(page.locator("#balances tr")).to_have_count(0)
     expect(page.get_by_text("Log in to see your balances.")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('exchange.refresh')") is None
@@ -248,10 +248,22 @@ def test_register_shows_field_errors_then_logs_in(pages, web_server, market):
     assert User.objects.filter(username="dave", email="dave@example.com").exists()
 
 
-def test_phone_width_has_no_horizontal_scroll_and_every_control_is_labelled(pages, market, artifacts):
-    page = pages.open(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+def test_phone_width_has_no_horizontal_scroll_and_every_control_is_labelled(
+    pages, web_server, market, matcher, artifacts
+):
+    alice, bob = trader(usdt="1000"), trader(btc="1")
+    place(rest_client(web_server, alice), side="buy", price="100.00", quantity="0.5000")
+    place(rest_client(web_server, bob), side="sell", price="100.00", quantity="0.1000")
+    page = pages.open(viewport={"width": 360, "height": 780}, is_mobile=True, has_touch=True)
     live(page)
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    no_sideways_scroll = "[window.innerWidth, document.documentElement.scrollWidth]"
+    assert page.evaluate(no_sideways_scroll) == [360, 360]
+    log_in(page, alice.username)
+    expect(page.locator("#open-orders tr")).to_contain_text("Partially filled")
+    expect(page.locator("#fills tr")).to_have_count(1)
+    expect(page.locator("#portfolio-assets tr")).not_to_have_count(0)
+    # Wide tables scroll inside their panels; the page itself never scrolls sideways (or zooms out).
+    assert page.evaluate(no_sideways_scroll) == [360, 360]
     for name in ("Price", "Amount", "Order type", "Time in force", "Market"):
         expect(page.get_by_label(name).first).to_be_attached()
     unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, button, textarea')]
