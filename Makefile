@@ -48,6 +48,7 @@ _run:
 	$(PY) manage.py seed_demo
 	@echo ""
 	@echo "  Web          http://$(WEB_HOST):$(WEB_PORT)/"
+	@echo "  Trading page http://$(WEB_HOST):$(WEB_PORT)/trade/"
 	@echo "  Admin        http://$(WEB_HOST):$(WEB_PORT)/admin/"
 	@echo "  API docs     http://$(WEB_HOST):$(WEB_PORT)/api/docs/"
 	@echo "  API schema   http://$(WEB_HOST):$(WEB_PORT)/api/schema/"
