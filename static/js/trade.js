@@ -1,70 +1,30 @@
 // The trading page: market data for everyone, orders, fills, balances and portfolio for a logged-in
 // trader. Only the public REST API and the WebSocket stream of API.md; everything live comes from the
 // stream, and REST fills the gaps after each (re)connection.
-import { Api, ApiError } from "./api.js";
+import { Account } from "./account.js";
+import { Api } from "./api.js";
+import { bindAuthDialogs } from "./auth.js";
 import { BookError, OrderBook, withCumulative } from "./book.js";
-import { CandleChart, PortfolioChart, drawDepth } from "./charts.js";
+import { CandleChart, drawDepth } from "./charts.js";
 import { fromUnits, scaleOf, toUnits, trim } from "./decimal.js";
+import { $, cell, dateTimeOf, frameRenderer, label, row, timeOf } from "./dom.js";
 import { bindOrderForm } from "./order-form.js";
 import { Stream } from "./stream.js";
 
-const $ = (id) => document.getElementById(id);
 const BOOK_DEPTH = 50;
 const BOOK_ROWS = 12;
 const TAPE_ROWS = 40;
-const FILL_ROWS = 50;
-const FINAL = new Set(["filled", "cancelled", "rejected", "expired"]);
 
 const api = new Api();
 const stream = new Stream(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/v1/`, api);
-const state = {
-  markets: new Map(),
-  symbol: null,
-  market: null,
-  book: null,
-  interval: "1m",
-  tape: [],
-  orders: new Map(), // open orders by id
-  orderVersions: new Map(), // id -> latest updated_at seen (open or final)
-  fills: new Map(), // `${id}:${side}` -> fill
-  balances: new Map(),
-  balanceWrites: new Map(), // currency -> stream message counter when it last changed
-  streamCounter: 0,
-  account: null,
-  session: 0, // grows at each login and logout: an answer for an earlier session is dropped
-};
+const state = { markets: new Map(), symbol: null, market: null, book: null, interval: "1m", tape: [] };
+const render = frameRenderer({ book: renderBook, tape: renderTape });
+const candleChart = new CandleChart($("candle-chart"));
+const orderForm = bindOrderForm({ form: $("order-form"), api, symbol: () => state.symbol, onPlaced: (o) => account.placed(o) });
+const account = new Account({ api, symbol: () => state.symbol, onBalances: (balances) => orderForm.balances(balances) });
+const auth = bindAuthDialogs({ api, onLoggedIn: loggedIn });
 // For people (and tests) looking at the page from the console.
-window.exchange = { api, stream, state };
-
-// -- small DOM helpers ---------------------------------------------------------------------------------
-
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text ?? "—";
-  if (className) td.className = className;
-  return td;
-}
-
-function row(...cells) {
-  const tr = document.createElement("tr");
-  tr.append(...cells);
-  return tr;
-}
-
-const timeOf = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
-const dateTimeOf = (iso) => new Date(iso).toLocaleString([], { hour12: false });
-const label = (text) => text.charAt(0).toUpperCase() + text.slice(1).replace(/_/g, " ");
-
-let renderQueued = new Set();
-function render(part) {
-  if (!renderQueued.size) requestAnimationFrame(flushRender);
-  renderQueued.add(part);
-}
-function flushRender() {
-  const parts = renderQueued;
-  renderQueued = new Set();
-  for (const part of parts) RENDERERS[part]();
-}
+window.exchange = { api, stream, state, account };
 
 // -- connection status -------------------------------------------------------------------------------
 
@@ -108,7 +68,7 @@ stream.addEventListener("message", (event) => {
     case "ticker":
       return message.type === "ticker" ? onTicker(message) : undefined;
     case "orders":
-      return onPrivate(message);
+      return account.onMessage(message);
     default:
       if (message.type === "error") onStreamError(message);
   }
@@ -161,7 +121,7 @@ function selectMarket(symbol) {
   markBook("waiting", "Waiting for the book…");
   render("book");
   render("tape");
-  render("orders");
+  account.render("orders"); // "cancel all" is per market
   stream.subscribe(`book:${symbol}`, { op: "subscribe", channel: "book", symbol, depth: BOOK_DEPTH });
   stream.subscribe(`trades:${symbol}`, { op: "subscribe", channel: "trades", symbol });
   stream.subscribe(`ticker:${symbol}`, { op: "subscribe", channel: "ticker", symbol });
@@ -194,6 +154,7 @@ async function loadCandles(symbol, interval) {
       undefined, { auth: false });
     if (request === state.candleRequest && symbol === state.symbol && interval === state.interval) {
       candleChart.load(rows, interval, state.priceScale);
+      $("chart-state").textContent = "";
     }
   } finally {
     if (request === state.candleRequest) state.candleRequest = null;
@@ -309,312 +270,16 @@ function showHalt(halt) {
   banner.textContent = `Trading in ${state.symbol} is halted${reason}: new orders are refused, cancels still work.${resumes}`;
 }
 
-// -- private data: orders, fills, balances, portfolio ---------------------------------------------------
+// -- log in, log out ----------------------------------------------------------------------------------
 
-function onPrivate(message) {
-  if (message.type === "subscribed") return loadPrivate();
-  if (message.type === "order") upsertOrder(message.order);
-  else if (message.type === "fill") {
-    addFill(message.trade);
-    refreshSoon("balances", loadBalances, 1500);
-    refreshSoon("portfolio", loadPortfolio, 2000);
-  } else if (message.type === "balance") {
-    state.streamCounter += 1;
-    state.balances.set(message.currency, { currency: message.currency, available: message.available, locked: message.locked });
-    state.balanceWrites.set(message.currency, state.streamCounter);
-    render("balances");
-  }
-}
-
-/** Keeps the newest version of each order: REST answers can be older than what the stream already said. */
-function upsertOrder(order) {
-  const seen = state.orderVersions.get(order.id);
-  if (seen && (seen.updated_at > order.updated_at || (seen.updated_at === order.updated_at && seen.final))) return;
-  const final = FINAL.has(order.status);
-  state.orderVersions.set(order.id, { updated_at: order.updated_at, final });
-  if (final) state.orders.delete(order.id);
-  else state.orders.set(order.id, order);
-  render("orders");
-}
-
-function addFill(fill) {
-  state.fills.set(`${fill.id}:${fill.side}`, fill);
-  render("fills");
-}
-
-const refreshTimers = {};
-function refreshSoon(name, load, ms) {
-  clearTimeout(refreshTimers[name]);
-  refreshTimers[name] = setTimeout(() => load().catch(() => {}), ms); // the next fill or reconnection reloads
-}
-
-/** After the `orders` subscription is confirmed (each connection): REST has everything up to now, the
- * stream everything after. */
-async function loadPrivate() {
-  await Promise.allSettled([loadOrders(), loadFills(), loadBalances(), loadPortfolio(), loadAccount()]);
-}
-
-/** GET for the logged-in trader; null when the session changed while it was out (a logout, another login). */
-async function privateGet(path) {
-  const session = state.session;
-  const answer = await api.get(path);
-  return session === state.session && api.loggedIn ? answer : null;
-}
-
-async function loadOrders() {
-  const page = await privateGet("orders?status=open&limit=200");
-  if (!page) return;
-  const open = new Set(page.results.map((order) => order.id));
-  for (const order of page.results) upsertOrder(order);
-  // Orders we still show as open but REST no longer lists closed while we were away.
-  for (const id of [...state.orders.keys()]) {
-    if (!open.has(id)) refreshOrder(id);
-  }
-}
-
-async function refreshOrder(id) {
-  try {
-    const order = await privateGet(`orders/${id}`);
-    if (order) upsertOrder(order);
-  } catch (error) {
-    if (error.status === 404) {
-      state.orders.delete(id);
-      render("orders");
-    }
-  }
-}
-
-async function loadFills() {
-  const page = await privateGet(`trades?limit=${FILL_ROWS}`);
-  if (!page) return;
-  for (const fill of page.results) addFill(fill);
-}
-
-async function loadBalances() {
-  const since = state.streamCounter;
-  const balances = await privateGet("wallets");
-  if (!balances) return;
-  for (const balance of balances) {
-    // A stream message that arrived while this request was out is at least as new as the answer.
-    if ((state.balanceWrites.get(balance.currency) ?? 0) > since) continue;
-    state.balances.set(balance.currency, balance);
-  }
-  render("balances");
-}
-
-async function loadPortfolio() {
-  const [portfolio, history] = await Promise.all([privateGet("portfolio"), privateGet("portfolio/history?limit=365")]);
-  if (!portfolio || !history) return;
-  state.portfolio = portfolio;
-  state.portfolioHistory = history.results;
-  render("portfolio");
-}
-
-async function loadAccount() {
-  const account = await privateGet("account");
-  if (!account) return;
-  state.account = account;
-  const name = $("user-name");
-  name.textContent = state.account.username;
-  name.hidden = false;
-}
-
-function renderOrders() {
-  const focused = document.activeElement?.dataset?.cancel;
-  const orders = [...state.orders.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
-  $("open-orders").replaceChildren(
-    ...orders.map((order) => {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "secondary small";
-      button.textContent = order.cancelling ? "Cancelling…" : "Cancel";
-      button.disabled = Boolean(order.cancelling);
-      button.setAttribute("aria-label", `Cancel ${order.side} ${order.quantity} ${order.symbol} at ${order.price ?? "market"}`);
-      button.dataset.cancel = String(order.id);
-      button.addEventListener("click", () => cancelOrder(order.id));
-      const tr = row(
-        cell(order.symbol), cell(label(order.side), order.side), cell(label(order.type)), cell(order.price ?? "Market"),
-        cell(order.quantity), cell(order.filled_quantity), cell(label(order.status)),
-      );
-      const action = document.createElement("td");
-      action.appendChild(button);
-      tr.appendChild(action);
-      tr.dataset.orderId = order.id;
-      return tr;
-    }),
-  );
-  // The rows are rebuilt: keyboard focus stays on the same order's button.
-  if (focused) document.querySelector(`[data-cancel="${focused}"]`)?.focus();
-  $("cancel-all").hidden = !api.loggedIn || ![...state.orders.values()].some((o) => o.symbol === state.symbol);
-}
-
-async function cancelOrder(id) {
-  const order = state.orders.get(id);
-  if (!order) return;
-  $("orders-error").textContent = "";
-  order.cancelling = true;
-  render("orders");
-  try {
-    upsertOrder({ ...(await api.request("DELETE", `orders/${id}`)), cancelling: true });
-  } catch (error) {
-    order.cancelling = false;
-    if (error.code === "order_closed" || error.status === 404) refreshOrder(id);
-    else $("orders-error").textContent = error.message;
-    render("orders");
-  }
-}
-
-async function cancelAll() {
-  $("orders-error").textContent = "";
-  try {
-    await api.request("DELETE", `orders?symbol=${encodeURIComponent(state.symbol)}`);
-    for (const order of state.orders.values()) if (order.symbol === state.symbol) order.cancelling = true;
-    render("orders");
-  } catch (error) {
-    $("orders-error").textContent = error.message;
-  }
-}
-
-function renderFills() {
-  const fills = [...state.fills.values()].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : b.id - a.id));
-  $("fills").replaceChildren(
-    ...fills.slice(0, FILL_ROWS).map((fill) => {
-      const tr = row(
-        cell(dateTimeOf(fill.time), "muted"), cell(fill.symbol), cell(label(fill.side), fill.side), cell(fill.price),
-        cell(fill.quantity), cell(`${fill.fee} ${fill.fee_currency}`), cell(label(fill.liquidity)),
-      );
-      tr.dataset.tradeId = fill.id;
-      return tr;
-    }),
-  );
-}
-
-function renderBalances() {
-  const balances = [...state.balances.values()].sort((a, b) => a.currency.localeCompare(b.currency));
-  $("balances").replaceChildren(
-    ...balances.map((b) => {
-      // Exact amounts without the trailing zeros of the currency's precision (ETH has 18 places).
-      const tr = row(cell(b.currency), cell(trim(b.available, 2)), cell(trim(b.locked, 2), "muted"));
-      tr.dataset.currency = b.currency;
-      return tr;
-    }),
-  );
-  orderForm.balances(state.balances);
-}
-
-function renderPortfolio() {
-  const portfolio = state.portfolio;
-  if (!portfolio) {
-    for (const id of ["portfolio-total", "portfolio-unrealized", "portfolio-realized"]) $(id).textContent = "—";
-    $("portfolio-assets").replaceChildren();
-    portfolioChart.load([], null);
-    return;
-  }
-  const currency = portfolio.valuation_currency;
-  $("portfolio-total").textContent = `${portfolio.total_value} ${currency}`;
-  $("portfolio-unrealized").textContent = portfolio.unrealized_pnl ?? "—";
-  $("portfolio-realized").textContent = portfolio.realized_pnl ?? "—";
-  $("portfolio-assets").replaceChildren(
-    ...portfolio.assets.map((a) =>
-      row(
-        cell(a.currency), cell(trim(a.total, 2)), cell(trim(a.average_cost, 2)), cell(trim(a.price, 2)),
-        cell(trim(a.value, 2)), cell(trim(a.unrealized_pnl, 2)), cell(trim(a.realized_pnl, 2)),
-      ),
-    ),
-  );
-  portfolioChart.load(state.portfolioHistory ?? [], portfolio.total_value);
-}
-
-const RENDERERS = {
-  book: renderBook, tape: renderTape, orders: renderOrders, fills: renderFills, balances: renderBalances,
-  portfolio: renderPortfolio,
-};
-
-// -- log in, register, log out ------------------------------------------------------------------------
-
-const dialogs = { login: $("login-dialog"), register: $("register-dialog") };
-
-function openAuth(which) {
-  const dialog = dialogs[which];
-  for (const error of dialog.querySelectorAll(".field-error")) error.textContent = "";
-  if (!dialog.open) dialog.showModal();
-  dialog.querySelector("input").focus();
-}
-
-$("login-button").addEventListener("click", () => openAuth("login"));
-$("register-button").addEventListener("click", () => openAuth("register"));
-$("order-login-hint").addEventListener("click", () => openAuth("login"));
-for (const dialog of Object.values(dialogs)) {
-  for (const button of dialog.querySelectorAll("[data-close]")) button.addEventListener("click", () => dialog.close());
-}
+$("login-button").addEventListener("click", () => auth.open("login"));
+$("register-button").addEventListener("click", () => auth.open("register"));
+$("order-login-hint").addEventListener("click", () => auth.open("login"));
 $("logout-button").addEventListener("click", async () => {
   await api.logout();
   loggedOut();
 });
-$("cancel-all").addEventListener("click", cancelAll);
-
-$("login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.currentTarget;
-  const error = $("login-error");
-  error.textContent = "";
-  const submit = $("login-submit");
-  submit.disabled = true;
-  try {
-    await api.login(form.username.value.trim(), form.password.value, form.otp_code.value.trim() || undefined);
-    form.reset();
-    $("login-otp-field").hidden = true;
-    dialogs.login.close();
-    loggedIn();
-  } catch (failure) {
-    if (!(failure instanceof ApiError)) throw failure;
-    if (failure.code === "otp_required") {
-      $("login-otp-field").hidden = false;
-      $("login-otp").focus();
-      error.textContent = "Two-factor authentication is on: enter the code from your authenticator app.";
-    } else {
-      error.textContent = failure.message + detailText(failure);
-    }
-  } finally {
-    submit.disabled = false;
-  }
-});
-
-$("register-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.currentTarget;
-  for (const error of form.querySelectorAll(".field-error")) error.textContent = "";
-  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
-  const submit = $("register-submit");
-  submit.disabled = true;
-  try {
-    const [email, username, password] = [form.email.value.trim(), form.username.value.trim(), form.password.value];
-    await api.register(email, username, password);
-    await api.login(username, password);
-    form.reset();
-    dialogs.register.close();
-    loggedIn();
-  } catch (failure) {
-    if (!(failure instanceof ApiError)) throw failure;
-    let shown = false;
-    for (const [field, messages] of Object.entries(failure.details ?? {})) {
-      const target = $(`register-${field}-error`);
-      if (target) {
-        target.textContent = [].concat(messages).join(" ");
-        $(`register-${field}`).setAttribute("aria-invalid", "true");
-        shown = true;
-      }
-    }
-    if (!shown) $("register-error").textContent = failure.message;
-  } finally {
-    submit.disabled = false;
-  }
-});
-
-function detailText(error) {
-  const retry = error.details?.retry_after;
-  return retry ? ` Try again in ${retry} s.` : "";
-}
+api.addEventListener("expired", () => loggedOut("Your session expired. Log in again."));
 
 function showPrivate(visible) {
   for (const element of document.querySelectorAll(".private")) element.hidden = !visible;
@@ -622,48 +287,27 @@ function showPrivate(visible) {
   $("login-button").hidden = visible;
   $("register-button").hidden = visible;
   $("logout-button").hidden = !visible;
-  $("user-name").hidden = !visible || !state.account;
+  $("user-name").hidden = !visible || !account.profile;
   orderForm.loggedIn(visible);
 }
 
 function loggedIn() {
-  state.session += 1;
+  account.start();
   showPrivate(true);
   stream.subscribe("orders", { op: "subscribe", channel: "orders" });
   stream.login();
 }
 
 function loggedOut(message) {
-  state.session += 1;
-  for (const timer of Object.values(refreshTimers)) clearTimeout(timer);
+  account.start();
   stream.unsubscribe("orders");
   stream.restart();
-  state.orders.clear();
-  state.orderVersions.clear();
-  state.fills.clear();
-  state.balances.clear();
-  state.account = state.portfolio = state.portfolioHistory = null;
   $("user-name").textContent = "";
-  for (const part of ["orders", "fills", "balances", "portfolio"]) render(part);
   showPrivate(false);
-  if (message) {
-    openAuth("login");
-    $("login-error").textContent = message;
-  }
+  if (message) auth.open("login", message);
 }
-api.addEventListener("expired", () => loggedOut("Your session expired. Log in again."));
 
 // -- the order form ------------------------------------------------------------------------------------
-
-const orderForm = bindOrderForm({
-  form: $("order-form"),
-  api,
-  symbol: () => state.symbol,
-  onPlaced(order) {
-    upsertOrder(order);
-    refreshSoon("balances", loadBalances, 0);
-  },
-});
 
 for (const tbody of [$("book-asks"), $("book-bids")]) {
   tbody.addEventListener("click", (event) => {
@@ -679,15 +323,12 @@ for (const button of document.querySelectorAll("[data-interval]")) {
     try {
       await loadCandles(state.symbol, state.interval);
     } catch (error) {
-      $("book-state").textContent = `Candles could not be loaded: ${error.message}`;
+      $("chart-state").textContent = `Candles could not be loaded: ${error.message}`;
     }
   });
 }
 
 // -- start --------------------------------------------------------------------------------------------
-
-const candleChart = new CandleChart($("candle-chart"));
-const portfolioChart = new PortfolioChart($("portfolio-chart"));
 
 async function start() {
   showPrivate(api.loggedIn);
