@@ -80,7 +80,7 @@ vendor:
 
 # Debian's Chromium for the browser tests (tests/browser): `make browser` as root installs it.
 browser:
-	command -v chromium >/dev/null || apt-get install -y chromium
+	command -v chromium >/dev/null || apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -178,7 +178,8 @@ class TcpProxy:
         self.lock = threading.Lock()
         self.sockets: set[socket.socket] = set()
         self.closed = False
-        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+        self.threads = [threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)]
+        self.threads[0].start()
 
     def _accept(self) -> None:
         import threading
@@ -187,19 +188,23 @@ class TcpProxy:
             try:
                 client, _ = self.listener.accept()
             except OSError:
-                return
-            if self.down.is_set():
-                self._reset(client)
-                continue
+                return  # the listener was shut down
             try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                upstream = None if self.down.is_set() else socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
-                self._reset(client)
-                continue
-            with self.lock:
+                upstream = None
+            with self.lock:  # a cut() between the check above and here still reaches this connection
+                if upstream is None or self.down.is_set():
+                    for s in (client, upstream):
+                        if s is not None:
+                            self._arm_reset(s)
+                            s.close()
+                    continue
                 self.sockets.update((client, upstream))
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                thread = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
+                thread.start()
+                self.threads.append(thread)
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
@@ -208,30 +213,30 @@ class TcpProxy:
         except OSError:
             pass
         finally:
-            for s in (source, sink):
-                self._close(s)
+            # Shutting the other direction down wakes its pump, which closes its own socket.
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_RD)
+            with self.lock:
+                self.sockets.discard(source)
+            source.close()
 
     @staticmethod
-    def _reset(s: socket.socket) -> None:
+    def _arm_reset(s: socket.socket) -> None:
         # SO_LINGER 0: the close sends a RST, as a dropped route or a dead proxy would.
         with contextlib.suppress(OSError):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-
-    def _close(self, s: socket.socket) -> None:
-        with self.lock:
-            self.sockets.discard(s)
-        with contextlib.suppress(OSError):
-            s.shutdown(socket.SHUT_RDWR)
-        s.close()
 
     def cut(self) -> None:
-        self.down.set()
+        """Resets every open connection now and refuses new ones until restore()."""
         with self.lock:
+            self.down.set()
             open_sockets = list(self.sockets)
-            self.sockets.clear()
         for s in open_sockets:
-            self._reset(s)
+            self._arm_reset(s)
+            # A close from this thread would not wake the pump blocked in recv() on it; a shutdown does,
+            # and the pump's close then sends the reset.
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RD)
 
     def restore(self) -> None:
         self.down.clear()
@@ -239,4 +244,8 @@ class TcpProxy:
     def close(self) -> None:
         self.closed = True
         self.cut()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
         self.listener.close()
+        for thread in self.threads:
+            thread.join(timeout=5)

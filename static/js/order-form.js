@@ -45,24 +45,28 @@ export function bindOrderForm({ form, api, symbol, onPlaced }) {
     formError.textContent = "";
   }
 
+  /** What is wrong with a decimal field's text, or undefined. */
+  function problemOf(text, { name, example, step, stepName, unit }) {
+    if (!text) return `Enter ${name === "amount" ? "an" : "a"} ${name}.`;
+    if (!isDecimal(text)) return `Enter the ${name} as a plain decimal number, such as ${example}.`;
+    if (toUnits(text, scaleOf(text)) === 0n) return `The ${name} must be more than 0.`;
+    if (!isMultipleOf(text, step)) return `The ${name} must be a multiple of the ${stepName} ${step} ${unit}.`;
+    return undefined;
+  }
+
   /** The market's rules, checked before anything is sent. Returns {field: message}. */
   function check() {
     const problems = {};
     if (!market) return problems;
-    const quantity = fields.quantity.value.trim();
-    if (!quantity) problems.quantity = "Enter an amount.";
-    else if (!isDecimal(quantity)) problems.quantity = "Enter the amount as a plain decimal number, such as 0.25.";
-    else if (toUnits(quantity, scaleOf(quantity)) === 0n) problems.quantity = "The amount must be more than 0.";
-    else if (!isMultipleOf(quantity, market.lot_size))
-      problems.quantity = `The amount must be a multiple of the lot size ${market.lot_size} ${market.base}.`;
+    problems.quantity = problemOf(fields.quantity.value.trim(), {
+      name: "amount", example: "0.25", step: market.lot_size, stepName: "lot size", unit: market.base,
+    });
     if (type() === "limit") {
-      const price = fields.price.value.trim();
-      if (!price) problems.price = "Enter a price.";
-      else if (!isDecimal(price)) problems.price = "Enter the price as a plain decimal number, such as 100.25.";
-      else if (toUnits(price, scaleOf(price)) === 0n) problems.price = "The price must be more than 0.";
-      else if (!isMultipleOf(price, market.tick_size))
-        problems.price = `The price must be a multiple of the tick size ${market.tick_size} ${market.quote}.`;
+      problems.price = problemOf(fields.price.value.trim(), {
+        name: "price", example: "100.25", step: market.tick_size, stepName: "tick size", unit: market.quote,
+      });
     }
+    for (const name of Object.keys(problems)) if (!problems[name]) delete problems[name];
     return problems;
   }
 

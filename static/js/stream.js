@@ -20,6 +20,7 @@ export class Stream extends EventTarget {
     this.subscriptions = new Map(); // key -> subscribe message, in the order they were made
     this.socket = null;
     this.attempt = 0;
+    this.connections = 0; // connections opened so far
     this.authenticated = false;
     this.stopped = false;
     this.timers = {};
@@ -45,6 +46,7 @@ export class Stream extends EventTarget {
 
   async opened(socket) {
     if (socket !== this.socket) return;
+    this.connections += 1;
     this.authAttempts = 0;
     this.lastFrame = Date.now();
     this.timers.stable = setTimeout(() => (this.attempt = 0), STABLE_MS);
