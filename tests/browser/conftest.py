@@ -50,6 +50,11 @@ def browser():
             browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
             yield browser
             browser.close()
+            # With Playwright's loop running, the ORM used connections of its own: close them while
+            # they can still be reached, so the test database can be dropped at the end.
+            from django.db import connections
+
+            connections.close_all()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
