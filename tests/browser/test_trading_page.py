@@ -390,3 +390,63 @@ def test_switching_markets_follows_the_new_book_only(pages, web_server, market, 
     page.reload()  # the address names the market
     expect(page.locator("#ticker-symbol")).to_have_text("ETH-USDT")
     expect(page.locator("#book-bids tr[data-price='1500.00']")).to_contain_text("0.0100")
+
+
+def test_market_order_from_the_form_takes_the_book(pages, web_server, market, matcher):
+    alice, bob = trader(usdt="1000"), trader(btc="1")
+    place(rest_client(web_server, bob), side="sell", price="101.00", quantity="0.3000")
+    page = pages.open()
+    live(page)
+    log_in(page, alice.username)
+    expect_balance(page, "USDT", "1000.00")
+    expect(page.locator("#book-asks tr[data-price='101.00']")).to_contain_text("0.3000")
+    page.get_by_label("Order type").select_option("market")
+    page.get_by_label("Amount").fill("0.1000")
+    page.get_by_role("button", name="Buy BTC").click()
+    fill_row = page.locator("#fills tr").first
+    expect(fill_row).to_contain_text("101.00")
+    expect(fill_row).to_contain_text("Taker")
+    expect(page.locator("#book-asks tr[data-price='101.00']")).to_contain_text("0.2000")
+    expect(page.locator("#open-orders tr")).to_have_count(0)
+    expect_balance(page, "BTC", "0.0998")  # 0.1 less the 0.2 % taker fee
+    expect_balance(page, "USDT", "989.90", "0.00")  # the whole balance was held, then the rest released
+    # The candle chart follows the interval buttons.
+    page.get_by_role("button", name="5m").click()
+    expect(page.get_by_role("button", name="5m")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("button", name="1m")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#chart-state")).to_be_hidden()
+
+
+def test_an_expired_access_token_is_refreshed_and_a_revoked_session_asks_to_log_in_again(pages, web_server, market):
+    alice = trader(usdt="100")
+    page = pages.open()
+    live(page)
+    log_in(page, alice.username)
+    expect_balance(page, "USDT", "100.00")
+    first_refresh = page.evaluate("sessionStorage.getItem('exchange.refresh')")
+    expired = "window.exchange.api.access = 'x.' + btoa(JSON.stringify({exp: 1})) + '.x'"
+
+    # Past its time, the access token is renewed before the next request; the refresh token rotates.
+    page.evaluate(expired)
+    page.get_by_label("Price").fill("10.00")
+    page.get_by_label("Amount").fill("1.0000")
+    page.get_by_role("button", name="Buy BTC").click()
+    expect(page.locator("#open-orders tr")).to_contain_text("10.00")
+    second_refresh = page.evaluate("sessionStorage.getItem('exchange.refresh')")
+    assert second_refresh and second_refresh != first_refresh
+    refresh_url = f"{web_server.base_url}/api/v1/auth/refresh"
+    assert httpx.post(refresh_url, json={"refresh": first_refresh}, timeout=10).status_code == 401
+
+    # The session is revoked elsewhere: the next action finds out and asks to log in again.
+    revoked = rest_client(web_server, alice).post("/auth/logout", json={"refresh": second_refresh})
+    assert revoked.status_code == 204
+    page.evaluate(expired)
+    page.get_by_role("button", name=re.compile(r"^Cancel buy")).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator("#login-error")).to_have_text("Your session expired. Log in again.")
+    expect(page.locator("#open-orders tr")).to_have_count(0)
+    assert page.evaluate("sessionStorage.getItem('exchange.refresh')") is None
+    dialog.get_by_label("Username or email").fill(alice.username)
+    dialog.get_by_label("Password").fill(PASSWORD)
+    dialog.get_by_role("button", name="Log in", exact=True).click()
+    expect(page.locator("#open-orders tr")).to_contain_text("10.00")
