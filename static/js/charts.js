@@ -100,21 +100,24 @@ export function drawDepth(element, bids, asks) {
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("preserveAspectRatio", "none");
   const prices = [...bids, ...asks].map((level) => +level[0]);
-  const low = Math.min(...prices);
-  const high = Math.max(...prices);
+  // A margin on both sides (1 % of the price when there is a single level), so no edge is lost.
+  const margin = (Math.max(...prices) - Math.min(...prices)) * 0.05 || Math.max(...prices) * 0.01;
+  const low = Math.min(...prices) - margin;
+  const high = Math.max(...prices) + margin;
   const most = Math.max(bids.length ? +bids[bids.length - 1][2] : 0, asks.length ? +asks[asks.length - 1][2] : 0) || 1;
   const x = (price) => (high === low ? width / 2 : ((price - low) / (high - low)) * width);
   const y = (amount) => height - (amount / most) * (height - 4);
-  const area = (levels, color) => {
+  const area = (levels, color, edge) => {
     if (!levels.length) return;
-    // A step line from the best price outwards: the amount available up to each price.
+    // A step line from the best price outwards (the amount available up to each price), then flat
+    // to the chart's edge: beyond the last level the depth is at least the total.
     let d = `M ${x(+levels[0][0])} ${height}`;
     let previous = 0;
     for (const [price, , cumulative] of levels) {
       d += ` L ${x(+price)} ${y(previous)} L ${x(+price)} ${y(+cumulative)}`;
       previous = +cumulative;
     }
-    d += ` L ${x(+levels[levels.length - 1][0])} ${height} Z`;
+    d += ` L ${edge} ${y(previous)} L ${edge} ${height} Z`;
     const path = document.createElementNS(SVG, "path");
     path.setAttribute("d", d);
     path.setAttribute("fill", color);
@@ -122,7 +125,7 @@ export function drawDepth(element, bids, asks) {
     path.setAttribute("stroke", color);
     svg.appendChild(path);
   };
-  area(bids, UP);
-  area(asks, DOWN);
+  area(bids, UP, 0);
+  area(asks, DOWN, width);
   element.appendChild(svg);
 }
