@@ -27,6 +27,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.core.fields import format_time
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=settings.WS_OUTBOX_MESSAGES)
         self.last_sent = self.last_received = loop.time()
         await self.accept()
+        self.counted = True
+        metrics.WEBSOCKET_CONNECTIONS.inc()
         self.writer = asyncio.create_task(self._write())
         self.writer.add_done_callback(self._writer_done)
         self.watchdog = asyncio.create_task(self._watch())
@@ -98,6 +101,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closing = True
+        if getattr(self, "counted", False):
+            self.counted = False
+            metrics.WEBSOCKET_CONNECTIONS.dec()
+            metrics.WEBSOCKET_DISCONNECTS.labels(code=str(code)).inc()
         await self._leave_all()
         for task in (getattr(self, "writer", None), getattr(self, "watchdog", None)):
             if task is not None and task is not asyncio.current_task():

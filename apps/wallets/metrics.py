@@ -16,6 +16,8 @@ class ReconciliationCollector(Collector):
         yield GaugeMetricFamily("exchange_chain_breaker_state", "", labels=["currency"])
         yield GaugeMetricFamily("exchange_reconciliation_timestamp_seconds", "")
         yield GaugeMetricFamily("exchange_withdrawals_waiting_seconds", "")
+        yield GaugeMetricFamily("exchange_hot_wallet_available", "", labels=["currency"])
+        yield GaugeMetricFamily("exchange_hot_wallet_minimum", "", labels=["currency"])
 
     def collect(self):
         from apps.wallets.reconciliation import latest_run
@@ -41,6 +43,7 @@ class ReconciliationCollector(Collector):
         yield balance
         yield mismatches
         yield age
+        yield from hot_wallet_figures()
         from apps.core.selectors import chain_breakers
         from apps.wallets.breaker import STATE_VALUES
         from apps.wallets.withdrawals import hot_wallet_shortfall_seconds
@@ -62,6 +65,26 @@ class ReconciliationCollector(Collector):
         except Exception:  # noqa: BLE001 - the database being down must not break the scrape
             return
         yield waiting
+
+
+def hot_wallet_figures():
+    """The hot wallet's available balance now (the ledger's hot account) beside each currency's
+    `hot_min`: below it, withdrawals wait for a refill from cold storage (alert on it)."""
+    from apps.wallets.selectors import hot_wallets
+
+    try:
+        rows = hot_wallets()
+    except Exception:  # noqa: BLE001 - the database being down must not break the scrape
+        return
+    available = GaugeMetricFamily("exchange_hot_wallet_available", "Hot wallet balance available now",
+                                  labels=["currency"])  # fmt: skip
+    minimum = GaugeMetricFamily("exchange_hot_wallet_minimum", "The currency's hot_min: a refill is due below it",
+                                labels=["currency"])  # fmt: skip
+    for code, balance, hot_min in rows:
+        available.add_metric([code], float(balance))
+        minimum.add_metric([code], float(hot_min))
+    yield available
+    yield minimum
 
 
 _registered = False

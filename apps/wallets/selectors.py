@@ -1,5 +1,7 @@
 """Wallet reads."""
 
+from decimal import Decimal
+
 from apps.wallets.models import Account, Currency, Deposit, WithdrawalAddress
 
 
@@ -24,3 +26,12 @@ def deposits_for(user):
 
 def withdrawal_addresses_for(user):
     return WithdrawalAddress.objects.filter(user=user).select_related("currency")
+
+
+def hot_wallets() -> list[tuple[str, Decimal, Decimal]]:
+    """(currency, hot account's available balance, hot_min) for every active currency, one query."""
+    return list(
+        Account.objects.filter(kind=Account.Kind.HOT, user__isnull=True, currency__is_active=True)
+        .order_by("currency_id")
+        .values_list("currency_id", "available", "currency__hot_min")
+    )

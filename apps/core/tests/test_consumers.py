@@ -48,3 +48,20 @@ async def test_foreign_origin_is_refused():
     communicator = WebsocketCommunicator(application, "/ws/v1/", headers=[(b"origin", b"http://evil.example")])
     connected, _ = await communicator.connect()
     assert not connected
+
+
+@pytest.mark.asyncio
+async def test_connections_and_disconnects_are_counted_for_prometheus():
+
+    def value(name, **labels):
+        from prometheus_client import REGISTRY
+
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    open_before = value("exchange_websocket_connections")
+    closed_before = value("exchange_websocket_disconnects_total", code="1000")
+    ws = await connect()
+    assert value("exchange_websocket_connections") == open_before + 1
+    await ws.disconnect(code=1000)
+    assert value("exchange_websocket_connections") == open_before
+    assert value("exchange_websocket_disconnects_total", code="1000") == closed_before + 1
