@@ -42,6 +42,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(DEVSTACK) exec -- $(MAKE) --no-print-directory _run
 
+# `make run SIMULATE=1` adds the market simulator (bots trading through the API; SIMULATE_RATE actions/s).
+SIMULATE_RATE ?= 5
+ifdef SIMULATE
+RUN_PROCFILE := var/Procfile.simulate
+else
+RUN_PROCFILE := Procfile
+endif
+
 _run:
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
@@ -59,10 +67,13 @@ _run:
 	@echo "  Book stream  .venv/bin/python -m apps.markets.client BTC-USDT --url ws://$(WEB_HOST):$(WEB_PORT)/ws/v1/"
 	@echo "  PostgreSQL   $$DATABASE_URL"
 	@echo "  Redis        $$REDIS_URL"
+	@if [ -n "$(SIMULATE)" ]; then mkdir -p var && cp Procfile var/Procfile.simulate && \
+		echo "simulator: python manage.py simulate_market --rate $(SIMULATE_RATE) --duration 0 --allow-errors" >> var/Procfile.simulate && \
+		echo "  Simulator    bots trading every market at $(SIMULATE_RATE) actions/s (make run SIMULATE=1)"; fi
 	@echo "  Ctrl-C stops everything."
 	@echo ""
 	@# Ctrl-C makes honcho stop every process and exit 130: that is the normal way to stop.
-	$(VENV)/bin/honcho start -f Procfile || [ $$? -eq 130 ]
+	$(VENV)/bin/honcho start -f $(RUN_PROCFILE) -d . || [ $$? -eq 130 ]
 
 test: $(STAMP)
 	$(DEVSTACK) exec --redis-db $(TEST_REDIS_DB) -- $(PY) -m pytest $(PYTEST_ARGS)

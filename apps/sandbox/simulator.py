@@ -210,6 +210,8 @@ class Simulator:
         body["client_order_id"] = client_id = f"sim-{uuid.uuid4().hex[:20]}"
         self.sent[client_id] = time.perf_counter()
         answer = await self.request(bot, action, "POST", "/orders", body)
+        if answer is None:
+            self.sent.pop(client_id, None)  # refused: no matcher event will come for it
         return answer
 
     async def cancel(self, bot: Bot, order_id: int) -> None:

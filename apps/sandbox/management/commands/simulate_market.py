@@ -62,12 +62,13 @@ class Command(BaseCommand):
         currencies = {code for s in symbols for code in (listed[s].base_id, listed[s].quote_id)}
         bots = [self._bot(f"sim-maker-{i + 1}", "maker", currencies) for i in range(options["makers"])]
         bots += [self._bot(f"sim-taker-{i + 1}", "taker", currencies) for i in range(options["takers"])]
-        self._wait_for(options["url"], options["wait"])
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
+        self._wait_for(options["url"], options["wait"])
 
         simulator = Simulator(options["url"], bots, symbols, options["rate"], options["duration"], options["seed"])
-        self.stderr.write(f"simulating {', '.join(symbols)} at {options['rate']:g} actions/s "
-                          f"for {options['duration'] or 'ever'} s against {options['url']}")  # fmt: skip
+        length = f"for {options['duration']:g} s" if options["duration"] else "until stopped"
+        self.stderr.write(f"simulating {', '.join(symbols)} at {options['rate']:g} actions/s {length} "
+                          f"against {options['url']}")  # fmt: skip
         try:
             report = asyncio.run(simulator.run())
         except KeyboardInterrupt:
