@@ -29,3 +29,13 @@ def order_for(user, order_id: int) -> Order:
     if order is None:
         raise OrderNotFound()
     return order
+
+
+def unsettled_count() -> int:
+    """Orders the matcher has still to act on: accepted but not yet applied, or open with a cancel
+    requested. Zero once the matching engine has caught up with everything accepted."""
+    from django.db.models import Q
+
+    return Order.objects.filter(
+        Q(applied=False, status=Order.Status.NEW) | Q(status__in=Order.OPEN, cancel_requested_at__isnull=False)
+    ).count()

@@ -44,7 +44,6 @@ class Command(BaseCommand):
         parser.add_argument("--allow-errors", action="store_true", help="exit 0 even after 5xx or network errors")
 
     def handle(self, *args, **options):
-        from apps.markets.models import Market
         from apps.sandbox.simulator import Simulator
 
         if not settings.EXCHANGE_SANDBOX:
@@ -52,16 +51,8 @@ class Command(BaseCommand):
                                "(EXCHANGE_SANDBOX=true)")  # fmt: skip
         if options["rate"] <= 0 or options["makers"] < 1 or options["takers"] < 0:
             raise CommandError("--rate must be positive, --makers at least 1, --takers at least 0")
-        listed = {m.symbol: m for m in Market.objects.select_related("base", "quote")}
-        symbols = [s.strip().upper() for s in options["markets"].split(",") if s.strip()] or sorted(
-            s for s, m in listed.items() if m.status == Market.Status.TRADING
-        )
-        unknown = [s for s in symbols if s not in listed]
-        if unknown or not symbols:
-            raise CommandError(f"unknown markets: {', '.join(unknown)}" if unknown else "no market to trade")
-        currencies = {code for s in symbols for code in (listed[s].base_id, listed[s].quote_id)}
-        bots = [self._bot(f"sim-maker-{i + 1}", "maker", currencies) for i in range(options["makers"])]
-        bots += [self._bot(f"sim-taker-{i + 1}", "taker", currencies) for i in range(options["takers"])]
+        markets = [s.strip().upper() for s in options["markets"].split(",") if s.strip()]
+        symbols, bots = self.prepare_bots(markets, options["makers"], options["takers"])
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
         self._wait_for(options["url"], options["wait"])
 
@@ -77,6 +68,20 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(summary, indent=2) if options["json"] else self._table(summary))
         if summary["server_errors"] and not options["allow_errors"]:
             raise CommandError(f"{summary['server_errors']} requests failed with a server or network error")
+
+    def prepare_bots(self, markets: list[str], makers: int, takers: int):
+        """The markets to trade (every trading market when none is named) and the funded bots."""
+        from apps.markets.models import Market
+
+        listed = {m.symbol: m for m in Market.objects.select_related("base", "quote")}
+        symbols = markets or sorted(s for s, m in listed.items() if m.status == Market.Status.TRADING)
+        unknown = [s for s in symbols if s not in listed]
+        if unknown or not symbols:
+            raise CommandError(f"unknown markets: {', '.join(unknown)}" if unknown else "no market to trade")
+        currencies = {code for s in symbols for code in (listed[s].base_id, listed[s].quote_id)}
+        bots = [self._bot(f"sim-maker-{i + 1}", "maker", currencies) for i in range(makers)]
+        bots += [self._bot(f"sim-taker-{i + 1}", "taker", currencies) for i in range(takers)]
+        return symbols, bots
 
     def _bot(self, username: str, role: str, currencies: set[str]):
         """The bot's user (institutional tier, approved identity), a fresh password, and its funds."""
