@@ -98,6 +98,7 @@ class Simulator:
         self.mids: dict[str, Decimal] = {}
         self.sent: dict[str, float] = {}  # client_order_id -> when its POST was sent
         self.stop = asyncio.Event()
+        self.last_event = time.perf_counter()  # when a stream last brought a message
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -144,7 +145,10 @@ class Simulator:
                     await asyncio.sleep(pause)
             if tasks:
                 await asyncio.wait(tasks, timeout=30)
-            await asyncio.sleep(1.0)  # the last events arrive
+            # The last events arrive: wait until the streams have been quiet for a second (at most 15 s).
+            drained = time.perf_counter() + 15
+            while time.perf_counter() - self.last_event < 1.0 and time.perf_counter() < drained:
+                await asyncio.sleep(0.1)
         finally:
             self.report.seconds = time.perf_counter() - started
             for stream in streams:
@@ -248,6 +252,7 @@ class Simulator:
                 await ws.send(json.dumps({"op": "subscribe", "channel": "book", "symbol": symbol, "depth": 20}))
                 await ws.send(json.dumps({"op": "subscribe", "channel": "trades", "symbol": symbol}))
             async for raw in ws:
+                self.last_event = time.perf_counter()
                 message = json.loads(raw)
                 if message.get("type") == "error":
                     self.report.stream_errors[message.get("code")] += 1
@@ -272,6 +277,7 @@ class Simulator:
         async with websockets.connect(self.ws_url, origin=self.base_url, max_size=2**24) as ws:
             await ws.send(json.dumps({"op": "auth", "token": bot.access}))
             async for raw in ws:
+                self.last_event = time.perf_counter()
                 message = json.loads(raw)
                 if message.get("type") == "authenticated":  # the private channel needs it first
                     await ws.send(json.dumps({"op": "subscribe", "channel": "orders"}))
