@@ -99,6 +99,7 @@ class Simulator:
         self.sent: dict[str, float] = {}  # client_order_id -> when its POST was sent
         self.stop = asyncio.Event()
         self.last_event = time.perf_counter()  # when a stream last brought a message
+        self.subscribed: set[tuple[str, str]] = set()  # (channel, symbol or bot) confirmed by the server
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -129,7 +130,11 @@ class Simulator:
         started = time.perf_counter()
         streams = [asyncio.create_task(self.follow_public())]
         streams += [asyncio.create_task(self.follow_private(bot)) for bot in self.bots]
-        await asyncio.sleep(0.5)  # subscribed before the first order
+        # Every stream subscribed before the first order, or early fills and trades would go uncounted.
+        try:
+            await asyncio.wait_for(self.all_subscribed(), 15)
+        except TimeoutError:
+            self.report.stream_errors["not_subscribed_in_15s"] += 1
         slots = asyncio.Semaphore(IN_FLIGHT)
         tasks: set[asyncio.Task] = set()
         n = 0
@@ -159,6 +164,12 @@ class Simulator:
             for bot in self.bots:
                 await bot.client.aclose()
         return self.report
+
+    async def all_subscribed(self) -> None:
+        wanted = {("book", symbol) for symbol in self.symbols} | {("trades", symbol) for symbol in self.symbols}
+        wanted |= {("orders", bot.username) for bot in self.bots}
+        while not wanted <= self.subscribed:
+            await asyncio.sleep(0.05)
 
     async def act(self) -> None:
         symbol = self.rng.choice(self.symbols)
@@ -254,7 +265,9 @@ class Simulator:
             async for raw in ws:
                 self.last_event = time.perf_counter()
                 message = json.loads(raw)
-                if message.get("type") == "error":
+                if message.get("type") == "subscribed":
+                    self.subscribed.add((message.get("channel"), message.get("symbol")))
+                elif message.get("type") == "error":
                     self.report.stream_errors[message.get("code")] += 1
                 elif message.get("channel") == "trades" and message.get("type") == "trade":
                     self.report.trades_seen += 1
@@ -281,6 +294,8 @@ class Simulator:
                 message = json.loads(raw)
                 if message.get("type") == "authenticated":  # the private channel needs it first
                     await ws.send(json.dumps({"op": "subscribe", "channel": "orders"}))
+                elif message.get("type") == "subscribed":
+                    self.subscribed.add(("orders", bot.username))
                 elif message.get("type") == "order":
                     sent = self.sent.pop(message["order"].get("client_order_id") or "", None)
                     if sent is not None:
