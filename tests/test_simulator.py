@@ -31,6 +31,11 @@ def simulate(web_server, *args: str) -> dict:
 def test_bots_trade_through_the_api_and_the_report_adds_up(settings, market, web_server, live_env, process_log_dir):
     settings.EXCHANGE_SANDBOX = True
     with MatcherProcess(live_env, process_log_dir):
+        # The web process's Redis connections die (as in a failover): its first WebSocket messages get
+        # `internal_error`, and the simulator, like any client, sends them again.
+        from apps.core.redis import get_redis
+
+        get_redis().client_kill_filter(_type="normal", skipme=True)
         report = simulate(web_server, "--markets", "BTC-USDT", "--rate", "25", "--duration", "6")
     assert report["server_errors"] == 0
     assert report["requests"] >= 100 and report["throughput_per_second"] > 10
@@ -42,7 +47,9 @@ def test_bots_trade_through_the_api_and_the_report_adds_up(settings, market, web
     trades = Trade.objects.count()
     assert trades > 0 and report["trades_seen"] == trades
     assert report["fills_seen"] == 2 * trades  # both sides are bots
-    assert report["book_messages"] > 0 and report["book_resyncs"] == 0 and report["stream_errors"] == {}
+    # `internal_error` (a Redis connection an earlier test killed, retried) is the only stream error allowed.
+    assert report["book_messages"] > 0 and report["book_resyncs"] == 0
+    assert set(report["stream_errors"]) <= {"internal_error"}, report["stream_errors"]
     assert report["order_to_matcher_event"]["count"] > 0 and report["order_to_matcher_event"]["p50_ms"] > 0
     for action in ("quote", "take", "cancel"):
         assert report["rest_latency"][action]["p99_ms"] >= report["rest_latency"][action]["p50_ms"] > 0

@@ -259,9 +259,16 @@ class Simulator:
 
         books = {symbol: LocalBook(symbol) for symbol in self.symbols}
         async with websockets.connect(self.ws_url, origin=self.base_url, max_size=2**24) as ws:
-            for symbol in self.symbols:
-                await ws.send(json.dumps({"op": "subscribe", "channel": "book", "symbol": symbol, "depth": 20}))
-                await ws.send(json.dumps({"op": "subscribe", "channel": "trades", "symbol": symbol}))
+
+            async def subscribe_missing() -> None:
+                for channel in ("book", "trades"):
+                    for symbol in self.symbols:
+                        if (channel, symbol) not in self.subscribed:
+                            extra = {"depth": 20} if channel == "book" else {}
+                            await ws.send(json.dumps({"op": "subscribe", "channel": channel, "symbol": symbol,
+                                                      **extra}))  # fmt: skip
+
+            await subscribe_missing()
             async for raw in ws:
                 self.last_event = time.perf_counter()
                 message = json.loads(raw)
@@ -269,6 +276,9 @@ class Simulator:
                     self.subscribed.add((message.get("channel"), message.get("symbol")))
                 elif message.get("type") == "error":
                     self.report.stream_errors[message.get("code")] += 1
+                    if message.get("code") == "internal_error":  # the server could not do it now: again
+                        await asyncio.sleep(0.2)
+                        await subscribe_missing()
                 elif message.get("channel") == "trades" and message.get("type") == "trade":
                     self.report.trades_seen += 1
                 elif message.get("channel") == "book" and message.get("type") in ("snapshot", "update"):
@@ -289,13 +299,22 @@ class Simulator:
 
         async with websockets.connect(self.ws_url, origin=self.base_url, max_size=2**24) as ws:
             await ws.send(json.dumps({"op": "auth", "token": bot.access}))
+            authenticated = False
             async for raw in ws:
                 self.last_event = time.perf_counter()
                 message = json.loads(raw)
                 if message.get("type") == "authenticated":  # the private channel needs it first
+                    authenticated = True
                     await ws.send(json.dumps({"op": "subscribe", "channel": "orders"}))
                 elif message.get("type") == "subscribed":
                     self.subscribed.add(("orders", bot.username))
+                elif message.get("code") == "internal_error":  # the server could not do it now: again
+                    self.report.stream_errors["internal_error"] += 1
+                    await asyncio.sleep(0.2)
+                    if not authenticated:
+                        await ws.send(json.dumps({"op": "auth", "token": bot.access}))
+                    elif ("orders", bot.username) not in self.subscribed:
+                        await ws.send(json.dumps({"op": "subscribe", "channel": "orders"}))
                 elif message.get("type") == "order":
                     sent = self.sent.pop(message["order"].get("client_order_id") or "", None)
                     if sent is not None:

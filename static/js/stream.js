@@ -105,11 +105,25 @@ export class Stream extends EventTarget {
     if (message.type === "authenticated") {
       this.authenticated = true;
       for (const [key, subscribe] of this.subscriptions) if (isPrivate(key)) this.send(subscribe);
-    } else if (message.type === "error" && !this.authenticated && this.api.loggedIn) {
-      // An answer to our `auth`: the access token expired in flight (refresh, then again), or the
-      // server could not check it now. Other errors are not about authentication.
-      if (message.code === "invalid_token") this.retryAuth(socket, true);
-      else if (message.code === "rate_limited" || message.code === "internal_error") this.retryAuth(socket);
+    } else if (message.type === "error" && message.code === "internal_error" && this.authenticated) {
+      // The server could not carry out a message now (a dependency failed): send the subscriptions
+      // again (a repeat is harmless: a book answers with a fresh snapshot).
+      this.timers.resend = setTimeout(() => {
+        if (socket === this.socket) for (const subscribe of this.subscriptions.values()) this.send(subscribe);
+      }, 500);
+    } else if (message.type === "error" && !this.authenticated) {
+      // Before authentication: an answer to our `auth` (the access token expired in flight: refresh,
+      // then again; or the server could not check it now), or a public subscription the server could
+      // not carry out now (send it again).
+      if (this.api.loggedIn && message.code === "invalid_token") this.retryAuth(socket, true);
+      else if (this.api.loggedIn && message.code === "rate_limited") this.retryAuth(socket);
+      else if (message.code === "internal_error") {
+        if (this.api.loggedIn) this.retryAuth(socket);
+        this.timers.resend = setTimeout(() => {
+          if (socket !== this.socket) return;
+          for (const [key, subscribe] of this.subscriptions) if (!isPrivate(key)) this.send(subscribe);
+        }, 500);
+      }
     }
     this.dispatchEvent(new CustomEvent("message", { detail: message }));
   }
@@ -159,6 +173,7 @@ export class Stream extends EventTarget {
     clearInterval(this.timers.watchdog);
     clearTimeout(this.timers.stable);
     clearTimeout(this.timers.auth);
+    clearTimeout(this.timers.resend);
   }
 
   send(message) {
