@@ -18,6 +18,7 @@ from apps.matching.engine import Engine, EngineOrder
 from apps.matching.models import MarketState
 from apps.orders import streams
 from apps.orders.models import Order
+from apps.orders.selectors import unsettled_count
 from apps.orders.services import OrderRequest, place_order
 from apps.orders.tests.trading import assert_ledger_consistent, balance, trader
 from apps.trades.models import Trade
@@ -35,9 +36,7 @@ def http_client(web_server, user) -> httpx.Client:
 def wait_until_settled(timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pending = Order.objects.filter(applied=False, status="new").exists() or Order.objects.filter(
-            status__in=Order.OPEN, cancel_requested_at__isnull=False).exists()  # fmt: skip
-        if not pending:
+        if not unsettled_count():
             return
         time.sleep(0.1)
     raise TimeoutError("orders still waiting for the matcher")

@@ -105,25 +105,19 @@ export class Stream extends EventTarget {
     if (message.type === "authenticated") {
       this.authenticated = true;
       for (const [key, subscribe] of this.subscriptions) if (isPrivate(key)) this.send(subscribe);
-    } else if (message.type === "error" && message.code === "internal_error" && this.authenticated) {
-      // The server could not carry out a message now (a dependency failed): send the subscriptions
-      // again (a repeat is harmless: a book answers with a fresh snapshot).
+    } else if (message.type === "error" && message.code === "internal_error") {
+      // The server could not carry out a message now (a dependency failed): send again what is due,
+      // the `auth` while not authenticated and every subscription that may go (a repeat is harmless:
+      // a book answers with a fresh snapshot).
+      if (!this.authenticated && this.api.loggedIn) this.retryAuth(socket);
       this.timers.resend = setTimeout(() => {
-        if (socket === this.socket) for (const subscribe of this.subscriptions.values()) this.send(subscribe);
+        if (socket !== this.socket) return;
+        for (const [key, subscribe] of this.subscriptions) if (!isPrivate(key) || this.authenticated) this.send(subscribe);
       }, 500);
-    } else if (message.type === "error" && !this.authenticated) {
-      // Before authentication: an answer to our `auth` (the access token expired in flight: refresh,
-      // then again; or the server could not check it now), or a public subscription the server could
-      // not carry out now (send it again).
-      if (this.api.loggedIn && message.code === "invalid_token") this.retryAuth(socket, true);
-      else if (this.api.loggedIn && message.code === "rate_limited") this.retryAuth(socket);
-      else if (message.code === "internal_error") {
-        if (this.api.loggedIn) this.retryAuth(socket);
-        this.timers.resend = setTimeout(() => {
-          if (socket !== this.socket) return;
-          for (const [key, subscribe] of this.subscriptions) if (!isPrivate(key)) this.send(subscribe);
-        }, 500);
-      }
+    } else if (message.type === "error" && !this.authenticated && this.api.loggedIn) {
+      // An answer to our `auth`: the access token expired in flight (refresh, then again), or too many.
+      if (message.code === "invalid_token") this.retryAuth(socket, true);
+      else if (message.code === "rate_limited") this.retryAuth(socket);
     }
     this.dispatchEvent(new CustomEvent("message", { detail: message }));
   }

@@ -78,8 +78,6 @@ function onStreamError(message) {
   if (message.code === "authentication_revoked") {
     api.forget();
     loggedOut("Your session ended (logged out elsewhere, or the password changed). Log in again.");
-  } else if (message.code === "invalid_token" && !api.loggedIn) {
-    loggedOut("Your session expired. Log in again.");
   }
 }
 
