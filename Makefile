@@ -70,10 +70,11 @@ _run:
 	@if [ -n "$(SIMULATE)" ]; then mkdir -p var && cp Procfile var/Procfile.simulate && \
 		echo "simulator: python manage.py simulate_market --rate $(SIMULATE_RATE) --duration 0 --allow-errors" >> var/Procfile.simulate && \
 		echo "  Simulator    bots trading every market at $(SIMULATE_RATE) actions/s (make run SIMULATE=1)"; fi
+	@echo "  Processes    .venv/bin/supervisorctl -c var/supervisor/supervisord.conf status (a process that dies is restarted)"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
-	@# Ctrl-C makes honcho stop every process and exit 130: that is the normal way to stop.
-	$(VENV)/bin/honcho start -f $(RUN_PROCFILE) -d . || [ $$? -eq 130 ]
+	@# supervisord runs the Procfile's processes, restarting any that dies; Ctrl-C stops them all.
+	$(PY) tools/supervise.py -f $(RUN_PROCFILE) || [ $$? -eq 130 ]
 
 test: $(STAMP)
 	$(DEVSTACK) exec --redis-db $(TEST_REDIS_DB) -- $(PY) -m pytest $(PYTEST_ARGS)

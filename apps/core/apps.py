@@ -5,3 +5,12 @@ class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self):
+        from prometheus_client import REGISTRY
+
+        from apps.core import supervision
+
+        # Under `make run` every process is supervisord's child; only the web process serves /metrics.
+        if supervision.server_url() is not None:
+            REGISTRY.register(supervision.SupervisedProcessCollector())

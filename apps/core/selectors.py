@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from apps.core import supervision
 from apps.core.fields import format_time
 from apps.core.redis import get_redis
 from apps.core.services import HEARTBEAT_KEY
@@ -84,13 +85,19 @@ def celery_heartbeat() -> dict:
 def readiness() -> tuple[bool, dict]:
     checks = {"postgres": check_postgres(), "redis": check_redis()}
     ready = all(result.ok for result in checks.values())
-    return ready, {
+    report = {
         "checks": {name: result.as_dict() for name, result in checks.items()},
         "failing": [name for name, result in checks.items() if not result.ok],
         "celery": celery_heartbeat(),
         # Read from both stores: only when both answered (a dead one would stall the probe).
         "chain": chain_breakers() if ready else {},
     }
+    # Under `make run`: each supervised process's state and restarts (reported, not failing readiness:
+    # the web process serves while supervisord brings a crashed matcher or worker back).
+    supervised = supervision.processes(read_redis=checks["redis"].ok)
+    if supervised is not None:
+        report["processes"] = supervised
+    return ready, report
 
 
 def chain_breakers() -> dict[str, str]:
