@@ -29,7 +29,7 @@ test: export EXCHANGE_SANDBOX = false
 # Tests use Redis database 1 of the embedded server, so a running `make run` (database 0) is untouched.
 TEST_REDIS_DB ?= 1
 
-.PHONY: install run test lint format bench vendor browser stack-up stack-down clean _run
+.PHONY: install run manage test lint format bench vendor browser stack-up stack-down clean _run
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,13 @@ _run:
 	@echo ""
 	@# supervisord runs the Procfile's processes, restarting any that dies; Ctrl-C stops them all.
 	$(PY) tools/supervise.py -f $(RUN_PROCFILE) || [ $$? -eq 130 ]
+
+# `make manage ARGS="verify_ledger"`: any manage.py command against the development stack (the running
+# `make run`'s servers, or embedded ones started for the command), with `make run`'s settings.
+manage: export DEBUG ?= true
+manage: export EXCHANGE_SANDBOX ?= true
+manage: $(STAMP)
+	$(DEVSTACK) exec -- $(PY) manage.py $(ARGS)
 
 test: $(STAMP)
 	$(DEVSTACK) exec --redis-db $(TEST_REDIS_DB) -- $(PY) -m pytest $(PYTEST_ARGS)

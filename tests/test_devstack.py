@@ -64,3 +64,40 @@ def test_exit_code_of_the_command_is_returned(tmp_path):
 
 def test_exec_without_a_command_is_a_usage_error(tmp_path):
     assert devstack(tmp_path, "exec").returncode == 2
+
+
+def test_env_prints_what_a_manage_command_needs_for_the_development_stack(tmp_path):
+    assert devstack(tmp_path, "up").returncode == 0
+    try:
+        result = devstack(tmp_path, "env")
+        assert result.returncode == 0, result.stderr
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines())
+        assert set(exports) == {"DATABASE_URL", "REDIS_URL", "DEBUG"} and exports["DEBUG"] == "true"
+        # What README tells a new user to do: eval the lines, then run a command of manage.py.
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY")}
+        check = subprocess.run(
+            [sys.executable, "manage.py", "check"],
+            cwd=ROOT,
+            env={**env, **exports, "EXCHANGE_VAR_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert check.returncode == 0, check.stderr
+    finally:
+        devstack(tmp_path, "down")
+
+
+def test_make_manage_runs_a_command_with_the_development_settings(live_env):
+    """`make manage ARGS=...` (README) works with only the URLs set: no DEBUG or SECRET_KEY by hand."""
+    env = {k: v for k, v in live_env.items() if k not in ("DEBUG", "SECRET_KEY") and not k.startswith("MAKE")}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "manage", "ARGS=verify_ledger"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SECRET_KEY" not in result.stderr

@@ -8,7 +8,8 @@ ends; a server already running from another `make run` in the same checkout is r
     python tools/devstack.py exec [--redis-db N] -- <command> [args...]
     python tools/devstack.py up        # start (or find) both and print the URLs
     python tools/devstack.py down      # stop both
-    python tools/devstack.py env       # print export lines for a shell
+    python tools/devstack.py env       # print export lines for a shell (the URLs, and DEBUG=true as
+                                       # `make run` sets it, so manage.py commands work as they are)
 
 Only the standard library, pgserver's helpers and psutil are used, so it runs before Django is
 configured.
@@ -360,6 +361,10 @@ def cmd_env(args: argparse.Namespace) -> int:
         print(f"export DATABASE_URL={pg.url(pg_port)}")
     if redis_port:
         print(f"export REDIS_URL={redis.url(redis_port, args.redis_db)}")
+    if pg_port and redis_port:
+        # The embedded servers are the development stack, which `make run` runs with DEBUG on (and
+        # its development secret); without it every manage.py command stops at the production check.
+        print("export DEBUG=true")
     return 0 if pg_port and redis_port else 1
 
 
