@@ -20,7 +20,9 @@ Only the standard library is used here, but for `events`, which needs redis-py.
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
+import secrets
 import shlex
 import sys
 import time
@@ -64,12 +66,18 @@ def _ini(value: str) -> str:
     return value.replace("%", "%%")
 
 
-def render_config(processes: dict[str, str], *, directory: Path, state_dir: Path) -> str:
+def render_config(processes: dict[str, str], *, directory: Path, state_dir: Path, password: str) -> str:
+    """supervisord's configuration. Its control socket is the user's alone (mode 0700) and asks for a
+    password made for this run anyway; the processes get it in their environment (SUPERVISOR_USERNAME
+    and SUPERVISOR_PASSWORD, beside the SUPERVISOR_SERVER_URL supervisord sets) to report their peers."""
     socket = state_dir / "supervisor.sock"
+    credentials = f"SUPERVISOR_USERNAME=exchange,SUPERVISOR_PASSWORD={password}"
     lines = [
         "; Written by tools/supervise.py from the Procfile at every start: edit the Procfile instead.",
         "[supervisord]",
         "nodaemon=true",
+        # Running as root (a container, a CI machine) is deliberate here: say so, so it is not logged as critical.
+        *(["user=" + getpass.getuser()] if os.geteuid() == 0 else []),
         f"logfile={_ini(str(state_dir / 'supervisord.log'))}",
         "logfile_maxbytes=5MB",
         "logfile_backups=1",
@@ -81,12 +89,16 @@ def render_config(processes: dict[str, str], *, directory: Path, state_dir: Path
         "[unix_http_server]",
         f"file={_ini(str(socket))}",
         "chmod=0700",
+        "username=exchange",
+        f"password={password}",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
         "",
         "[supervisorctl]",
         f"serverurl=unix://{_ini(str(socket))}",
+        "username=exchange",
+        f"password={password}",
         "",
     ]
     for name, command in processes.items():
@@ -108,6 +120,7 @@ def render_config(processes: dict[str, str], *, directory: Path, state_dir: Path
             "redirect_stderr=true",
             "stdout_logfile=/dev/stdout",
             "stdout_logfile_maxbytes=0",
+            f"environment={credentials}",
             "",
         ]
     lines += [
@@ -128,7 +141,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     state_dir = VAR / "supervisor"
     state_dir.mkdir(parents=True, exist_ok=True)
     config = state_dir / "supervisord.conf"
-    config.write_text(render_config(processes, directory=ROOT, state_dir=state_dir))
+    # Written before the password goes in: readable by this user only (supervisorctl reads it there).
+    config.touch(mode=0o600)
+    config.chmod(0o600)
+    password = secrets.token_hex(16)  # hex: nothing supervisord's ini parser would expand
+    config.write_text(render_config(processes, directory=ROOT, state_dir=state_dir, password=password))
     supervisord = Path(sys.executable).with_name("supervisord")
     # exec: supervisord takes this process's place, so Ctrl-C and SIGTERM reach it directly.
     os.execv(str(supervisord), [str(supervisord), "--nodaemon", "--configuration", str(config)])  # noqa: S606

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 import xmlrpc.client
+from urllib.parse import quote
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -42,9 +43,11 @@ class _Transport(xmlrpc.client.Transport):
         self.server_url = server_url
 
     def make_connection(self, host):
+        # get_host_info turns user:password@ into the Authorization header (as the base class does).
+        chost, self._extra_headers, _ = self.get_host_info(host)
         if self.server_url.startswith("unix://"):
             return _UnixHTTPConnection(self.server_url.removeprefix("unix://"))
-        return http.client.HTTPConnection(host, timeout=TIMEOUT_SECONDS)
+        return http.client.HTTPConnection(chost, timeout=TIMEOUT_SECONDS)
 
 
 def server_url() -> str | None:
@@ -53,6 +56,9 @@ def server_url() -> str | None:
 
 def _process_info(url: str) -> list[dict]:
     host = "localhost" if url.startswith("unix://") else url.removeprefix("http://")
+    username, password = os.environ.get("SUPERVISOR_USERNAME"), os.environ.get("SUPERVISOR_PASSWORD")
+    if username and password:  # xmlrpc.client sends user:password@ as basic auth
+        host = f"{quote(username, safe='')}:{quote(password, safe='')}@{host}"
     proxy = xmlrpc.client.ServerProxy(f"http://{host}/RPC2", transport=_Transport(url))
     return proxy.supervisor.getAllProcessInfo()
 
@@ -67,7 +73,7 @@ def processes(*, read_redis: bool = True) -> dict[str, dict] | None:
         return None
     try:
         infos = _process_info(url)
-    except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
+    except Exception as exc:  # noqa: BLE001 - a probe answers whatever supervisord does
         return {"error": f"{type(exc).__name__}: {exc}"[:200]}
     restarts, last_exit = {}, {}
     try:

@@ -114,3 +114,17 @@ def test_metrics_require_the_token_when_one_is_set(settings):
     assert response.json()["error"]["code"] == "not_authenticated"
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token").status_code == 200
+
+
+def test_readyz_lists_no_processes_outside_supervisord(monkeypatch):
+    monkeypatch.delenv("SUPERVISOR_SERVER_URL", raising=False)
+    assert "processes" not in Client().get("/readyz").json()
+
+
+def test_readyz_reports_a_supervisord_that_does_not_answer_without_failing(monkeypatch, tmp_path):
+    """Under `make run` the processes come from supervisord (tests/test_make_run.py runs the real one);
+    a supervisord that is gone is named in the report, and readiness (PostgreSQL, Redis) still holds."""
+    monkeypatch.setenv("SUPERVISOR_SERVER_URL", f"unix://{tmp_path / 'gone.sock'}")
+    answer = Client().get("/readyz")
+    assert answer.status_code == 200
+    assert answer.json()["processes"]["error"].startswith("FileNotFoundError")
