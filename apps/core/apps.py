@@ -5,3 +5,6 @@ class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self):
+        from apps.core import schema  # noqa: F401 - registers the pagination parameters' OpenAPI extension
