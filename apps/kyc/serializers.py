@@ -61,7 +61,7 @@ class SubmissionInput(serializers.Serializer):
 
 class SubmissionCreated(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending"], help_text="A new submission waits for review.")
 
 
 class SubmissionOutput(ModelSerializer):
@@ -82,7 +82,7 @@ class LimitsOutput(serializers.Serializer):
 
 
 class KycOverviewOutput(serializers.Serializer):
-    level = serializers.IntegerField()
+    level = serializers.IntegerField(help_text="0 none, 1 basic (details submitted), 2 verified (approved).")
     status = serializers.CharField(help_text="Of the latest submission, or 'none'.")
     limits = LimitsOutput()
     submissions = SubmissionOutput(many=True)

@@ -73,3 +73,11 @@ def test_an_operation_lists_the_api_key_scheme_exactly_when_it_accepts_a_key():
             assert refused == ("apiKey" not in schemes), (method, template, response.status_code, response.content)
             checked += 1
     assert checked > 25
+
+
+def test_the_kyc_operations_are_described():
+    paths = _document()["paths"]
+    for path, method in (("/api/v1/kyc", "get"), ("/api/v1/kyc/submissions", "post")):
+        operation = paths[path][method]
+        assert operation.get("summary") and len(operation.get("description", "")) > 100, (method, path)
+    assert "level 1" in paths["/api/v1/kyc/submissions"]["post"]["description"]
