@@ -98,7 +98,10 @@ class BookView(APIView):
             "asks": serializers.ListField(child=serializers.ListField(child=serializers.CharField())),
             "checksum": serializers.IntegerField()})},
         description="From the matcher's cache in Redis; `sequence` lines up with the WebSocket updates. "
-        "404 `unknown_market`.",
+        "`checksum`: CRC32 (unsigned) of the first min(depth, 10) asks (lowest first) then as many bids (highest "
+        "first), each level as price then quantity with the decimal point removed and leading zeros stripped, "
+        "concatenated; the WebSocket book of the same depth at the same sequence carries the same checksum. "
+        "400 `invalid_request` (bad depth), 404 `unknown_market`.",
     )  # fmt: skip
     def get(self, request, symbol: str):
         market = selectors.market_by_symbol(symbol)
