@@ -159,7 +159,11 @@ class OrderOutput(serializers.Serializer):
     average_price = MoneyField(allow_null=True)
     fee = MoneyField(allow_zero=True)
     fee_currency = serializers.CharField()
-    status = serializers.ChoiceField(choices=Order.Status.choices)
+    status = serializers.ChoiceField(
+        choices=Order.Status.choices,
+        help_text="`new`: accepted, queued or resting; the first `order` message on the private WebSocket `orders` "
+        "channel says the matcher has applied it (a limit order then rests in the book).",
+    )
     reason = serializers.CharField(
         allow_null=True,
         help_text="Why a final order ended: `post_only_would_cross`, `fok_not_fillable`, "
