@@ -17,15 +17,20 @@ class ApiKeyScope(BasePermission):
     def has_permission(self, request, view):
         if not isinstance(request.auth, ApiKey):
             return True
-        if hasattr(view, "api_key_permission"):
-            needed = view.api_key_permission
-            if callable(needed):
-                needed = needed(request)
-        else:
-            needed = "read" if request.method in ("GET", "HEAD", "OPTIONS") else None
+        needed = permission_needed(view, request)
         if needed is None:
             self.message = "This endpoint cannot be used with an API key; log in instead."
         elif needed in request.auth.permissions:
             return True
         throttling.count_refused(request, view)
         return False
+
+
+def permission_needed(view, request) -> str | None:
+    """The key permission `view` needs for `request` ("read", "trade", "withdraw"), or None when
+    no API key may make it. The OpenAPI schema reads it too (apps.accounts.schema): an operation
+    that refuses keys does not list the key scheme."""
+    if hasattr(view, "api_key_permission"):
+        needed = view.api_key_permission
+        return needed(request) if callable(needed) else needed
+    return "read" if request.method in ("GET", "HEAD", "OPTIONS") else None

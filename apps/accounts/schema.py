@@ -2,6 +2,8 @@
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+from apps.accounts.permissions import permission_needed
+
 
 class JWTScheme(OpenApiAuthenticationExtension):
     target_class = "apps.accounts.authentication.JWTAuthentication"
@@ -26,3 +28,11 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
                 "Each signature is accepted once."
             ),
         }
+
+    def get_security_requirement(self, auto_schema):
+        # Operations that refuse API keys (key management, 2FA, logout, KYC submissions, the
+        # withdrawal address book) do not offer the scheme. The schema generator's mock request
+        # carries the operation's method, which is all the views' rules read.
+        if permission_needed(auto_schema.view, auto_schema.view.request) is None:
+            return None
+        return super().get_security_requirement(auto_schema)

@@ -9,7 +9,10 @@ class CoreConfig(AppConfig):
     def ready(self):
         from prometheus_client import REGISTRY
 
-        from apps.core import supervision
+        from apps.core import (
+            schema,  # noqa: F401 - registers the pagination parameters' OpenAPI extension
+            supervision,
+        )
 
         # Under `make run` every process is supervisord's child; only the web process serves /metrics.
         if supervision.server_url() is not None:

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -24,7 +25,6 @@ def format_in_precision(value, decimals: int) -> str:
     return format(Decimal(value).quantize(Decimal(1).scaleb(-decimals)), "f")
 
 
-@extend_schema_field({"type": "string", "format": "decimal", "pattern": f"^{_DECIMAL_RE.pattern}$", "example": "0.015"})
 class MoneyField(serializers.Field):
     """An amount or a price: a decimal string (or a JSON integer) in, a decimal string out.
 
@@ -87,6 +87,36 @@ class MoneyField(serializers.Field):
 
     def to_representation(self, value) -> str:
         return format_decimal(Decimal(value))
+
+
+def money_schema(*, allow_negative: bool, allow_zero: bool, max_decimal_places: int = 18,
+                 integer_digits: int = 18) -> dict:  # fmt: skip
+    """The JSON schema of the decimal strings a MoneyField accepts: plain notation, no more than
+    `max_decimal_places` decimals and `integer_digits` digits before the point (together within
+    max_digits), negative and zero only where allowed."""
+    sign = "-?" if allow_negative else ""
+    schema = {
+        "type": "string", "format": "decimal", "example": "0.015",
+        "pattern": f"^{sign}(?:0|[1-9][0-9]{{0,{integer_digits - 1}}})(?:\\.[0-9]{{1,{max_decimal_places}}})?$",
+    }  # fmt: skip
+    if not allow_zero:
+        schema["not"] = {"pattern": "^-?0(?:\\.0+)?$"}
+        schema["description"] = "Greater than zero." if not allow_negative else "Not zero."
+    return schema
+
+
+class MoneyFieldSchema(OpenApiSerializerFieldExtension):
+    """Each MoneyField's own bounds in the OpenAPI schema (zero, negatives, decimals)."""
+
+    target_class = MoneyField
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        return money_schema(
+            allow_negative=field.allow_negative, allow_zero=field.allow_zero,
+            max_decimal_places=field.max_decimal_places,
+            integer_digits=max(1, min(18, field.max_digits - field.max_decimal_places)),
+        )  # fmt: skip
 
 
 def format_time(value: dt.datetime) -> str:

@@ -34,7 +34,8 @@ HEADER = "Idempotency-Key"
 KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces (a UUID is the usual choice)
 
 PARAMETER = OpenApiParameter(
-    HEADER, str, location=OpenApiParameter.HEADER, required=False,
+    HEADER, {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    location=OpenApiParameter.HEADER, required=False,
     description="Makes the request safe to retry: a repeat with the same key and the same request within "
     "24 hours returns the first answer (header `Idempotent-Replayed: true`) and creates nothing; the same key "
     "with another request is 409 `idempotency_conflict`. 1-255 printable ASCII characters, per user.",

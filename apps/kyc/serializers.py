@@ -4,6 +4,7 @@ import unicodedata
 from django.conf import settings
 from django.utils import timezone
 from django_countries import countries
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.fields import MoneyField
@@ -11,10 +12,16 @@ from apps.core.serializers import ModelSerializer
 from apps.kyc.models import Submission
 
 
+@extend_schema_field({"type": "string", "enum": sorted(dict(countries)), "description": "ISO 3166-1 alpha-2, e.g. DE "
+                     "(lower case is accepted too)."})  # fmt: skip
+class CountryCodeField(serializers.CharField):
+    """A country code (checked by SubmissionInput.validate_country)."""
+
+
 class SubmissionInput(serializers.Serializer):
     full_name = serializers.CharField(max_length=200)
     date_of_birth = serializers.DateField()
-    country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. DE")
+    country = CountryCodeField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. DE")
     document_type = serializers.ChoiceField(choices=Submission.DocumentType.choices)
     document_number = serializers.RegexField(
         r"^[A-Za-z0-9 -]{3,64}$", error_messages={"invalid": "3 to 64 letters, digits, spaces or '-'."}
@@ -54,7 +61,7 @@ class SubmissionInput(serializers.Serializer):
 
 class SubmissionCreated(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending"], help_text="A new submission waits for review.")
 
 
 class SubmissionOutput(ModelSerializer):
@@ -75,7 +82,7 @@ class LimitsOutput(serializers.Serializer):
 
 
 class KycOverviewOutput(serializers.Serializer):
-    level = serializers.IntegerField()
+    level = serializers.IntegerField(help_text="0 none, 1 basic (details submitted), 2 verified (approved).")
     status = serializers.CharField(help_text="Of the latest submission, or 'none'.")
     limits = LimitsOutput()
     submissions = SubmissionOutput(many=True)

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from apps.core.fields import MoneyField, format_decimal, format_time
 from apps.core.pagination import parse_limit, raise_errors
 from apps.core.redis import get_redis
+from apps.core.schema import integer_parameter
 from apps.markets import selectors
 from apps.markets.models import Candle
 from apps.matching.book import checksum
@@ -88,15 +89,19 @@ class BookView(APIView):
     authentication_classes = []
 
     @extend_schema(
-        tags=["markets"], parameters=[OpenApiParameter(
-            "depth", int, description="levels per side, 1..BOOK_MAX_DEPTH (5000), default 100")],
+        tags=["markets"], parameters=[integer_parameter(
+            "depth", minimum=1, maximum=settings.BOOK_MAX_DEPTH, default=100,
+            description=f"Levels per side, 1..{settings.BOOK_MAX_DEPTH} (`BOOK_MAX_DEPTH`).")],
         responses={200: inline_serializer("Book", {
             "symbol": serializers.CharField(), "sequence": serializers.IntegerField(),
             "bids": serializers.ListField(child=serializers.ListField(child=serializers.CharField())),
             "asks": serializers.ListField(child=serializers.ListField(child=serializers.CharField())),
             "checksum": serializers.IntegerField()})},
         description="From the matcher's cache in Redis; `sequence` lines up with the WebSocket updates. "
-        "404 `unknown_market`.",
+        "`checksum`: CRC32 (unsigned) of the first min(depth, 10) asks (lowest first) then as many bids (highest "
+        "first), each level as price then quantity with the decimal point removed and leading zeros stripped, "
+        "concatenated; the WebSocket book of the same depth at the same sequence carries the same checksum. "
+        "400 `invalid_request` (bad depth), 404 `unknown_market`.",
     )  # fmt: skip
     def get(self, request, symbol: str):
         market = selectors.market_by_symbol(symbol)
@@ -117,7 +122,8 @@ class TradesView(APIView):
     authentication_classes = []
 
     @extend_schema(
-        tags=["markets"], parameters=[OpenApiParameter("limit", int, description="trades, 1..500 (100)")],
+        tags=["markets"], parameters=[integer_parameter("limit", minimum=1, maximum=500, default=100,
+                                                          description="Trades, 1..500 (100).")],
         responses={200: inline_serializer("PublicTrade", {
             "id": serializers.IntegerField(),
             "price": MoneyField(help_text="In the market's price precision."),
@@ -175,7 +181,7 @@ class CandlesView(APIView):
         parameters=[
             OpenApiParameter("interval", str, enum=Candle.Interval.values, default="1m",
                              description="Candle length; intervals align to UTC (a day starts at 00:00 UTC)."),
-            OpenApiParameter("limit", int, description="candles, 1..1000 (100)"),
+            integer_parameter("limit", minimum=1, maximum=1000, default=100, description="Candles, 1..1000 (100)."),
         ],
         responses={200: {"type": "array", "items": {
             "type": "array", "minItems": 6, "maxItems": 6, "items": {"type": "string"},

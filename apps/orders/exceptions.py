@@ -52,7 +52,12 @@ class TooManyOpenOrders(DomainError):
 class TradingNotAllowed(DomainError):
     code = "kyc_required"
     status_code = 403
-    default_message = "Complete identity verification to trade."
+    # Level 1 (identity details submitted, not yet reviewed) is enough to trade (KYC_LEVELS): the
+    # message says the one step that opens trading.
+    default_message = (
+        "Submit your identity details (POST /api/v1/kyc/submissions) to trade; trading opens as soon as they are "
+        "submitted, while the review runs."
+    )
 
 
 class OrderNotFound(DomainError):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
-from apps.core.fields import MoneyField, format_in_precision, format_time
+from apps.core.fields import MoneyField, format_in_precision, format_time, money_schema
 from apps.orders.models import Order
 
 
@@ -29,6 +30,52 @@ class OrderInput(serializers.Serializer):
         if not isinstance(self.initial_data.get("post_only", False), bool):
             raise serializers.ValidationError("Must be true or false.")
         return value
+
+
+class OrderInputSchema(OpenApiSerializerExtension):
+    """OrderInput as the server validates it (services.validate_order): one shape per order type, so
+    the schema says which fields go together. Amounts are positive decimal strings below 10^15; the
+    market's tick, lot and minimum notional (GET /markets) are checked after this."""
+
+    target_class = OrderInput
+
+    def map_serializer(self, auto_schema, direction):
+        fields = auto_schema._map_basic_serializer(self.target, direction)["properties"]
+        fields["symbol"] = {**fields["symbol"], "example": "BTC-USDT"}
+        for name in ("quantity", "quote_quantity", "price", "stop_price"):
+            described = {"description": fields[name]["description"]} if "description" in fields[name] else {}
+            fields[name] = {**money_schema(allow_negative=False, allow_zero=False, integer_digits=15), **described}
+        common = ("symbol", "side", "type", "time_in_force", "self_trade_prevention", "client_order_id")
+
+        def only(json_type, value):
+            # One allowed value. Wrapped so that drf-spectacular's enum hook leaves it inline
+            # instead of merging it into the shared enum component of the field's name.
+            return {"allOf": [{"type": json_type, "enum": [value]}]}
+
+        def shape(title, order_type, required, *, buy_only=False, rests=False):
+            properties = {name: fields[name] for name in (*common, *required)}
+            properties["type"] = only("string", order_type)
+            if buy_only:
+                properties["side"] = only("string", "buy")
+            # post_only: only an order that can rest (limit, stop-limit) with time_in_force gtc.
+            properties["post_only"] = fields["post_only"] if rests else only("boolean", False)
+            variant = {"type": "object", "title": title, "properties": properties,
+                       "required": ["symbol", "side", "type", *required], "additionalProperties": False}  # fmt: skip
+            if rests:
+                variant["not"] = {"required": ["post_only", "time_in_force"], "properties": {
+                    "post_only": {"enum": [True]}, "time_in_force": {"enum": ["ioc", "fok"]}}}  # fmt: skip
+            return variant
+
+        # The fields every shape requires, at the top too: drf-spectacular then marks the body required
+        # (no "type": an object schema without "properties" would be dropped as empty).
+        return {"required": ["symbol", "side", "type"], "oneOf": [
+            shape("Limit", "limit", ("price", "quantity"), rests=True),
+            shape("StopLimit", "stop_limit", ("price", "stop_price", "quantity"), rests=True),
+            shape("Market", "market", ("quantity",)),
+            shape("MarketBuyByQuote", "market", ("quote_quantity",), buy_only=True),
+            shape("StopMarket", "stop_market", ("stop_price", "quantity")),
+            shape("StopMarketBuyByQuote", "stop_market", ("stop_price", "quote_quantity"), buy_only=True),
+        ]}  # fmt: skip
 
 
 def average_price_text(average, price_decimals: int, quote_decimals: int) -> str | None:
@@ -112,7 +159,11 @@ class OrderOutput(serializers.Serializer):
     average_price = MoneyField(allow_null=True)
     fee = MoneyField(allow_zero=True)
     fee_currency = serializers.CharField()
-    status = serializers.ChoiceField(choices=Order.Status.choices)
+    status = serializers.ChoiceField(
+        choices=Order.Status.choices,
+        help_text="`new`: accepted, queued or resting; the first `order` message on the private WebSocket `orders` "
+        "channel says the matcher has applied it (a limit order then rests in the book).",
+    )
     reason = serializers.CharField(
         allow_null=True,
         help_text="Why a final order ended: `post_only_would_cross`, `fok_not_fillable`, "

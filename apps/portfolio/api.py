@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 
 from apps.core.fields import MoneyField
 from apps.core.pagination import parse_limit, raise_errors
+from apps.core.schema import integer_parameter
 from apps.portfolio import selectors
 
 MAX_LIMIT = 500
@@ -19,9 +21,9 @@ MAX_LIMIT = 500
 
 class AssetOutput(serializers.Serializer):
     currency = serializers.CharField()
-    available = MoneyField()
-    locked = MoneyField()
-    total = MoneyField()
+    available = MoneyField(allow_zero=True)
+    locked = MoneyField(allow_zero=True)
+    total = MoneyField(allow_zero=True)
     average_cost = MoneyField(
         allow_null=True,
         help_text="Weighted average cost per unit in the valuation "
@@ -32,9 +34,13 @@ class AssetOutput(serializers.Serializer):
         help_text="Last trade price in the valuation currency, through a path of "
         "markets if there is no direct one; null when there is no priced path.",
     )
-    value = MoneyField(allow_null=True, help_text="total x price.")
-    unrealized_pnl = MoneyField(allow_null=True, allow_negative=True, help_text="value - total x average_cost.")
-    realized_pnl = MoneyField(allow_negative=True, help_text="Gains realized by sales (fees included).")
+    value = MoneyField(allow_null=True, allow_zero=True, help_text="total x price.")
+    unrealized_pnl = MoneyField(
+        allow_null=True, allow_negative=True, allow_zero=True, help_text="value - total x average_cost."
+    )
+    realized_pnl = MoneyField(
+        allow_negative=True, allow_zero=True, help_text="Gains realized by sales (fees included)."
+    )
 
 
 PORTFOLIO_DOC = (
@@ -52,8 +58,9 @@ class PortfolioView(APIView):
     api_key_permission = "read"
 
     @extend_schema(tags=["portfolio"], description=PORTFOLIO_DOC, responses={200: inline_serializer("Portfolio", {
-        "valuation_currency": serializers.CharField(), "total_value": MoneyField(), "total_cost": MoneyField(),
-        "realized_pnl": MoneyField(allow_negative=True), "unrealized_pnl": MoneyField(allow_negative=True),
+        "valuation_currency": serializers.CharField(), "total_value": MoneyField(allow_zero=True),
+        "total_cost": MoneyField(allow_zero=True), "realized_pnl": MoneyField(allow_negative=True, allow_zero=True),
+        "unrealized_pnl": MoneyField(allow_negative=True, allow_zero=True),
         "assets": AssetOutput(many=True)})})  # fmt: skip
     def get(self, request):
         return Response(selectors.portfolio_payload(selectors.portfolio_for(request.user)))
@@ -77,15 +84,17 @@ class PortfolioHistoryView(APIView):
 
     @extend_schema(
         tags=["portfolio"],
-        parameters=[OpenApiParameter("from", str, description="First day (YYYY-MM-DD, UTC), inclusive."),
-                    OpenApiParameter("to", str, description="Last day, inclusive."),
-                    OpenApiParameter("limit", int, description=f"days per page, 1..{MAX_LIMIT} (100)"),
+        parameters=[OpenApiParameter("from", OpenApiTypes.DATE, description="First day (YYYY-MM-DD, UTC), inclusive."),
+                    OpenApiParameter("to", OpenApiTypes.DATE, description="Last day, inclusive; not before `from`."),
+                    integer_parameter("limit", minimum=1, maximum=MAX_LIMIT, default=100,
+                                      description=f"Days per page, 1..{MAX_LIMIT} (100)."),
                     OpenApiParameter("cursor", str, description="From `next` of the previous page.")],
         responses={200: inline_serializer("PortfolioHistory", {
             "results": inline_serializer("PortfolioSnapshot", {
                 "date": serializers.DateField(), "valuation_currency": serializers.CharField(),
-                "total_value": MoneyField(), "total_cost": MoneyField(),
-                "realized_pnl": MoneyField(allow_negative=True), "unrealized_pnl": MoneyField(allow_negative=True),
+                "total_value": MoneyField(allow_zero=True), "total_cost": MoneyField(allow_zero=True),
+                "realized_pnl": MoneyField(allow_negative=True, allow_zero=True),
+                "unrealized_pnl": MoneyField(allow_negative=True, allow_zero=True),
             }, many=True),
             "next": serializers.URLField(allow_null=True)})},
         description="The portfolio's value once a day (taken by a Celery beat task in the first hour of the UTC day, "

@@ -17,17 +17,21 @@ from rest_framework.views import APIView
 
 from apps.core.fields import MoneyField, parse_time_param
 from apps.core.pagination import parse_limit, raise_errors
+from apps.core.schema import integer_parameter
 from apps.markets.selectors import market_by_symbol
 from apps.trades import selectors
 from apps.trades.models import Trade
 
 MAX_LIMIT = 500
+# What parse_time_param accepts: ISO-8601 (date-time or date) or unix milliseconds.
+TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
+                  {"type": "string", "pattern": "^[0-9]{1,13}$"}]}  # fmt: skip
 FILTERS = [
     OpenApiParameter("symbol", str, description="One market (404 `unknown_market` if there is none)."),
-    OpenApiParameter("from", str, description="Fills at or after this time: ISO-8601 (UTC when no offset) or unix "
-                     "milliseconds."),
-    OpenApiParameter("to", str, description="Fills before this time (exclusive), same forms as `from`."),
-    OpenApiParameter("order_id", int, description="Fills of one of your orders."),
+    OpenApiParameter("from", TIME, description="Fills at or after this time: ISO-8601 (UTC when no offset; a date is "
+                     "its midnight UTC) or unix milliseconds, from 1970 to 9998."),
+    OpenApiParameter("to", TIME, description="Fills before this time (exclusive), same forms as `from`; after `from`."),
+    integer_parameter("order_id", minimum=1, maximum=2**63 - 1, description="Fills of one of your orders."),
 ]  # fmt: skip
 
 
@@ -38,7 +42,7 @@ class FillOutput(serializers.Serializer):
     side = serializers.ChoiceField(choices=Trade.Side.choices)
     price = MoneyField(help_text="In the market's price precision.")
     quantity = MoneyField(help_text="Base amount, in the market's quantity precision.")
-    fee = MoneyField(help_text="Taken from what this side received, in `fee_currency`'s precision.")
+    fee = MoneyField(allow_zero=True, help_text="Taken from what this side received, in `fee_currency`'s precision.")
     fee_currency = serializers.CharField(help_text="Base for a buy, quote for a sell.")
     liquidity = serializers.ChoiceField(choices=["maker", "taker"])
     time = serializers.CharField(help_text="ISO-8601 UTC with milliseconds.")
@@ -71,7 +75,8 @@ class FillListView(APIView):
 
     @extend_schema(
         tags=["trades"],
-        parameters=[*FILTERS, OpenApiParameter("limit", int, description=f"fills per page, 1..{MAX_LIMIT} (100)"),
+        parameters=[*FILTERS, integer_parameter("limit", minimum=1, maximum=MAX_LIMIT, default=100,
+                                                        description=f"Fills per page, 1..{MAX_LIMIT} (100)."),
                     OpenApiParameter("cursor", str, description="From `next` of the previous page.")],
         responses={200: inline_serializer("FillPage", {"results": FillOutput(many=True),
                                                        "next": serializers.URLField(allow_null=True)})},

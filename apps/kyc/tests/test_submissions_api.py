@@ -170,3 +170,27 @@ def test_a_verified_user_cannot_submit_again(trader_client, trader, reviewer):
     services.approve(submission_id=created["id"], reviewer=reviewer)
     response = trader_client.post(URL, submission_form(), format="multipart")
     assert response.status_code == 409 and response.json()["error"]["code"] == "kyc_already_verified"
+
+
+def test_the_kyc_refusal_to_trade_names_the_submission_that_opens_trading(trader_client, trader):
+    from decimal import Decimal
+
+    from apps.markets import services as market_services
+    from apps.wallets.models import Currency
+
+    for code, decimals in (("BTC", 8), ("USDT", 6)):
+        Currency.objects.get_or_create(code=code, defaults={"name": code, "decimals": decimals})
+    market_services.create_market(
+        base="BTC", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"),
+        min_notional=Decimal("1"), maker_fee=Decimal("0"), taker_fee=Decimal("0"),
+    )  # fmt: skip
+    order = {"symbol": "BTC-USDT", "side": "sell", "type": "limit", "price": "100.00", "quantity": "0.1000"}
+    refused = trader_client.post("/api/v1/orders", order, format="json")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "kyc_required")
+    message = refused.json()["error"]["message"]
+    assert "POST /api/v1/kyc/submissions" in message and "verification" not in message
+    # Doing exactly that is enough: the same order now passes the KYC check (and meets the next
+    # one, the balance: this user holds no BTC).
+    assert trader_client.post(URL, submission_form(), format="multipart").status_code == 201
+    response = trader_client.post("/api/v1/orders", order, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "insufficient_funds")

@@ -80,3 +80,20 @@ def test_after_a_crash_before_publishing_the_next_update_repairs_the_subscribers
 
 async def _collect(sink, messages):
     sink.extend(messages)
+
+
+def test_an_order_that_reaches_the_book_is_announced_on_its_owners_orders_channel(market, published):
+    """A queued and a resting order both show `new`; what tells the client its order is in the book is
+    the first `order` event on its private channel, sent with the book update that shows it."""
+    from apps.matching.testing import run_once
+
+    owner = trader(usdt="1000")
+    order = place(owner, side="buy", type="limit", price="99.00", quantity="0.1")
+    stop = place(owner, side="buy", type="stop_limit", price="120.00", stop_price="119.00", quantity="0.1")
+    assert published == []  # accepted and queued: nothing is announced before the matcher applies it
+    run_once()
+    events = [e for group, m in published if group == f"user.{owner.pk}" for e in m["payload"]]
+    announced = {e["order"]["id"]: e["order"]["status"] for e in events if e["type"] == "order"}
+    assert announced == {order.pk: "new", stop.pk: "new"}  # the stop is armed, waiting for its trigger
+    (update,) = [m["payload"] for group, m in published if group == "book.BTC-USDT"]
+    assert update["bids"] == [["99.00", "0.1000"]] and update["sequence"] == 1  # the stop is not in the book
