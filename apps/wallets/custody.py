@@ -121,8 +121,8 @@ def execute(*, transfer_id: int) -> bool:
         account = ledger.system_account(Account.Kind.HOT if source == "hot" else Account.Kind.COLD, currency)
         in_ledger = ledger.lock_accounts([account])[account.pk].available
         if source == "hot":
-            # Withdrawals being sent keep their funds in hot; those posted since the chain's figure
-            # was read are still in it.
+            # Withdrawals being sent keep their funds in hot; one posted since the chain was asked
+            # may have left the chain after its answer, so it comes off the chain's figure too.
             promised = in_flight(currency)
             in_ledger -= promised
             on_chain -= promised_then - promised
