@@ -9,8 +9,9 @@ settlement layer) converts to Decimal, persists and moves balances; it applies c
 Rules
 - Price-time priority: best price first, then FIFO by `priority`, a counter stamped when an order
   rests or a stop is armed. A fill is at the maker's price.
-- A GTC limit's remainder rests; an IOC's expires ("ioc_remainder"), or is rejected ("no_liquidity")
-  when nothing filled. Market orders behave as IOC, but FOK is honoured for them too.
+- A GTC limit's remainder rests; an IOC's expires ("ioc_remainder"), also when nothing filled (the
+  whole order is its remainder: API.md, as Binance). Market orders behave as IOC, but FOK is honoured
+  for them too, and one that fills nothing is rejected ("no_liquidity").
 - Post-only: rejected ("post_only_would_cross") if the best opposite price crosses its limit.
 - FOK: a dry run first counts what would fill (other users' lots only, within the limit and funds);
   short of complete it is rejected ("fok_not_fillable") and nothing at all changes.
@@ -297,8 +298,8 @@ class Engine:
             return
         if tif == "fok":  # crossed nothing
             status, reason = "rejected", "fok_not_fillable"
-        else:
-            status, reason = ("expired", "ioc_remainder") if order.filled else ("rejected", "no_liquidity")
+        else:  # IOC: what did not fill at once expires, the whole order included
+            status, reason = "expired", "ioc_remainder"
         order.status = status
         self.events.append(("done", order, status, reason))
 

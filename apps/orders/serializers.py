@@ -167,7 +167,8 @@ class OrderOutput(serializers.Serializer):
     reason = serializers.CharField(
         allow_null=True,
         help_text="Why a final order ended: `post_only_would_cross`, `fok_not_fillable`, "
-        "`no_liquidity`, `ioc_remainder`, `self_trade`, `collar`, `market_halted`, `cancelled`, `invalid`; null "
+        "`no_liquidity` (a market order that filled nothing), `ioc_remainder` (an IOC's unfilled rest, the whole "
+        "order if nothing filled: `expired`), `self_trade`, `collar`, `market_halted`, `cancelled`, `invalid`; null "
         "otherwise.",
     )
     time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.choices)

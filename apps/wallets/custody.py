@@ -5,7 +5,8 @@ hot_target into cold. Below hot_min a refill request is raised (one open per cur
 than its requester approve it, then a task executes it (in reality with the offline cold keys).
 Each movement changes the chain and the ledger in one database transaction (the simulated chain
 lives in the same database; a real adapter's send is idempotent per reference, so a retry after a
-crash cannot send twice).
+crash cannot send twice). No chain call is made while an account row is locked: the chain is asked
+first, the accounts are locked after it for the writes (issue 20).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from apps.wallets import ledger
 from apps.wallets.chain import ChainRejected, adapter_for
 from apps.wallets.exceptions import CustodyActionRefused
 from apps.wallets.models import Account, Currency, CustodyTransfer
-from apps.wallets.withdrawals import in_flight
+from apps.wallets.withdrawals import in_flight, lock_hot_spending
 
 C = CustodyTransfer
 
@@ -29,19 +30,23 @@ def sweep(*, currency: Currency) -> CustodyTransfer | None:
 
     Two steps, so a crash anywhere is safe with a real chain: the transfer is decided and committed
     (one open sweep per currency), then executed like an approved refill (idempotent per transfer).
-    The hot and cold accounts are locked (ascending ids) while deciding, so a concurrent withdrawal
-    either goes first or waits."""
+    The decision is taken under the currency's spending lock (`withdrawals.lock_hot_spending`), so a
+    concurrent withdrawal's reservation either goes first or comes after and counts the sweep. The
+    chain's balance is read before the hot account is locked (no chain call under an account lock:
+    issue 20); what left the chain since is in the in-flight figure read before it."""
     if currency.hot_max <= 0:
         return None
-    hot_id = ledger.system_account(Account.Kind.HOT, currency).pk
-    cold_id = ledger.system_account(Account.Kind.COLD, currency).pk
     try:
         with transaction.atomic():
-            hot = ledger.lock_accounts([Account(pk=hot_id), Account(pk=cold_id)])[hot_id]
-            # Funds promised to withdrawals already being sent stay in hot.
-            excess = hot.available - in_flight(currency) - currency.hot_target
+            lock_hot_spending(currency)
+            in_flight_then = in_flight(currency)
             chain_hot = adapter_for(currency.code).balance(wallet="hot", min_confirmations=currency.confirmations)
-            if hot.available - in_flight(currency) <= currency.hot_max or chain_hot < excess:
+            hot = ledger.system_account(Account.Kind.HOT, currency)
+            hot_available = ledger.lock_accounts([hot])[hot.pk].available
+            promised = in_flight(currency)
+            # Funds promised to withdrawals already being sent stay in hot.
+            excess = hot_available - promised - currency.hot_target
+            if hot_available - promised <= currency.hot_max or chain_hot - (in_flight_then - promised) < excess:
                 return None  # nothing to do, or the chain has not caught up yet: try next time
             transfer = C.objects.create(currency=currency, direction=C.Direction.SWEEP, amount=excess,
                                         status=C.Status.APPROVED)  # fmt: skip
@@ -91,29 +96,48 @@ def execute_approved() -> int:
 
 def execute(*, transfer_id: int) -> bool:
     """Chain and ledger move together; the ledger is checked before the chain is asked, and the
-    chain send is idempotent per transfer, so a retry after a crash never sends twice."""
+    chain send is idempotent per transfer, so a retry after a crash never sends twice.
+
+    Two transactions, and no chain call while an account row is locked (issue 20: a withdrawal
+    waiting for the hot account may hold the fee account settlement needs):
+    1. under the spending lock, check that source covers it, on chain and in the ledger (a sweep
+       no longer covered is dropped, a refill waits); a transfer the chain already made passes;
+    2. with the transfer row locked, ask the chain to send, then post the ledger and record the
+       txid. Another run between 1 and 2 finds the transfer sent, or sends it again idempotently."""
     with transaction.atomic():
+        transfer = C.objects.select_related("currency").get(pk=transfer_id)
+        lock_hot_spending(transfer.currency)
         transfer = C.objects.select_for_update(of=("self",)).select_related("currency").get(pk=transfer_id)
         if transfer.status != C.Status.APPROVED:
             return False
         currency = transfer.currency
-        source, target = ("hot", "cold") if transfer.direction == C.Direction.SWEEP else ("cold", "hot")
-        kinds = {"hot": Account.Kind.HOT, "cold": Account.Kind.COLD}
-        ids = {w: ledger.system_account(kinds[w], currency).pk for w in ("hot", "cold")}
-        accounts = ledger.lock_accounts([Account(pk=ids["hot"]), Account(pk=ids["cold"])])
+        source = "hot" if transfer.direction == C.Direction.SWEEP else "cold"
         chain = adapter_for(currency.code)
         reference = f"custody:{transfer.pk}"
+        promised_then = in_flight(currency) if source == "hot" else Decimal(0)
         on_chain = chain.balance(wallet=source, min_confirmations=currency.confirmations)
-        in_ledger = accounts[ids[source]].available
-        if transfer.direction == C.Direction.SWEEP:
-            in_ledger -= in_flight(currency)  # withdrawals being sent keep their funds in hot
-        if min(on_chain, in_ledger) < transfer.amount and not chain.sent(reference=reference):
+        already_sent = chain.sent(reference=reference)
+        # The chain has answered: the source account is locked only from here to the commit.
+        account = ledger.system_account(Account.Kind.HOT if source == "hot" else Account.Kind.COLD, currency)
+        in_ledger = ledger.lock_accounts([account])[account.pk].available
+        if source == "hot":
+            # Withdrawals being sent keep their funds in hot; one posted since the chain was asked
+            # may have left the chain after its answer, so it comes off the chain's figure too.
+            promised = in_flight(currency)
+            in_ledger -= promised
+            on_chain -= promised_then - promised
+        if min(on_chain, in_ledger) < transfer.amount and not already_sent:
             if transfer.direction == C.Direction.SWEEP:
                 # Withdrawals took hot funds since the sweep was decided: drop it, the next policy
                 # run decides again from the new balance.
                 transfer.status, transfer.failure_reason = C.Status.FAILED, "superseded: hot changed since decided"
                 transfer.save(update_fields=["status", "failure_reason", "updated_at"])
             return False  # a refill not covered yet stays approved, retried by the next run
+    with transaction.atomic():
+        transfer = C.objects.select_for_update(of=("self",)).select_related("currency").get(pk=transfer_id)
+        if transfer.status != C.Status.APPROVED:
+            return False
+        target = "cold" if source == "hot" else "hot"
         try:
             txid = chain.send(wallet=source, to_address=chain.wallet_address(target), amount=transfer.amount,
                               reference=reference)  # fmt: skip
@@ -121,6 +145,10 @@ def execute(*, transfer_id: int) -> bool:
             transfer.status, transfer.failure_reason = C.Status.FAILED, str(exc)[:200]
             transfer.save(update_fields=["status", "failure_reason", "updated_at"])
             return False
+        # The chain has answered: from here on, only short writes under the account locks.
+        ids = {w: ledger.system_account(k, currency).pk for w, k in (("hot", Account.Kind.HOT),
+                                                                   ("cold", Account.Kind.COLD))}  # fmt: skip
+        accounts = ledger.lock_accounts([Account(pk=ids["hot"]), Account(pk=ids["cold"])])
         ledger.post(kind="custody", idempotency_key=reference, reference=("custody", str(transfer.pk)),
                     legs=[ledger.Leg(accounts[ids[source]], transfer.amount),
                           ledger.Leg(accounts[ids[target]], -transfer.amount)])  # fmt: skip

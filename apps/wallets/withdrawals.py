@@ -17,7 +17,7 @@ import logging
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -42,6 +42,9 @@ from apps.wallets.models import Account, Withdrawal
 
 logger = logging.getLogger(__name__)
 W = Withdrawal.Status
+# First key of pg_advisory_xact_lock(int, int) for `lock_hot_spending` ("HS"); the matcher's market
+# locks use 0x4D41 ("MA").
+SPENDING_LOCK_NAMESPACE = 0x4853
 
 
 def request_withdrawal(*, user, currency_code: str, amount: Decimal, address: str, otp_code: str) -> Withdrawal:
@@ -145,47 +148,38 @@ def send_approved() -> dict[str, int]:
 
 
 def send(*, withdrawal_id: int) -> str:
-    """Send one approved withdrawal, in two steps so that a crash at any line is safe:
+    """Send one approved withdrawal, in two transactions so that a crash at any line is safe:
 
-    1. lock the accounts it will touch (ascending ids), check the hot wallet covers it (else it
-       waits), and commit `send_started_at` (no cancelling from now on);
+    1. reserve: decide, under the currency's spending lock (`lock_hot_spending`), that the hot
+       wallet covers it on chain and in the ledger net of what is already promised (else it
+       waits), and commit `send_started_at` (no cancelling from now on; `in_flight` counts it);
     2. ask the chain to send (idempotent per withdrawal), then consume the hold and record the txid
-       in one transaction. A crash between 1 and 2, or inside 2, is resumed by the next run.
+       in the same transaction. A crash inside 2 is resumed by the next run, which goes straight to
+       2 (the reservation stands) and gets the same txid back from the chain.
     A definitive refusal (ChainRejected) fails it and releases the hold; any other error leaves it
     for the retry, because the coins may already have left.
+
+    No chain call is made while an account row is locked (issue 20): settlement locks users' and
+    the fee accounts, and a node that takes 30 s to answer must not stop matching. Each step calls
+    the chain first and locks accounts after it, for the few statements that write.
+
     While its currency is halted it is left as it is ("halted"), at either step, and the chain is
-    not called; a halt cannot commit while a send is between its check and its commit."""
+    not called; a halt cannot commit while a send is between its check and its commit (the
+    currency row is read FOR SHARE across the chain call, which settlement's FOR KEY SHARE never
+    waits for)."""
+    withdrawal = Withdrawal.objects.select_related("currency").get(pk=withdrawal_id)
+    if withdrawal.status == W.APPROVED and withdrawal.send_started_at is None:
+        outcome = _reserve(withdrawal_id)
+        if outcome is not None:
+            return outcome
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("currency").get(pk=withdrawal_id)
         if withdrawal.status != W.APPROVED:
-            return "sent" if withdrawal.status in (W.SENT, W.CONFIRMED) else "failed"
+            return _final(withdrawal)
         currency = withdrawal.currency
         if halts.lock_halt_state(currency).withdrawals_halted:
-            return "halted"
-        hot_id = ledger.system_account(Account.Kind.HOT, currency).pk
-        fees_id = ledger.system_account(Account.Kind.FEES, currency).pk
-        accounts = ledger.lock_accounts([withdrawal.hold.account, Account(pk=hot_id), Account(pk=fees_id)])
-        hot = accounts[hot_id]
-        chain = adapter_for(currency.code)
-        on_chain = chain.balance(wallet="hot", min_confirmations=currency.confirmations)
-        # Hot funds already promised: other sends under way, and sweeps decided but not yet made.
-        reserved = in_flight(currency) + pending_sweeps(currency)
-        covered = min(hot.available, on_chain) - reserved >= withdrawal.amount
-        if withdrawal.send_started_at is None and not covered:
-            # Never sent short: it waits for a refill; operations see the waiting-time gauge.
-            detail = {"withdrawal": withdrawal.pk, "currency": currency.code, "hot": str(hot.available)}
-            logger.warning("hot wallet cannot cover withdrawal", extra=detail)
-            return "waiting"
-        if withdrawal.send_started_at is None:
-            withdrawal.send_started_at = timezone.now()
-            withdrawal.save(update_fields=["send_started_at", "updated_at"])
-    with transaction.atomic():
-        withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("currency").get(pk=withdrawal_id)
-        if withdrawal.status != W.APPROVED:
-            return "sent" if withdrawal.status in (W.SENT, W.CONFIRMED) else "failed"
-        if halts.lock_halt_state(withdrawal.currency).withdrawals_halted:
             return "halted"  # halted since step 1: send_started_at stays, the next run resumes it
-        accounts = ledger.lock_accounts([withdrawal.hold.account, Account(pk=hot_id), Account(pk=fees_id)])
+        chain = adapter_for(currency.code)
         try:
             txid = chain.send(wallet="hot", to_address=withdrawal.address, amount=withdrawal.amount,
                               reference=f"withdrawal:{withdrawal.pk}")  # fmt: skip
@@ -195,6 +189,10 @@ def send(*, withdrawal_id: int) -> str:
             withdrawal.save(update_fields=["status", "failure_reason", "updated_at"])
             audit.record(actor=None, action="wallets.withdrawal_failed", target=withdrawal, reason=str(exc)[:200])
             return "failed"
+        # The chain has answered: from here on, only short writes under the account locks.
+        hot_id = ledger.system_account(Account.Kind.HOT, currency).pk
+        fees_id = ledger.system_account(Account.Kind.FEES, currency).pk
+        accounts = ledger.lock_accounts([withdrawal.hold.account, Account(pk=hot_id), Account(pk=fees_id)])
         legs = [ledger.Leg(accounts[hot_id], withdrawal.amount)]
         if withdrawal.fee:
             legs.append(ledger.Leg(accounts[fees_id], withdrawal.fee))
@@ -206,9 +204,61 @@ def send(*, withdrawal_id: int) -> str:
     return "sent"
 
 
+def _reserve(withdrawal_id: int) -> str | None:
+    """Step 1 of `send`: None once `send_started_at` is committed (now or by an earlier run), else
+    why not ("waiting", "halted", or the final state it reached meanwhile).
+
+    The chain's balance is read before the hot account is locked, so it may be older than the
+    ledger figures read after it; under the spending lock no new reservation can start meanwhile,
+    so whatever left the chain since is in `reserved_then` (read before the chain): subtracting
+    that from the chain's figure is at least as strict as reading everything under one lock."""
+    with transaction.atomic():
+        lock_hot_spending(Withdrawal.objects.select_related("currency").get(pk=withdrawal_id).currency)
+        withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("currency").get(pk=withdrawal_id)
+        currency = withdrawal.currency
+        if withdrawal.status != W.APPROVED:
+            return _final(withdrawal)
+        if withdrawal.send_started_at is not None:
+            return None
+        if currency.withdrawals_halted:
+            return "halted"  # checked again under FOR SHARE below; the chain is not asked meanwhile
+        # Hot funds already promised: other sends under way, and sweeps decided but not yet made.
+        reserved_then = in_flight(currency) + pending_sweeps(currency)
+        on_chain = adapter_for(currency.code).balance(wallet="hot", min_confirmations=currency.confirmations)
+        if halts.lock_halt_state(currency).withdrawals_halted:
+            return "halted"
+        # The chain has answered: the hot account is locked only from here to the commit.
+        hot = ledger.system_account(Account.Kind.HOT, currency)
+        hot_available = ledger.lock_accounts([hot])[hot.pk].available
+        reserved = in_flight(currency) + pending_sweeps(currency)
+        if min(hot_available - reserved, on_chain - reserved_then) < withdrawal.amount:
+            # Never sent short: it waits for a refill; operations see the waiting-time gauge.
+            detail = {"withdrawal": withdrawal.pk, "currency": currency.code, "hot": str(hot_available)}
+            logger.warning("hot wallet cannot cover withdrawal", extra=detail)
+            return "waiting"
+        withdrawal.send_started_at = timezone.now()
+        withdrawal.save(update_fields=["send_started_at", "updated_at"])
+    return None
+
+
+def _final(withdrawal: Withdrawal) -> str:
+    return "sent" if withdrawal.status in (W.SENT, W.CONFIRMED) else "failed"
+
+
+def lock_hot_spending(currency) -> None:
+    """Serialize, until the caller's transaction ends, every decision to spend the currency's hot or
+    cold wallet: reserving a withdrawal, deciding and checking a sweep or refill. Those decisions read
+    the chain's balance, which can be slow, and must see each other's reservations; a transaction
+    advisory lock does that without any account row, so nothing that settlement waits for is held
+    while the chain answers. Take it first in the transaction, before any row lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [SPENDING_LOCK_NAMESPACE, currency.code])
+
+
 def in_flight(currency) -> Decimal:
     """Hot funds promised to withdrawals whose send has started but not been posted: neither
-    another withdrawal nor a sweep may count on them. Call with the hot account locked."""
+    another withdrawal nor a sweep may count on them. Call under `lock_hot_spending` (no new
+    reservation meanwhile) and, to compare with the ledger, with the hot account locked."""
     return Withdrawal.objects.filter(currency=currency, status=W.APPROVED, send_started_at__isnull=False).aggregate(
         s=Sum("amount")
     )["s"] or Decimal(0)

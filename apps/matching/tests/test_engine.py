@@ -114,11 +114,33 @@ def test_ioc_remainder_expires():
     assert engine.best_bid() is None and engine.get(taker.id) is None
 
 
-def test_ioc_with_no_fill_is_rejected_no_liquidity():
-    engine = book_with(order("sell", 101, 1, user=1))
+@pytest.mark.parametrize("book", [[], [("sell", 101)]], ids=["empty book", "book not crossed"])
+def test_ioc_that_fills_nothing_expires_whole_not_rejected(book):
+    # API.md: `rejected` is for post-only, FOK and market orders; an IOC's remainder, the whole order
+    # included, is `expired` (issue 20).
+    engine = book_with(*(order(side, price, 1, user=1) for side, price in book))
     taker = order("buy", 100, 3, user=2, tif="ioc")
     engine.submit(taker)
-    assert ids(engine.drain_events()) == [("done", taker.id, "rejected", "no_liquidity")]
+    assert ids(engine.drain_events()) == [("done", taker.id, "expired", "ioc_remainder")]
+    assert taker.status == "expired" and taker.filled == 0 and engine.get(taker.id) is None
+
+
+def test_ioc_that_meets_only_its_own_orders_expires_whole():
+    own = order("sell", 100, 2, user=1)
+    engine = book_with(own)
+    taker = order("buy", 100, 2, user=1, tif="ioc")
+    engine.submit(taker)
+    assert ids(engine.drain_events()) == [
+        ("done", own.id, "expired", "self_trade"),
+        ("done", taker.id, "expired", "ioc_remainder"),
+    ]
+
+
+def test_triggered_ioc_stop_limit_that_fills_nothing_expires():
+    engine = Engine(last_price=100)
+    stop = order("buy", 101, 1, user=2, tif="ioc", type="stop_limit", stop_price=100)
+    engine.submit(stop)  # its condition already holds: it runs at once, on an empty book
+    assert ids(engine.drain_events()) == [("trigger", stop.id), ("done", stop.id, "expired", "ioc_remainder")]
 
 
 def test_post_only_that_would_cross_is_rejected():

@@ -114,9 +114,9 @@ class Model:
             o.priority = self.seq
             self.resting.append(o)
             self.events.append(("rest", o.id))
-        elif o.filled:
+        elif o.filled or is_limit:  # an IOC limit's remainder, also the whole order (API.md)
             self._done(o, "expired", "ioc_remainder")
-        else:
+        else:  # a market order that filled nothing
             self._done(o, "rejected", "no_liquidity")
 
     def _match(self, o):
@@ -325,3 +325,25 @@ def test_a_market_order_never_trades_beyond_its_collar(case, ppm):
             beyond = engine.best_ask() if buy else engine.best_bid()
             assert beyond is not None and (beyond * 1_000_000 > best * (1_000_000 + ppm) if buy
                                            else beyond * 1_000_000 < best * (1_000_000 - ppm))  # fmt: skip
+
+
+@PROPERTIES
+@given(streams)
+def test_final_statuses_follow_the_api_status_table(case):
+    """API.md: `rejected` only for a post-only that would cross, a FOK that cannot fill and a market
+    order that finds no liquidity; an IOC's remainder, the whole order included, is `expired`."""
+    last_price, stream = case
+    engine = Engine(last_price=last_price)
+    for kind, arg, _ in commands_of(stream):
+        getattr(engine, kind)(arg)
+        for event in engine.drain_events():
+            if event[0] != "done":
+                continue
+            _, o, status, reason = event
+            limit = o.type in ("limit", "stop_limit")
+            if status == "rejected":
+                assert (reason, True) in {("post_only_would_cross", limit and o.post_only),
+                                          ("fok_not_fillable", o.tif == "fok"),
+                                          ("no_liquidity", not limit and o.filled == 0)}, (o, reason)  # fmt: skip
+            if limit and o.tif == "ioc" and not o.post_only:
+                assert status in ("filled", "expired", "cancelled"), (o, status, reason)

@@ -100,6 +100,27 @@ def test_ioc_remainder_expires_fok_that_cannot_fill_is_rejected_post_only_never_
     assert_ledger_consistent()
 
 
+def test_ioc_that_fills_nothing_expires_in_the_api_and_the_orders_channel(market, published):
+    """API.md's status table: an IOC's remainder, the whole order included, is `expired`, not
+    `rejected` (issue 20). Through the API, a real matcher and the private channel's event."""
+    from apps.orders.tests.trading import client_for
+
+    buyer = trader(usdt="1000")
+    body = {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "time_in_force": "ioc", "price": "100.00",
+            "quantity": "0.1"}  # fmt: skip
+    client = client_for(buyer)
+    created = client.post("/api/v1/orders", body, format="json")
+    assert created.status_code == 201 and created.json()["status"] == "new"
+    run_once()  # an empty book
+    answer = client.get(f"/api/v1/orders/{created.json()['id']}").json()
+    assert (answer["status"], answer["reason"], answer["filled_quantity"]) == ("expired", "ioc_remainder", "0.0000")
+    events = [e["order"] for group, m in published if group == f"user.{buyer.pk}" for e in m["payload"]
+              if e["type"] == "order"]  # fmt: skip
+    assert [(e["status"], e["reason"]) for e in events] == [("expired", "ioc_remainder")]
+    assert balance(buyer, "USDT") == (D("1000"), 0)  # the hold is released
+    assert_ledger_consistent()
+
+
 def test_post_only_that_does_not_cross_rests(market):
     buyer = trader(usdt="1000")
     post = place(buyer, side="buy", type="limit", price="99.00", quantity="0.1", post_only=True)
