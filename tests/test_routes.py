@@ -155,3 +155,49 @@ def test_an_unknown_api_path_is_404_with_a_session_cookie_too(jwt):
     response = client.post("/api/v1/nope", json.dumps({}), content_type="application/json")
     assert response.status_code == 404
     assert error_code(response) == "not_found"
+
+
+def paginated_lists(jwt) -> list[str]:
+    """The API's GET operations that answer a page: {"results": [...], "next": ...}."""
+    found = []
+    for route in api_routes():
+        if PARAMETER.search(route):
+            continue
+        response = Client().get(route, **jwt)
+        if response.status_code == 200 and response.get("Content-Type") == "application/json":
+            body = response.json()
+            if isinstance(body, dict) and set(body) == {"results", "next"}:
+                found.append(route)
+    return found
+
+
+def test_every_paginated_list_refuses_a_cursor_with_a_nul_or_any_byte_outside_its_alphabet(jwt):
+    import datetime as dt
+
+    from apps.trades.selectors import Position
+
+    lists = paginated_lists(jwt)
+    assert set(lists) >= {
+        "/api/v1/orders", "/api/v1/trades", "/api/v1/deposits", "/api/v1/withdrawals",
+        "/api/v1/withdrawal-addresses", "/api/v1/portfolio/history",
+    }  # fmt: skip
+    # Well-formed cursors of each kind of list: DRF's (base64 of "o=1"), the fills' keyset, a day.
+    candidates = ["bz0x", Position(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), 7).encode(), "2026-01-01"]
+    for path in lists:
+        accepted = [c for c in candidates if Client().get(f"{path}?cursor={c}", **jwt).status_code == 200]
+        assert len(accepted) == 1, (path, accepted)
+        cursor = accepted[0]
+        assert Client().get(f"{path}?cursor=", **jwt).status_code == 200  # empty: the first page
+        for tampered in (
+            f"{cursor}%00",
+            f"{cursor}%00%00%00%00",  # whole base64 quads: the fills' keyset decoder skipped them
+            f"%00{cursor}",
+            f"{cursor[:2]}%00{cursor[2:]}",
+            "%00",
+            f"{cursor}%20",
+            f"{cursor}%0A",
+        ):
+            response = Client().get(f"{path}?cursor={tampered}", **jwt)
+            assert response.status_code == 400, (path, tampered, response.content)
+            assert error_code(response) == "invalid_request"
+            assert response.json()["error"]["details"] == {"cursor": ["Invalid cursor."]}, (path, tampered)
