@@ -201,3 +201,18 @@ def test_every_paginated_list_refuses_a_cursor_with_a_nul_or_any_byte_outside_it
             assert response.status_code == 400, (path, tampered, response.content)
             assert error_code(response) == "invalid_request"
             assert response.json()["error"]["details"] == {"cursor": ["Invalid cursor."]}, (path, tampered)
+
+
+QUERY_PARAMETERS = ("symbol", "currency", "status", "from", "to", "order_id", "limit", "depth", "interval", "cursor")
+
+
+def test_a_nul_byte_in_any_query_parameter_is_never_a_5xx(market, jwt):
+    # A guard (each view checks its own parameters), not a fix: none of these reached a 500.
+    client = Client(enforce_csrf_checks=True)
+    for route in api_routes():
+        path = fill(route, concrete)
+        for name in QUERY_PARAMETERS:
+            for value in ("%00", "BTC%00"):
+                for method in ("GET", "DELETE"):
+                    response = call(client, method, f"{path}?{name}={value}", **jwt)
+                    assert response.status_code < 500, (method, path, name, value, response.content[:200])
