@@ -216,3 +216,16 @@ def test_a_nul_byte_in_any_query_parameter_is_never_a_5xx(market, jwt):
                 for method in ("GET", "DELETE"):
                     response = call(client, method, f"{path}?{name}={value}", **jwt)
                     assert response.status_code < 500, (method, path, name, value, response.content[:200])
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_a_nul_path_is_404_too():
+    # The web process serves through Django's ASGI handler (today it runs this middleware chain
+    # synchronously: a sync-only middleware sits in it; the check has an async path for when it does not).
+    from django.test import AsyncClient
+
+    for path in ("/api/v1/wallets/%00/deposit-address", "/api/v1/wallets/BTC%00/deposit-address", "/trade/BTC%00"):
+        response = await AsyncClient().get(path)
+        assert response.status_code == 404
+        assert error_code(response) == "not_found"
