@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from apps.accounts.admin_site import ExchangeAdminSite, ExchangeOTPAdminSite
 from apps.core import views as core_views
@@ -35,7 +35,7 @@ urlpatterns = [
     path("admin/kyc/documents/<int:document_id>", kyc_views.document, name="kyc-document"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", core_views.SwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     # Unknown API paths answer the JSON error format even with DEBUG on (no technical 404 page).
     re_path(r"^api/", core_views.api_not_found),

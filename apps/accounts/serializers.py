@@ -5,6 +5,7 @@ import ipaddress
 from rest_framework import serializers
 
 from apps.accounts.models import ApiKey
+from apps.accounts.net import allowlist_network, ipv4_prefixlen
 from apps.core.serializers import ModelSerializer
 
 
@@ -72,14 +73,23 @@ class BackupCodesOutput(serializers.Serializer):
     backup_codes = serializers.ListField(child=serializers.CharField(), help_text="Each works once. Shown once.")
 
 
-_NARROWEST = {False: 24, True: 48}  # smallest prefix length a withdraw key may name: IPv4, IPv6
+# The widest networks a withdraw key may name: prefix lengths for IPv4 and IPv6. An IPv6 network that
+# embeds IPv4 addresses (IPv4-mapped, -compatible, NAT64, 6to4) must also stay within an IPv4 /24.
+NARROWEST_IPV4, NARROWEST_IPV6 = 24, 48
 
 
 def _network(value: str) -> str:
     try:
-        return str(ipaddress.ip_network(value, strict=False))
+        return str(allowlist_network(value))
     except ValueError as exc:
         raise serializers.ValidationError(f"{value!r} is not an IP address or CIDR network.") from exc
+
+
+def _too_wide_for_withdrawals(entry: str) -> bool:
+    network = ipaddress.ip_network(entry)
+    if network.version == 6 and network.prefixlen < NARROWEST_IPV6:
+        return True
+    return ipv4_prefixlen(network) < NARROWEST_IPV4
 
 
 class ApiKeyInput(serializers.Serializer):
@@ -103,13 +113,12 @@ class ApiKeyInput(serializers.Serializer):
         if "withdraw" in attrs["permissions"]:
             if not attrs["ip_allowlist"]:
                 raise serializers.ValidationError({"ip_allowlist": ["Required for keys with the withdraw permission."]})
-            wide = [
-                n for n in attrs["ip_allowlist"] if ipaddress.ip_network(n).prefixlen < _NARROWEST[n.count(":") > 0]
-            ]
+            wide = [n for n in attrs["ip_allowlist"] if _too_wide_for_withdrawals(n)]
             if wide:
-                raise serializers.ValidationError(
-                    {"ip_allowlist": [f"Too wide for a withdraw key (at most /24 for IPv4, /48 for IPv6): {wide}."]}
-                )
+                raise serializers.ValidationError({"ip_allowlist": [
+                    f"Too wide for a withdraw key (at most /24 for IPv4, /48 for IPv6, and no more than an "
+                    f"IPv4 /24 in IPv4-mapped or other IPv4-embedding IPv6 forms): {wide}."
+                ]})  # fmt: skip
         return attrs
 
 

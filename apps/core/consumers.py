@@ -27,7 +27,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from apps.core import metrics
+from apps.core import metrics, parsers
 from apps.core.fields import format_time
 
 logger = logging.getLogger(__name__)
@@ -204,8 +204,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error("invalid_message", f"Messages are limited to {MAX_MESSAGE_BYTES} bytes.")
             return
         try:
-            content = json.loads(text_data)
-        except (json.JSONDecodeError, RecursionError):
+            content = parsers.loads(text_data)
+        except parsers.JsonTooDeep as exc:
+            await self.send_error("invalid_message", str(exc))
+            return
+        except ValueError:
             await self.send_error("invalid_message", "Messages must be valid JSON.")
             return
         await self.receive_json(content)

@@ -1,9 +1,12 @@
-"""One structured access-log line per request, carrying the request id (django-guid's filter)."""
+"""One structured access-log line per request (with the request id, django-guid's filter); paths
+with a NUL byte refused before routing."""
 
 import logging
 import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+from apps.core.errors import page_not_found
 
 logger = logging.getLogger("exchange.access")
 
@@ -50,3 +53,29 @@ class AccessLogMiddleware:
                 "client": request.META.get("REMOTE_ADDR"),
             },
         )
+
+
+class NulInPathMiddleware:
+    """A path with a NUL byte (`/api/v1/wallets/BTC%00/deposit-address`) names nothing here: 404
+    `not_found` before any view runs. Every path parameter ends up in a query, and PostgreSQL refuses
+    NUL in text (a 500); one check here covers every route, present and future."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        if "\x00" in request.path:
+            return page_not_found(request)
+        return self.get_response(request)
+
+    async def _acall(self, request):
+        if "\x00" in request.path:
+            return page_not_found(request)
+        return await self.get_response(request)

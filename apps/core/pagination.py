@@ -7,6 +7,8 @@ from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
+BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")  # DRF's cursors: standard base64 of a query string
+
 
 class CursorPagination(pagination.CursorPagination):
     """Stable under concurrent inserts (a cursor, not an offset). `limit` is 1..500, default 100.
@@ -37,6 +39,11 @@ class CursorPagination(pagination.CursorPagination):
         return int(raw)
 
     def decode_cursor(self, request):
+        # base64 decoding skips what is not in its alphabet ("%00", spaces): a cursor is refused
+        # unless it is base64 throughout, or it would be read as another one.
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded and not BASE64.fullmatch(encoded):
+            raise ValidationError({"cursor": ["Invalid cursor."]})
         try:
             return super().decode_cursor(request)
         except NotFound as exc:

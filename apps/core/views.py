@@ -7,8 +7,11 @@ import time
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -133,5 +136,14 @@ def trade(request, symbol: str | None = None):
     return response
 
 
+class SwaggerView(SpectacularSwaggerView):
+    """Swagger UI. It renders only an HTML template, so DRF's OPTIONS answer (metadata as data) cannot
+    be rendered: OPTIONS gets Django's plain answer, the `Allow` header and no body."""
+
+    def options(self, request, *args, **kwargs):
+        return View.options(self, request, *args, **kwargs)
+
+
+@csrf_exempt  # it changes nothing; the API (JWT or API key) never uses CSRF: 404 whatever the method
 def api_not_found(request):
     return page_not_found(request)

@@ -14,6 +14,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 
 from django.db import connection
@@ -22,6 +23,9 @@ from apps.core.fields import format_in_precision, format_time
 from apps.markets.models import Market
 
 FIELDS = ("id", "order_id", "symbol", "side", "price", "quantity", "fee", "fee_currency", "liquidity", "time")
+
+
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 class InvalidCursor(ValueError):
@@ -49,7 +53,10 @@ class Position:
 
     @classmethod
     def decode(cls, token: str) -> Position:
-        if len(token) > 100:  # ours are about 50 characters; and json would recurse into deep nesting
+        # Ours are about 50 characters of unpadded urlsafe base64. Anything else is refused before
+        # decoding, which would skip characters outside the alphabet ("%00") and read another cursor;
+        # and json would recurse into deep nesting.
+        if not _CURSOR.fullmatch(token):
             raise InvalidCursor("Invalid cursor.")
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))

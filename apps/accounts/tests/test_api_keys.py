@@ -247,3 +247,67 @@ def test_a_refused_permission_is_still_counted_and_reported(jwt_client):
     response = signed(read_only["key"], read_only["secret"], "POST", "/api/v1/test/trade", body={})
     assert response.status_code == 403
     assert "X-RateLimit-Limit" in response and "X-RateLimit-Remaining" in response
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        "::ffff:0:0/96",  # IPv4-mapped: every IPv4 address
+        "::ffff:10.0.0.0/100",  # an IPv4 /4
+        "::ffff:10.1.0.0/119",  # an IPv4 /23
+        "::ffff:0:0/95",  # wider than the mapped range, so all of it
+        "::/80",  # holds the mapped and the compatible ranges
+        "::/96",  # IPv4-compatible (deprecated): every IPv4 address
+        "::10.0.0.0/104",  # an IPv4 /8, IPv4-compatible
+        "64:ff9b::/96",  # NAT64: every IPv4 address
+        "2002::/16",  # 6to4: every IPv4 address
+        "2002:a00::/24",  # 6to4: an IPv4 /8
+    ],
+)
+def test_withdraw_keys_cannot_name_wide_ipv4_networks_in_ipv6_forms(jwt_client, network):
+    response = jwt_client.post(
+        "/api/v1/account/api-keys",
+        {"label": "w", "permissions": ["withdraw"], "ip_allowlist": ["192.0.2.0/24", network]},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert error_code(response) == "invalid_request"
+    assert "Too wide" in response.json()["error"]["details"]["ip_allowlist"][0]
+    assert ApiKey.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("network", "stored"),
+    [
+        ("::ffff:10.1.2.0/120", "10.1.2.0/24"),  # the IPv4 network it spells
+        ("::ffff:10.1.2.3", "10.1.2.3/32"),
+        ("::1", "::1/128"),
+        ("2001:db8:1::/48", "2001:db8:1::/48"),
+        ("2002:a01:203::/48", "2002:a01:203::/48"),  # 6to4: one IPv4 address's site
+    ],
+)
+def test_narrow_networks_in_ipv6_forms_are_accepted_for_withdraw_keys(jwt_client, network, stored):
+    created = create_key(jwt_client, permissions=["read", "withdraw"], ip_allowlist=[network])
+    assert created["ip_allowlist"] == [stored]
+
+
+def test_an_ipv4_mapped_allowlist_entry_is_the_ipv4_network_for_other_keys_too(jwt_client):
+    created = create_key(jwt_client, ip_allowlist=["::ffff:0:0/96"])
+    assert created["ip_allowlist"] == ["0.0.0.0/0"]
+
+
+@pytest.mark.parametrize("entry", ["10.1.2.0/24", "::ffff:10.1.2.0/120"])
+def test_an_ipv4_client_matches_the_same_entries_as_ipv4_or_ipv4_mapped(jwt_client, user, entry):
+    # As stored (created before entries were rewritten to IPv4, or now): the check does not depend
+    # on the form of the entry, nor on whether the server sees the client as IPv4 or IPv4-mapped.
+    from apps.accounts import services
+
+    new = services.create_api_key(user=user, label="k", permissions=["read"], ip_allowlist=[entry])
+    for client, status in [
+        ("10.1.2.7", 200), ("::ffff:10.1.2.7", 200), ("::ffff:a01:207", 200),
+        ("10.1.3.7", 403), ("::ffff:10.1.3.7", 403), ("::10.1.2.7", 403), ("2001:db8::1", 403),
+    ]:  # fmt: skip
+        response = signed(new.api_key.key, new.secret, "GET", "/api/v1/account", remote_addr=client)
+        assert response.status_code == status, (entry, client, response.content)
+        if status == 403:
+            assert error_code(response) == "ip_not_allowed"
