@@ -55,20 +55,3 @@ def valid_requests_are_not_refused_as_malformed(ctx, response, case):
     if status == 400 and named and named <= allowed:
         return None
     raise AssertionError(f"A request valid by the schema was refused: {status} {response.content[:500]!r}")
-
-
-# Server errors another change fixes (issue #20, item 4); each entry names its bug. Remove an entry
-# once its fix is merged: the run then checks that request again.
-KNOWN_SERVER_ERRORS = {
-    "OPTIONS with a JWT is a 500 (the view has no serializer for DRF's metadata)": (
-        lambda case: case.method == "OPTIONS"
-    ),
-}
-
-
-@schemathesis.check
-def no_server_error(ctx, response, case):
-    """Schemathesis's `not_a_server_error`, except the requests of KNOWN_SERVER_ERRORS."""
-    if response.status_code >= 500 and not any(matches(case) for matches in KNOWN_SERVER_ERRORS.values()):
-        raise AssertionError(f"Server error: {response.status_code} {response.content[:500]!r}")
-    return None
