@@ -311,3 +311,37 @@ def test_an_ipv4_client_matches_the_same_entries_as_ipv4_or_ipv4_mapped(jwt_clie
         assert response.status_code == status, (entry, client, response.content)
         if status == 403:
             assert error_code(response) == "ip_not_allowed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_rewrites_mapped_allowlists_and_revokes_withdraw_keys_they_made_too_wide():
+    """Migration 0002: keys stored before IPv4-mapped entries were understood. Their entries take the
+    IPv4 form; a withdraw key whose allowlist covers more than an IPv4 /24 is revoked rather than
+    starting to admit every IPv4 client."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    user = UserFactory()
+    executor = MigrationExecutor(connection)
+    executor.migrate([("accounts", "0001_initial")])
+    try:
+
+        def stored(permissions, allowlist):
+            return ApiKey.objects.create(user=user, label="old", secret_encrypted=b"x", permissions=permissions,
+                                         ip_allowlist=allowlist).pk  # fmt: skip
+
+        everyone = stored(["read", "withdraw"], ["::ffff:0:0/96"])
+        too_wide = stored(["withdraw"], ["::ffff:10.0.0.0/100", "192.0.2.1"])
+        narrow = stored(["withdraw"], ["::ffff:10.1.2.0/120", "2001:db8::/48"])
+        reader = stored(["read"], ["::ffff:0:0/96"])
+        open_key = stored(["read"], [])
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    keys = ApiKey.objects.in_bulk([everyone, too_wide, narrow, reader, open_key])
+    assert keys[everyone].revoked_at is not None and keys[everyone].ip_allowlist == ["0.0.0.0/0"]
+    assert keys[too_wide].revoked_at is not None and keys[too_wide].ip_allowlist == ["0.0.0.0/4", "192.0.2.1/32"]
+    assert keys[narrow].revoked_at is None and keys[narrow].ip_allowlist == ["10.1.2.0/24", "2001:db8::/48"]
+    # A key without the withdraw permission may name any network: it keeps what it said, in IPv4 form.
+    assert keys[reader].revoked_at is None and keys[reader].ip_allowlist == ["0.0.0.0/0"]
+    assert keys[open_key].revoked_at is None and keys[open_key].ip_allowlist == []
