@@ -65,3 +65,14 @@ async def test_connections_and_disconnects_are_counted_for_prometheus():
     await ws.disconnect(code=1000)
     assert value("exchange_websocket_connections") == open_before
     assert value("exchange_websocket_disconnects_total", code="1000") == closed_before + 1
+
+
+@pytest.mark.asyncio
+async def test_a_client_without_origin_connects():
+    """Not a browser (a bot): let in; it acts as a user only once it authenticates."""
+    communicator = WebsocketCommunicator(application, "/ws/v1/")
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"op": "ping"})
+    assert await communicator.receive_json_from() == {"type": "pong"}
+    await communicator.disconnect()
