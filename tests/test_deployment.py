@@ -111,3 +111,18 @@ def test_dashboard_imports_into_grafana():
     for panel in DASHBOARD["panels"]:
         assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}"
         assert panel["targets"] and all(t["refId"] and t["expr"] for t in panel["targets"])
+
+
+def test_the_image_runs_the_web_process_with_the_procfiles_limits():
+    """The Dockerfile's command (compose's `web`) caps WebSocket frames and bounds a graceful stop
+    as the Procfile does, and compose waits for that stop before killing it."""
+    import shlex
+
+    procfile = shlex.split(next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:")))
+    cmd = json.loads(
+        re.search(r"^CMD (\[.*?\])$", (ROOT / "Dockerfile").read_text(), re.M | re.S).group(1).replace("\\\n", "")
+    )
+    for flag in ("--ws-max-size", "--timeout-graceful-shutdown", "--ws-per-message-deflate"):
+        assert cmd[cmd.index(flag) + 1] == procfile[procfile.index(flag) + 1], flag
+    grace = int(COMPOSE["services"]["web"]["stop_grace_period"].rstrip("s"))
+    assert grace > int(cmd[cmd.index("--timeout-graceful-shutdown") + 1])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shlex
 import signal
 import socket
@@ -16,6 +17,7 @@ import uuid
 import httpx
 import pytest
 import websockets
+from django.conf import settings
 
 from tests.support import ROOT, WebServer
 
@@ -130,3 +132,95 @@ def test_a_browser_page_of_our_own_origin_connects(web_server):
             assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong"}
 
     asyncio.run(scenario())
+
+
+# -- size caps ---------------------------------------------------------------------------------------
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before an answer: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split(b" ", 2)[1]), json.loads(body[:length])
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(web_server):
+    """100 MB announced to an endpoint that takes no body: 413 at once, after the first 64 KiB."""
+    with socket.create_connection(("127.0.0.1", web_server.port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(
+            b"POST /api/v1/markets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000000\r\n\r\n" + b"x" * 65536
+        )
+        status, body = read_response(sock)
+        assert time.monotonic() - started < 2
+    assert status == 413
+    assert body["error"]["code"] == "payload_too_large"
+    assert body["error"]["details"]["max_bytes"] == settings.REQUEST_BODY_MAX_BYTES
+
+
+def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(web_server):
+    """No Content-Length: the bytes are counted as they arrive, and the answer comes before the
+    body ends (Django alone would wait for the last chunk)."""
+    chunk = b"x" * 65536
+    frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    with socket.create_connection(("127.0.0.1", web_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        for _ in range(settings.REQUEST_BODY_MAX_BYTES // len(chunk) + 2):
+            sock.sendall(frame)
+        status, body = read_response(sock)  # the terminating chunk was never sent
+    assert status == 413
+    assert body["error"]["code"] == "payload_too_large"
+
+
+def test_identity_documents_may_be_larger_than_other_bodies(web_server):
+    """The KYC submission takes up to three documents: a body over the general limit still reaches
+    the view (anonymous here: 401), and one over the submission's own limit does not."""
+    kyc_limit = settings.REQUEST_BODY_PATH_LIMITS["/api/v1/kyc/submissions"]
+    assert kyc_limit >= 3 * settings.KYC_MAX_FILE_BYTES
+    body = b"x" * (settings.REQUEST_BODY_MAX_BYTES + 1024 * 1024)
+    response = httpx.post(
+        f"{web_server.base_url}/api/v1/kyc/submissions",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+        timeout=30,
+    )
+    assert response.status_code == 401, response.text
+    with socket.create_connection(("127.0.0.1", web_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/v1/kyc/submissions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n" + f"Content-Length: {kyc_limit + 1}\r\n\r\n".encode()
+        )
+        status, body = read_response(sock)
+    assert status == 413
+    assert body["error"]["details"]["max_bytes"] == kyc_limit
+
+
+def test_websocket_frames_over_the_server_cap_close_the_connection_and_4_kib_messages_work(web_server):
+    """uvicorn's default would buffer frames up to 16 MiB for the app to refuse anything over 4 KiB."""
+
+    async def scenario():
+        async with websockets.connect(ws_url(web_server)) as ws:
+            ping = json.dumps({"op": "ping", "pad": ""})
+            await ws.send(json.dumps({"op": "ping", "pad": "x" * (4096 - len(ping))}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong"}
+            # Over the app's 4 KiB but under the server's cap: the app's error, the socket stays.
+            await ws.send(json.dumps({"op": "ping", "pad": "x" * 5000}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["code"] == "invalid_message"
+            await ws.send(json.dumps({"op": "ping", "pad": "x" * 65536}))
+            with pytest.raises(websockets.ConnectionClosedError):
+                await asyncio.wait_for(ws.recv(), 10)
+            assert ws.close_code == 1009  # message too big
+
+    asyncio.run(scenario())
+    # Every message the app accepts (4,096 characters, up to 4 bytes each in UTF-8) fits under the cap.
+    assert 4096 * 4 <= int(procfile_flag("--ws-max-size")) <= 65536

@@ -1,5 +1,8 @@
 """ASGI middleware in front of Django and Channels (wired in exchange/asgi.py).
 
+- `RequestBodyLimit`: an HTTP body larger than the API can use is refused with 413 before it is
+  read. Django's ASGI handler spools the whole body before any view runs, so without this a
+  client could make every process read (and write to disk) 100 MB to get a 405.
 - `BrowserOriginValidator`: the WebSocket origin policy. A browser always sends `Origin`, and only
   browser pages of our own hosts may open the stream from a browser; a client that sends no
   `Origin` is not a browser (a bot: Python `websockets`, ccxt.pro, Node `ws`) and is let in, since
@@ -26,6 +29,76 @@ def _json_response_start(status: int, body: bytes, *extra: tuple[bytes, bytes]) 
             *extra,
         ],
     }
+
+
+class RequestBodyLimit:
+    """Refuses HTTP request bodies over the limit of their path with 413 `payload_too_large`.
+
+    A declared `Content-Length` over the limit is answered at once, without reading the body. A body
+    without one (chunked) is counted as it streams in: past the limit the client gets the 413, the
+    application is told the client left (Django then drops the request), and nothing more is read.
+    Either way the connection is closed, since the rest of the body is never read.
+    """
+
+    def __init__(self, application, default_limit: int, path_limits: dict[str, int]):
+        self.application = application
+        self.default_limit = default_limit
+        self.path_limits = path_limits
+
+    def limit_for(self, path: str) -> int:
+        return self.path_limits.get(path, self.default_limit)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.application(scope, receive, send)
+        limit = self.limit_for(scope["path"])
+        declared = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = None  # the server refuses a malformed length before we get here
+        if declared is not None and declared > limit:
+            return await self._refuse(send, limit)
+
+        received = 0
+        refused = False
+
+        async def counting_receive():
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = True
+                    await self._refuse(send, limit)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message):
+            if not refused:  # after a 413 the application has nothing more to say to this client
+                await send(message)
+
+        return await self.application(scope, counting_receive, guarded_send)
+
+    @staticmethod
+    async def _refuse(send, limit: int) -> None:
+        body = json.dumps(
+            error_body(
+                "payload_too_large",
+                f"The request body is larger than this endpoint accepts ({limit} bytes).",
+                {"max_bytes": limit},
+            )
+        ).encode()
+        await send({"type": "http.response.start", **_json_response_start(413, body, (b"connection", b"close"))})
+        await send({"type": "http.response.body", "body": body})
+
+
+def request_body_limit(application) -> RequestBodyLimit:
+    return RequestBodyLimit(application, settings.REQUEST_BODY_MAX_BYTES, settings.REQUEST_BODY_PATH_LIMITS)
 
 
 class BrowserOriginValidator(OriginValidator):
