@@ -19,6 +19,7 @@ import pytest
 import websockets
 from django.conf import settings
 
+from apps.accounts.signing import ApiKeyAuth
 from tests.support import ROOT, WebServer
 
 # The users these tests register through the web process are in the test database: flushed after each.
@@ -132,6 +133,46 @@ def test_a_browser_page_of_our_own_origin_connects(web_server):
             assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong"}
 
     asyncio.run(scenario())
+
+
+# -- client address behind a proxy -------------------------------------------------------------------
+
+
+def test_forwarded_for_is_believed_only_from_the_trusted_proxy(web_server, live_env, process_log_dir):
+    """What address a view sees (the API-key allowlist decides on it), with FORWARDED_ALLOW_IPS unset
+    (uvicorn trusts loopback 127.0.0.1 only) and set to a proxy's address (127.0.0.2 here)."""
+    name = f"fwd{uuid.uuid4().hex[:8]}"
+    password = "a-long-unusual-passphrase-7"
+    forwarded = {"X-Forwarded-For": "203.0.113.7"}
+    default = web_server
+    with WebServer({**live_env, "FORWARDED_ALLOW_IPS": "127.0.0.2"}, process_log_dir) as configured:
+        with httpx.Client(base_url=default.base_url, timeout=10) as http:
+            http.post("/api/v1/auth/register", json={"email": f"{name}@example.com", "username": name,
+                                                     "password": password})  # fmt: skip
+            access = http.post("/api/v1/auth/login", json={"username": name, "password": password}).json()
+            keys = {}
+            for label, allowlist in (("client", ["203.0.113.0/24"]), ("proxy", ["127.0.0.2/32"])):
+                created = http.post(
+                    "/api/v1/account/api-keys",
+                    json={"label": label, "permissions": ["read"], "ip_allowlist": allowlist},
+                    headers={"Authorization": f"Bearer {access['access']}"},
+                )
+                assert created.status_code == 201, created.text
+                keys[label] = ApiKeyAuth(created.json()["key"], created.json()["secret"])
+
+        def status(server, peer: str, key: str) -> int:
+            transport = httpx.HTTPTransport(local_address=peer)
+            with httpx.Client(base_url=server.base_url, transport=transport, auth=keys[key], timeout=10) as c:
+                return c.get("/api/v1/account", headers=forwarded).status_code
+
+        # Unset: a proxy on 127.0.0.2 is not believed; the view sees the proxy, not the client.
+        assert status(default, "127.0.0.1", "client") == 200
+        assert status(default, "127.0.0.2", "client") == 403
+        assert status(default, "127.0.0.2", "proxy") == 200
+        # Set to the proxy's address: the client's address comes through, from that proxy only.
+        assert status(configured, "127.0.0.2", "client") == 200
+        assert status(configured, "127.0.0.2", "proxy") == 403
+        assert status(configured, "127.0.0.1", "client") == 403
 
 
 # -- size caps ---------------------------------------------------------------------------------------
