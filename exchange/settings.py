@@ -523,8 +523,11 @@ if env.str("SANDBOX_FAUCET_AMOUNTS_JSON", default=""):
 # /readyz gives each dependency this long before calling it down.
 READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
 
-# /metrics: when set, the scraper must send `Authorization: Bearer <token>`.
+# /metrics: when set, the scraper must send `Authorization: Bearer <token>`. It shows per-currency user
+# totals and wallet balances, so outside development it answers no one without a token (and
+# `check --deploy` reports the missing token).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_REQUIRE_TOKEN = not DEBUG
 
 # Where `make run` serves Flower; linked from the home page.
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/")
