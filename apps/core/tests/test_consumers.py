@@ -76,3 +76,27 @@ async def test_a_client_without_origin_connects():
     await communicator.send_json_to({"op": "ping"})
     assert await communicator.receive_json_from() == {"type": "pong"}
     await communicator.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_channel_layer_read_always_ends():
+    """A read cancelled at any step of its first Redis round trips ends. redis-py's writes under
+    asyncio.wait_for swallow a cancellation on Python 3.11: a bare `layer.receive` cancelled after
+    9 steps here went on reading forever, and such a read held up SIGTERM."""
+    import asyncio
+    import functools
+
+    from channels.layers import get_channel_layer
+
+    from apps.core.consumers import read_until_cancelled
+
+    layer = get_channel_layer()
+    for steps in range(40):
+        channel = await layer.new_channel()
+        task = asyncio.ensure_future(read_until_cancelled(functools.partial(layer.receive, channel)))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        assert task in done and task.cancelled(), f"cancelled after {steps} steps, the read went on"
+        layer.receive_buffer.pop(channel, None)
