@@ -113,7 +113,7 @@ def test_a_client_without_origin_connects_authenticates_and_subscribes(web_serve
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("origin", [FOREIGN, "null", "http://127.0.0.1.evil.example"])
+@pytest.mark.parametrize("origin", [FOREIGN, "null", "http://127.0.0.1.evil.example", "http://[::1"])
 def test_a_browser_page_of_another_origin_is_refused_with_the_error_envelope(web_server, origin):
     async def scenario():
         with pytest.raises(websockets.InvalidStatus) as refused:

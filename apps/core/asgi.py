@@ -119,12 +119,19 @@ class BrowserOriginValidator(OriginValidator):
         origins = [value for name, value in scope.get("headers", []) if name == b"origin"]
         if not origins:
             return await self.application(scope, receive, send)
-        if len(origins) == 1 and self.valid_origin(urlparse(origins[0].decode("latin-1"))):
+        try:
+            parsed = urlparse(origins[0].decode("latin-1")) if len(origins) == 1 else None
+        except ValueError:  # "http://[::1": unparsable
+            parsed = None
+        if self.valid_origin(parsed):
             return await self.application(scope, receive, send)
         await self.refuse(scope, receive, send)
 
     def valid_origin(self, parsed_origin):
-        return parsed_origin is not None and self.validate_origin(parsed_origin)
+        try:
+            return parsed_origin is not None and self.validate_origin(parsed_origin)
+        except ValueError:  # a port out of range, against a pattern with a scheme: not one of ours
+            return False
 
     @staticmethod
     async def refuse(scope, receive, send) -> None:
