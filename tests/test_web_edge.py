@@ -221,6 +221,18 @@ def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(web_server):
         status, body = read_response(sock)  # the terminating chunk was never sent
     assert status == 413
     assert body["error"]["code"] == "payload_too_large"
+    # A chunked body within the limit is passed on: the view answers (DRF reads no body without a
+    # Content-Length, hence "required" fields rather than a wrong password).
+    login = json.dumps({"username": "nobody-here", "password": "not-the-password"}).encode()
+    response = httpx.post(
+        f"{web_server.base_url}/api/v1/auth/login",
+        content=iter([login[:10], login[10:]]),  # an iterator: sent chunked, without Content-Length
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
 
 
 def test_identity_documents_may_be_larger_than_other_bodies(web_server):
