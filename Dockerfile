@@ -18,5 +18,5 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only API_KEY_ENCRYPTION_KEYS=AAAAAAAAAA
 USER exchange
 EXPOSE 8000 5555
 CMD ["uvicorn", "exchange.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", \
-     "--ws-per-message-deflate", "false", \
+     "--ws-per-message-deflate", "false", "--ws-max-size", "16384", "--timeout-graceful-shutdown", "10", \
      "--proxy-headers", "--no-access-log", "--log-config", "exchange/uvicorn-logging.json"]

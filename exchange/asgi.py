@@ -31,15 +31,17 @@ django_asgi_app = SyncChainASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
+from apps.core.asgi import browser_origin_validator, request_body_limit  # noqa: E402
 from exchange.routing import websocket_urlpatterns  # noqa: E402
 
+# HTTP bodies are capped here, before Django reads them; WebSocket frames by uvicorn (--ws-max-size in
+# the Procfile). Browsers may open the stream only from our own hosts; clients without Origin (bots) may.
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "http": request_body_limit(django_asgi_app),
+        "websocket": browser_origin_validator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -192,6 +192,11 @@ if env.bool("USE_X_FORWARDED_PROTO", default=False):
 # Probes and the Prometheus scraper talk plain HTTP inside the cluster (set METRICS_TOKEN).
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
+# The web process refuses a request body over this many bytes with 413 before reading it
+# (apps/core/asgi.py): Django would otherwise spool any body to disk before a view runs. The default
+# is Django's own limit for non-file request data, so only file uploads need more (per path, below).
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=2_621_440)
+
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -354,6 +359,8 @@ TICKER_REFRESH_SECONDS = env.float("TICKER_REFRESH_SECONDS", default=30.0)
 KYC_MEDIA_ROOT = Path(env.str("KYC_MEDIA_ROOT", default=str(VAR_DIR / "kyc-documents")))
 KYC_MAX_FILE_BYTES = env.int("KYC_MAX_FILE_BYTES", default=10 * 1024 * 1024)
 KYC_MAX_IMAGE_PIXELS = 40_000_000  # refuses decompression bombs
+# A submission carries at most three documents (front, back, selfie) besides its fields.
+REQUEST_BODY_PATH_LIMITS = {"/api/v1/kyc/submissions": 3 * KYC_MAX_FILE_BYTES + REQUEST_BODY_MAX_BYTES}
 KYC_MINIMUM_AGE = 18
 # Rejected submissions' files are deleted this many days after the decision (GDPR: keep no longer
 # than needed); the data rows stay for the audit trail.
@@ -518,8 +525,11 @@ if env.str("SANDBOX_FAUCET_AMOUNTS_JSON", default=""):
 # /readyz gives each dependency this long before calling it down.
 READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
 
-# /metrics: when set, the scraper must send `Authorization: Bearer <token>`.
+# /metrics: when set, the scraper must send `Authorization: Bearer <token>`. It shows per-currency user
+# totals and wallet balances, so outside development it answers no one without a token (and
+# `check --deploy` reports the missing token).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_REQUIRE_TOKEN = not DEBUG
 
 # Where `make run` serves Flower; linked from the home page.
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/")

@@ -111,3 +111,32 @@ def test_dashboard_imports_into_grafana():
     for panel in DASHBOARD["panels"]:
         assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}"
         assert panel["targets"] and all(t["refId"] and t["expr"] for t in panel["targets"])
+
+
+def test_the_web_process_believes_forwarded_headers_only_from_the_compose_network():
+    """Behind a proxy every client would otherwise be the proxy's one address (one login budget for
+    everyone, API-key allowlists seeing only the proxy); trusting more would let clients choose theirs."""
+    import ipaddress
+
+    subnet = COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert COMPOSE["x-app"]["environment"]["FORWARDED_ALLOW_IPS"] == subnet
+    default = re.fullmatch(r"\$\{EXCHANGE_SUBNET:-([^}]+)\}", subnet).group(1)
+    assert ipaddress.ip_network(default).is_private
+    assert re.search(r"^# EXCHANGE_SUBNET=", (ROOT / ".env.example").read_text(), re.M)
+    # Reachable from outside the network only through the host's loopback (a proxy on the host).
+    assert all(port.startswith("127.0.0.1:") for port in COMPOSE["services"]["web"]["ports"])
+
+
+def test_the_image_runs_the_web_process_with_the_procfiles_limits():
+    """The Dockerfile's command (compose's `web`) caps WebSocket frames and bounds a graceful stop
+    as the Procfile does, and compose waits for that stop before killing it."""
+    import shlex
+
+    procfile = shlex.split(next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:")))
+    cmd = json.loads(
+        re.search(r"^CMD (\[.*?\])$", (ROOT / "Dockerfile").read_text(), re.M | re.S).group(1).replace("\\\n", "")
+    )
+    for flag in ("--ws-max-size", "--timeout-graceful-shutdown", "--ws-per-message-deflate"):
+        assert cmd[cmd.index(flag) + 1] == procfile[procfile.index(flag) + 1], flag
+    grace = int(COMPOSE["services"]["web"]["stop_grace_period"].rstrip("s"))
+    assert grace > int(cmd[cmd.index("--timeout-graceful-shutdown") + 1])

@@ -342,7 +342,8 @@ def test_bad_messages_get_an_error_and_the_socket_stays_usable(market, web_serve
         ('{"op": "auth"}', "invalid_request"),
         ('{"op": "auth", "api_key": "x", "timestamp": 1, "signature": "y"}', "invalid_api_key"),
         ('{"op": "ping", "pad": "' + "x" * 5000 + '"}', "invalid_message"),
-        ("[" * 100000 + "]" * 100000, "invalid_message"),
+        # Deep nesting within 4 KiB (a frame over 16 KiB never reaches the app: tests/test_web_edge.py).
+        ("[" * 2000 + "]" * 2000, "invalid_message"),
     ]
 
     async def scenario():

@@ -10,6 +10,7 @@ class CoreConfig(AppConfig):
         from prometheus_client import REGISTRY
 
         from apps.core import (
+            checks,  # noqa: F401 - registers the system checks
             schema,  # noqa: F401 - registers the pagination parameters' OpenAPI extension
             supervision,
         )

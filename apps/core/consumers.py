@@ -16,6 +16,7 @@ with code 4000.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -57,10 +58,31 @@ class Subscription:
 CHANNEL_RECEIVE_ATTEMPTS = 3
 
 
+async def read_until_cancelled(read):
+    """`await read()` in a task of its own that a cancellation of the caller is sure to end.
+
+    redis-py writes each command under `asyncio.wait_for`, which on Python 3.11 swallows a
+    cancellation that arrives as the write completes (fixed in 3.12). A channel-layer read cancelled
+    then carries on, blocking on Redis again and again, and whatever awaits it (Channels awaits its
+    reads when a connection ends, uvicorn awaits the connection on SIGTERM) waits forever. So a
+    cancellation here is passed on to the read until the read has really ended.
+    """
+    task = asyncio.ensure_future(read())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):  # cancelled again: we end once the read has
+                await asyncio.wait({task}, timeout=0.1)
+        raise
+
+
 class StreamConsumer(AsyncJsonWebsocketConsumer):
     # Channels sets `channel_receive` (this connection's own channel-layer read) before the
     # connection starts; a Redis connection dropped under it (a failover, a killed client) would
-    # end the whole WebSocket. The setter wraps it: a dropped connection is read again, on a new one.
+    # end the whole WebSocket. The setter wraps it: a dropped connection is read again, on a new one,
+    # and a read cancelled when the connection ends is sure to end (`read_until_cancelled`).
     @property
     def channel_receive(self):
         return self._channel_receive
@@ -70,7 +92,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         async def resilient():
             for attempt in range(1, CHANNEL_RECEIVE_ATTEMPTS + 1):
                 try:
-                    return await receive()
+                    return await read_until_cancelled(receive)
                 except redis.ConnectionError:
                     if attempt == CHANNEL_RECEIVE_ATTEMPTS:
                         raise

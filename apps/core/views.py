@@ -100,8 +100,14 @@ class ServerTimeView(APIView):
 
 
 def prometheus_metrics(request):
-    """Prometheus exposition (django-prometheus), behind a bearer token when METRICS_TOKEN is set."""
+    """Prometheus exposition (django-prometheus), behind a bearer token when METRICS_TOKEN is set.
+    Without a token it is open in development only: it shows per-currency user totals and wallet
+    balances (`check --deploy` reports the missing token, core.E001)."""
     token = settings.METRICS_TOKEN
+    if not token and settings.METRICS_REQUIRE_TOKEN:
+        return JsonResponse(
+            error_body("permission_denied", "Metrics are closed: METRICS_TOKEN is not set on this server."), status=403
+        )
     if token:
         sent = request.headers.get("Authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):

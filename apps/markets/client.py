@@ -139,13 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m apps.markets.client", description=__doc__.splitlines()[0])
     parser.add_argument("symbol", help="for example BTC-USDT")
     parser.add_argument("--url", default="ws://127.0.0.1:8000/ws/v1/")
-    parser.add_argument("--origin", default=None, help="Origin header (default: the URL's host over http)")
+    parser.add_argument("--origin", default=None, help="Origin header (default: none, as any non-browser client)")
     parser.add_argument("--depth", type=int, default=50, help="levels per side to follow (the view's size)")
     parser.add_argument("--levels", type=int, default=5, help="levels per side to print")
     parser.add_argument("--count", type=int, default=0, help="stop after this many book messages (0: never)")
     args = parser.parse_args(argv)
-    origin = args.origin or args.url.replace("wss://", "https://").replace("ws://", "http://").split("/ws/")[0]
-    client = BookClient(args.url, args.symbol, args.depth, origin=origin)
+    client = BookClient(args.url, args.symbol, args.depth, origin=args.origin)
     stop = asyncio.Event()
 
     def show(book: LocalBook, _message: dict) -> None:

@@ -30,6 +30,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from apps.core.consumers import read_until_cancelled
 from apps.core.redis import get_redis
 from apps.markets import selectors
 from apps.markets.models import Market
@@ -212,7 +213,8 @@ class MarketFeed:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                message = await self.layer.receive(self.channel)
+                # A cancelled read must end, or stop_if_idle would wait on it forever.
+                message = await read_until_cancelled(lambda: self.layer.receive(self.channel))
             except Exception:
                 # Redis went away: wait, join again (it may have lost the groups) and resync.
                 logger.exception("%s feed: reading the channel layer failed", self.symbol)

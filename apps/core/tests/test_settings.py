@@ -24,7 +24,13 @@ PRODUCTION = {
     "API_KEY_ENCRYPTION_KEYS": "bXVzdC1iZS0zMi11cmwtc2FmZS1iYXNlNjQtYnl0ZXM=",
     "DATABASE_URL": "postgres://exchange:pw@db.internal:5432/exchange",
     "REDIS_URL": "redis://cache.internal:6379/0",
+    "METRICS_TOKEN": "m" * 40,
 }
+# GET /metrics through the whole middleware stack under the given settings (nothing else is reached).
+METRICS_PROBE = (
+    "import django; django.setup(); from django.test import Client; "
+    "r = Client(HTTP_HOST='exchange.example.com').get('/metrics'); print(r.status_code, r.content.decode())"
+)
 
 
 def run(env_overrides: dict, *args: str) -> subprocess.CompletedProcess:
@@ -108,6 +114,26 @@ def test_check_deploy_is_clean_with_the_documented_production_variables():
     result = run(PRODUCTION, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_fails_without_a_metrics_token():
+    env = {k: v for k, v in PRODUCTION.items() if k != "METRICS_TOKEN"}
+    result = run(env, "manage.py", "check", "--deploy")
+    assert result.returncode != 0
+    assert "core.E001" in result.stderr and "METRICS_TOKEN" in result.stderr
+
+
+def test_metrics_answer_no_one_in_production_without_a_token():
+    """They show per-currency user totals and wallet balances."""
+    env = {k: v for k, v in PRODUCTION.items() if k != "METRICS_TOKEN"}
+    result = run(env, "-c", METRICS_PROBE)
+    assert result.returncode == 0, result.stderr
+    status, body = result.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert status == "403"
+    assert json.loads(body)["error"]["code"] == "permission_denied"
+    # With the token set, the scraper is asked for it.
+    result = run(PRODUCTION, "-c", METRICS_PROBE)
+    assert result.stdout.strip().splitlines()[-1].split(" ", 1)[0] == "401", result.stderr
 
 
 def test_production_static_files_collect_with_hashed_names(tmp_path):
