@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -99,11 +100,33 @@ class Pages:
             context.close()
 
 
+def wait_for_other_sessions_to_finish(timeout: float = 10.0) -> None:
+    """Wait until no other session of the test database is inside a statement or a transaction.
+
+    A closed page's last requests (a login's token rows, the orders and balances it reloads) may
+    still be running in the web process when the test ends; the transactional test's flush
+    (TRUNCATE of every table) then meets them half-way and PostgreSQL breaks the tie by failing the
+    flush as a deadlock, which leaves the next test the previous test's rows."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def pages(browser, web_server):
     opened = Pages(browser, web_server.base_url)
     yield opened
     opened.close()
+    wait_for_other_sessions_to_finish()
     assert not opened.errors, "JavaScript errors on the page:\n" + "\n".join(opened.errors)
 
 
