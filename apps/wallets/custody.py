@@ -46,7 +46,9 @@ def sweep(*, currency: Currency) -> CustodyTransfer | None:
             promised = in_flight(currency)
             # Funds promised to withdrawals already being sent stay in hot.
             excess = hot_available - promised - currency.hot_target
-            if hot_available - promised <= currency.hot_max or chain_hot - (in_flight_then - promised) < excess:
+            # On chain, every withdrawal in flight when the chain was asked may still be to leave: all of
+            # it comes off the chain's figure (as `withdrawals._reserve` does), never only what was posted.
+            if hot_available - promised <= currency.hot_max or chain_hot - in_flight_then < excess:
                 return None  # nothing to do, or the chain has not caught up yet: try next time
             transfer = C.objects.create(currency=currency, direction=C.Direction.SWEEP, amount=excess,
                                         status=C.Status.APPROVED)  # fmt: skip
@@ -105,11 +107,12 @@ def execute(*, transfer_id: int) -> bool:
     2. with the transfer row locked, ask the chain to send, then post the ledger and record the
        txid. Another run between 1 and 2 finds the transfer sent, or sends it again idempotently."""
     with transaction.atomic():
-        transfer = C.objects.select_related("currency").get(pk=transfer_id)
-        lock_hot_spending(transfer.currency)
+        # The transfer row first: a concurrent step 2 holds it across its chain call, and waiting for
+        # it must not hold the spending lock every withdrawal and sweep of the currency needs.
         transfer = C.objects.select_for_update(of=("self",)).select_related("currency").get(pk=transfer_id)
         if transfer.status != C.Status.APPROVED:
             return False
+        lock_hot_spending(transfer.currency)
         currency = transfer.currency
         source = "hot" if transfer.direction == C.Direction.SWEEP else "cold"
         chain = adapter_for(currency.code)
@@ -121,11 +124,10 @@ def execute(*, transfer_id: int) -> bool:
         account = ledger.system_account(Account.Kind.HOT if source == "hot" else Account.Kind.COLD, currency)
         in_ledger = ledger.lock_accounts([account])[account.pk].available
         if source == "hot":
-            # Withdrawals being sent keep their funds in hot; one posted since the chain was asked
-            # may have left the chain after its answer, so it comes off the chain's figure too.
-            promised = in_flight(currency)
-            in_ledger -= promised
-            on_chain -= promised_then - promised
+            # Withdrawals being sent keep their funds in hot, in the ledger and on chain: every one in
+            # flight when the chain was asked may still be to leave it (or left after its answer).
+            in_ledger -= in_flight(currency)
+            on_chain -= promised_then
         if min(on_chain, in_ledger) < transfer.amount and not already_sent:
             if transfer.direction == C.Direction.SWEEP:
                 # Withdrawals took hot funds since the sweep was decided: drop it, the next policy

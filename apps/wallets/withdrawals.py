@@ -177,6 +177,8 @@ def send(*, withdrawal_id: int) -> str:
         if withdrawal.status != W.APPROVED:
             return _final(withdrawal)
         currency = withdrawal.currency
+        if withdrawal.send_started_at is None:
+            return "waiting"  # never sent without the reservation of step 1 (approved just now)
         if halts.lock_halt_state(currency).withdrawals_halted:
             return "halted"  # halted since step 1: send_started_at stays, the next run resumes it
         chain = adapter_for(currency.code)
@@ -213,13 +215,15 @@ def _reserve(withdrawal_id: int) -> str | None:
     so whatever left the chain since is in `reserved_then` (read before the chain): subtracting
     that from the chain's figure is at least as strict as reading everything under one lock."""
     with transaction.atomic():
-        lock_hot_spending(Withdrawal.objects.select_related("currency").get(pk=withdrawal_id).currency)
+        # The withdrawal row first: a concurrent step 2 holds it across its chain call, and waiting
+        # for it must not hold the spending lock every withdrawal and sweep of the currency needs.
         withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("currency").get(pk=withdrawal_id)
         currency = withdrawal.currency
         if withdrawal.status != W.APPROVED:
             return _final(withdrawal)
         if withdrawal.send_started_at is not None:
             return None
+        lock_hot_spending(currency)
         if currency.withdrawals_halted:
             return "halted"  # checked again under FOR SHARE below; the chain is not asked meanwhile
         # Hot funds already promised: other sends under way, and sweeps decided but not yet made.
@@ -250,7 +254,8 @@ def lock_hot_spending(currency) -> None:
     cold wallet: reserving a withdrawal, deciding and checking a sweep or refill. Those decisions read
     the chain's balance, which can be slow, and must see each other's reservations; a transaction
     advisory lock does that without any account row, so nothing that settlement waits for is held
-    while the chain answers. Take it first in the transaction, before any row lock."""
+    while the chain answers. Take it before any account row lock (the row of the withdrawal or
+    transfer being decided comes first: nothing holding this lock waits for such a row)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [SPENDING_LOCK_NAMESPACE, currency.code])
 

@@ -155,3 +155,29 @@ def test_reconcile_between_a_block_and_the_deposit_task_is_clean():
     run = reconcile()  # confirmed on chain, not credited yet
     assert run.ok, run.mismatches
     assert Decimal(run.figures["BTC"]["deposits_confirmed_uncredited"]) == Decimal("0.3")
+
+
+@pytest.mark.django_db
+def test_a_sweep_never_takes_the_chain_coins_a_withdrawal_in_flight_counts_on():
+    """The chain holds less than the ledger (coins left behind its back), and a withdrawal's send has
+    started (reserved, not yet on chain). A sweep that fits the ledger net of that withdrawal, and the
+    chain net of only what was posted meanwhile, would leave the withdrawal short on chain: it is
+    dropped instead, and the withdrawal goes out whole."""
+    btc = make_btc(hot_min=Decimal(0), hot_target=Decimal(0), hot_max=Decimal("0.5"))
+    user = verified_user()
+    fund(user, "2")
+    trusted(user)
+    withdrawal = withdrawals.request_withdrawal(user=user, currency_code="BTC", amount=Decimal(1),
+                                                address=address(), otp_code="backupaaa1")  # fmt: skip
+    assert withdrawals._reserve(withdrawal.pk) is None  # step 1 of send: in flight from now on
+    chain = SimulatedChain("BTC")
+    chain.send(wallet="hot", to_address=address(), amount=Decimal("0.8"), reference="elsewhere")
+    chain.mine(2)  # chain 1.2, ledger 2 of which 1 promised
+    sweep = C.objects.create(currency=btc, direction=C.Direction.SWEEP, amount=Decimal("0.9"), status=C.Status.APPROVED)
+    assert custody.execute(transfer_id=sweep.pk) is False
+    sweep.refresh_from_db()
+    assert sweep.status == C.Status.FAILED and sweep.failure_reason.startswith("superseded")
+    assert chain.balance(wallet="hot", min_confirmations=0) == Decimal("1.2")
+    assert withdrawals.send(withdrawal_id=withdrawal.pk) == "sent"
+    assert chain.balance(wallet="hot", min_confirmations=0) == Decimal("0.2")
+    assert verify_ledger() == []
