@@ -74,6 +74,12 @@ def ip_allowed(address: str, allowlist: list[str]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in allowlist_network(entry) for entry in allowlist)
+    # A mapped client is its IPv4 address for IPv4 entries, and stays itself for IPv6 ones (`::/0`
+    # covers it, as the width rule for withdraw keys counts).
+    candidates = [ip, ip.ipv4_mapped] if ip.version == 6 and ip.ipv4_mapped is not None else [ip]
+    return any(
+        candidate in network
+        for network in map(allowlist_network, allowlist)
+        for candidate in candidates
+        if candidate.version == network.version
+    )

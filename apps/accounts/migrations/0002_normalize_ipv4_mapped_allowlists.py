@@ -43,6 +43,7 @@ def _too_wide_for_withdrawals(network) -> bool:
 
 def forwards(apps, schema_editor):
     ApiKey = apps.get_model("accounts", "ApiKey")
+    AuditEvent = apps.get_model("core", "AuditEvent")
     now = timezone.now()
     for key in ApiKey.objects.filter(revoked_at__isnull=True).exclude(ip_allowlist=[]).iterator():
         networks = []
@@ -54,13 +55,26 @@ def forwards(apps, schema_editor):
                 break
         if networks is None:
             continue
+        stored = list(key.ip_allowlist)
         key.ip_allowlist = [str(network) for network in networks]
-        if "withdraw" in key.permissions and any(_too_wide_for_withdrawals(n) for n in networks):
+        revoke = "withdraw" in key.permissions and any(_too_wide_for_withdrawals(n) for n in networks)
+        if revoke:
             key.revoked_at = now
+        if key.ip_allowlist == stored and not revoke:
+            continue
         key.save(update_fields=["ip_allowlist", "revoked_at"])
+        # The owner's key history explains the change (staff see it in the audit log).
+        AuditEvent.objects.create(
+            actor=None,
+            action="accounts.api_key_revoked" if revoke else "accounts.api_key_allowlist_rewritten",
+            target_type="accounts.apikey",
+            target_id=str(key.pk),
+            reason="allowlist wider than a withdraw key may name" if revoke else "IPv4-mapped entries in IPv4 form",
+            data={"user": key.user_id, "stored": stored, "now": key.ip_allowlist},
+        )
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0001_initial")]
+    dependencies = [("accounts", "0001_initial"), ("core", "0002_idempotency_keys")]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]

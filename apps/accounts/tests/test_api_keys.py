@@ -345,3 +345,26 @@ def test_the_upgrade_rewrites_mapped_allowlists_and_revokes_withdraw_keys_they_m
     # A key without the withdraw permission may name any network: it keeps what it said, in IPv4 form.
     assert keys[reader].revoked_at is None and keys[reader].ip_allowlist == ["0.0.0.0/0"]
     assert keys[open_key].revoked_at is None and keys[open_key].ip_allowlist == []
+    from apps.core.models import AuditEvent
+
+    events = dict(AuditEvent.objects.filter(target_type="accounts.apikey").values_list("target_id", "action"))
+    assert events == {str(everyone): "accounts.api_key_revoked", str(too_wide): "accounts.api_key_revoked",
+                      str(narrow): "accounts.api_key_allowlist_rewritten",
+                      str(reader): "accounts.api_key_allowlist_rewritten"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("client", "allowlist", "allowed"),
+    [
+        ("::ffff:192.0.2.7", ["::/0"], True),  # an IPv6 network that contains the mapped range
+        ("::ffff:192.0.2.7", ["::ffff:0:0/96"], True),
+        ("::ffff:192.0.2.7", ["192.0.2.0/24"], True),
+        ("::ffff:192.0.2.7", ["2001:db8::/32"], False),
+        ("192.0.2.7", ["::/0"], False),  # a plain IPv4 peer is not in an IPv6 network
+        ("2001:db8::1", ["192.0.2.0/24"], False),
+    ],
+)
+def test_a_mapped_client_matches_ipv6_entries_that_contain_it_as_well_as_ipv4_ones(client, allowlist, allowed):
+    from apps.accounts.net import ip_allowed
+
+    assert ip_allowed(client, allowlist) is allowed
