@@ -77,9 +77,12 @@ _run:
 	$(PY) tools/supervise.py -f $(RUN_PROCFILE) || [ $$? -eq 130 ]
 
 # `make manage ARGS="verify_ledger"`: any manage.py command against the development stack (the running
-# `make run`'s servers, or embedded ones started for the command), with `make run`'s settings.
+# `make run`'s servers, or embedded ones started for the command), with `make run`'s settings. With
+# DATABASE_URL set it is somebody's real server: nothing is switched on that the shell did not say.
+ifeq ($(DATABASE_URL),)
 manage: export DEBUG ?= true
 manage: export EXCHANGE_SANDBOX ?= true
+endif
 manage: $(STAMP)
 	$(DEVSTACK) exec -- $(PY) manage.py $(ARGS)
 

@@ -88,16 +88,28 @@ def test_env_prints_what_a_manage_command_needs_for_the_development_stack(tmp_pa
         devstack(tmp_path, "down")
 
 
-def test_make_manage_runs_a_command_with_the_development_settings(live_env):
-    """`make manage ARGS=...` (README) works with only the URLs set: no DEBUG or SECRET_KEY by hand."""
-    env = {k: v for k, v in live_env.items() if k not in ("DEBUG", "SECRET_KEY") and not k.startswith("MAKE")}
-    result = subprocess.run(
-        ["make", "--no-print-directory", "manage", "ARGS=verify_ledger"],
+def make_manage(args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", "manage", f"ARGS={args}"],
         cwd=ROOT,
-        env=env,
+        env={k: v for k, v in env.items() if not k.startswith("MAKE")},
         capture_output=True,
         text=True,
         timeout=180,
     )
+
+
+def test_make_manage_runs_a_command_with_the_development_settings(tmp_path):
+    """`make manage ARGS=...` (README) against the development stack needs no DEBUG or SECRET_KEY by hand."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY")}
+    result = make_manage("check", {**env, "EXCHANGE_VAR_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SECRET_KEY" not in result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_make_manage_switches_nothing_on_for_a_server_the_shell_names(live_env):
+    """With DATABASE_URL set the server may be production: DEBUG is not turned on behind its back."""
+    env = {k: v for k, v in live_env.items() if k not in ("DEBUG", "SECRET_KEY")}
+    result = make_manage("check", env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stdout + result.stderr

@@ -20,8 +20,8 @@ Only the standard library is used here, but for `events`, which needs redis-py.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
+import pwd
 import secrets
 import shlex
 import sys
@@ -36,8 +36,9 @@ LAST_EXIT_KEY = "exchange:supervisor:last_exit"
 # A process that stays up this long counts as started; one that exits sooner is retried with back-off.
 START_SECONDS = 3
 # Enough retries that a dependency down for a long while (PostgreSQL restarting) does not make
-# supervisord give up; the back-off grows by a second per attempt.
-START_RETRIES = 100
+# supervisord give up; the back-off grows by a second per attempt, so 1,000 retries span about five
+# days before a process that never stays up 3 s is left FATAL (`supervisorctl start` brings it back).
+START_RETRIES = 1000
 # Celery's warm shutdown finishes running tasks; uvicorn drains its connections within its own
 # --timeout-graceful-shutdown. After this supervisord sends SIGKILL to the whole process group.
 STOP_WAIT_SECONDS = 30
@@ -66,18 +67,32 @@ def _ini(value: str) -> str:
     return value.replace("%", "%%")
 
 
+def _socket_path(state_dir: Path) -> Path:
+    """The control socket: in the state directory unless its path passes the 107 bytes a Unix socket
+    may have (a deep checkout or EXCHANGE_VAR_DIR), then in a short private directory of its own."""
+    socket = state_dir / "supervisor.sock"
+    if len(os.fsencode(socket)) <= 100:
+        return socket
+    import hashlib
+    import tempfile
+
+    short = Path(tempfile.gettempdir()) / f"exchange-sv-{hashlib.sha256(os.fsencode(state_dir)).hexdigest()[:12]}"
+    short.mkdir(mode=0o700, exist_ok=True)
+    return short / "supervisor.sock"
+
+
 def render_config(processes: dict[str, str], *, directory: Path, state_dir: Path, password: str) -> str:
     """supervisord's configuration. Its control socket is the user's alone (mode 0700) and asks for a
     password made for this run anyway; the processes get it in their environment (SUPERVISOR_USERNAME
     and SUPERVISOR_PASSWORD, beside the SUPERVISOR_SERVER_URL supervisord sets) to report their peers."""
-    socket = state_dir / "supervisor.sock"
+    socket = _socket_path(state_dir)
     credentials = f"SUPERVISOR_USERNAME=exchange,SUPERVISOR_PASSWORD={password}"
     lines = [
         "; Written by tools/supervise.py from the Procfile at every start: edit the Procfile instead.",
         "[supervisord]",
         "nodaemon=true",
         # Running as root (a container, a CI machine) is deliberate here: say so, so it is not logged as critical.
-        *(["user=" + getpass.getuser()] if os.geteuid() == 0 else []),
+        *(["user=" + pwd.getpwuid(os.geteuid()).pw_name] if os.geteuid() == 0 else []),
         f"logfile={_ini(str(state_dir / 'supervisord.log'))}",
         "logfile_maxbytes=5MB",
         "logfile_backups=1",
@@ -146,6 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config.chmod(0o600)
     password = secrets.token_hex(16)  # hex: nothing supervisord's ini parser would expand
     config.write_text(render_config(processes, directory=ROOT, state_dir=state_dir, password=password))
+    _clear_counts()
     supervisord = Path(sys.executable).with_name("supervisord")
     # exec: supervisord takes this process's place, so Ctrl-C and SIGTERM reach it directly.
     os.execv(str(supervisord), [str(supervisord), "--nodaemon", "--configuration", str(config)])  # noqa: S606
@@ -158,6 +174,15 @@ def _redis():
     return redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
 
 
+def _clear_counts() -> None:
+    """Restart counts are per `make run`: cleared when supervisord starts (not when the listener
+    itself is restarted, which would lose them)."""
+    try:
+        _redis().delete(RESTARTS_KEY, LAST_EXIT_KEY)
+    except Exception as exc:  # noqa: BLE001 - counts are reporting only; the stack starts anyway
+        print(f"supervise: restart counts not cleared ({exc})", file=sys.stderr, flush=True)
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     """supervisord's event-listener protocol: READY, read a header line and its payload, answer
     RESULT. Counts restarts (a process starting again after it exited or failed to start) and the
@@ -165,11 +190,6 @@ def cmd_events(args: argparse.Namespace) -> int:
     event acknowledged: bookkeeping never blocks supervisord."""
     stdin, stdout = sys.stdin, sys.stdout
     client = None
-    try:
-        client = _redis()
-        client.delete(RESTARTS_KEY, LAST_EXIT_KEY)
-    except Exception as exc:  # noqa: BLE001 - Redis not up yet; the next event retries
-        print(f"supervise events: Redis unavailable ({exc})", file=sys.stderr, flush=True)
     while True:
         stdout.write("READY\n")
         stdout.flush()

@@ -135,7 +135,8 @@ class BrowserOriginValidator(OriginValidator):
 
     @staticmethod
     async def refuse(scope, receive, send) -> None:
-        await receive()  # websocket.connect
+        if (await receive())["type"] != "websocket.connect":
+            return  # the client left before its handshake was answered: nothing to send to
         if "websocket.http.response" not in scope.get("extensions", {}):
             await send({"type": "websocket.close"})  # the server answers 403 without a body
             return
