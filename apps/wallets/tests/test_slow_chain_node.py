@@ -25,17 +25,20 @@ W = Withdrawal.Status
 
 
 class SlowNode(SimulatedChain):
-    """The simulated chain behind a node that takes `delays[call]` seconds to answer: "balance", or
-    "send:<kind>" for sends whose reference starts with that kind ("withdrawal", "custody")."""
+    """The simulated chain behind a node that answers a slow call ("balance", or "send:<kind>" for
+    sends whose reference starts with that kind: "withdrawal", "custody") only once the test sets
+    `release`, or after `delays[call]` seconds at most: a slow call lasts as long as the test needs,
+    however busy the machine is."""
 
     delays: dict[str, float] = {}
     answering = threading.Event()  # set when a slow call has started
+    release = threading.Event()  # set by the test when the slow calls may answer
 
     def _answer_slowly(self, call: str) -> None:
         delay = type(self).delays.get(call)
         if delay:
             type(self).answering.set()
-            time.sleep(delay)
+            type(self).release.wait(delay)
 
     def balance(self, *, wallet: str, min_confirmations: int) -> Decimal:
         self._answer_slowly("balance")
@@ -56,8 +59,9 @@ def slow_node(settings, market):
     # The fee account before the hot wallet's: a transaction locking both (ascending ids) holds the
     # fee row while it waits for the hot one.
     ledger.system_account(Account.Kind.FEES, "BTC")
-    SlowNode.delays, SlowNode.answering = {}, threading.Event()
+    SlowNode.delays, SlowNode.answering, SlowNode.release = {}, threading.Event(), threading.Event()
     yield SlowNode
+    SlowNode.release.set()
     SlowNode.delays = {}
 
 
@@ -99,6 +103,7 @@ def settle_batches_while(busy: threading.Thread, node: type[SlowNode], seller=No
             drain(m)
             took.append(time.monotonic() - started)
         overlapped = busy.is_alive()
+    node.release.set()  # the node answers now
     assert max(took) < 1, f"batches waited on the chain call: {took}"
     assert overlapped, "the chain call ended before the batches: nothing was tested"
     return took
@@ -106,7 +111,7 @@ def settle_batches_while(busy: threading.Thread, node: type[SlowNode], seller=No
 
 def test_matching_goes_on_while_a_withdrawal_waits_on_a_slow_send(slow_node):
     withdrawal = approved_withdrawal()
-    slow_node.delays = {"send:withdrawal": 10}
+    slow_node.delays = {"send:withdrawal": 60}
     results = []
     sending = in_thread(lambda: withdrawals.send(withdrawal_id=withdrawal.pk), results)
     settle_batches_while(sending, slow_node)
@@ -121,7 +126,7 @@ def test_matching_goes_on_while_a_withdrawal_waits_on_a_slow_send(slow_node):
 
 def test_matching_goes_on_while_a_withdrawal_waits_on_a_slow_balance(slow_node):
     withdrawal = approved_withdrawal()
-    slow_node.delays = {"balance": 5}
+    slow_node.delays = {"balance": 60}
     results = []
     sending = in_thread(lambda: withdrawals.send(withdrawal_id=withdrawal.pk), results)
     settle_batches_while(sending, slow_node)
@@ -136,7 +141,7 @@ def test_a_sweep_waiting_on_a_slow_node_does_not_stall_matching_through_a_withdr
     seller = trader()
     fund(seller, "1")
     fund(trader(), "2")  # hot: 4 BTC, above its maximum
-    slow_node.delays = {"send:custody": 8}
+    slow_node.delays = {"send:custody": 60}
     sweep_results, send_results = [], []
     sweeping = in_thread(lambda: custody.sweep(currency=Currency.objects.get(pk="BTC")), sweep_results)
     assert slow_node.answering.wait(10)
