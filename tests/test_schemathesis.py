@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 
 import pytest
+from django.conf import settings
 
 from apps.accounts import services as account_services
 from apps.accounts.tests.factories import PASSWORD
@@ -55,6 +57,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(market, fuzze
     if logged_in:
         token = account_services.login(username=user.username, password=PASSWORD, otp_code=None).access
         headers["Authorization"] = f"Bearer {token}"
+    started = time.monotonic()
     result = run_schemathesis(fuzzed_server, tmp_path, headers)
+    # Past the access token's life every request would be a 401, which the checks accept: the run
+    # would pass without testing anything. It must end while the token is good.
+    assert time.monotonic() - started < settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds() - 10
     (tmp_path / "schemathesis.txt").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]

@@ -75,6 +75,8 @@ async def read_until_cancelled(read):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):  # cancelled again: we end once the read has
                 await asyncio.wait({task}, timeout=0.1)
+        if not task.cancelled():
+            task.exception()  # retrieved: a read that failed as it ended (Redis gone) is not logged as lost
         raise
 
 
