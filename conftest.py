@@ -53,6 +53,19 @@ def _fresh_rate_limits():
             redis.delete(*keys)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test gets channel-layer objects of its own. A layer keeps asyncio locks bound to the event
+    loop that first used them; each async test runs its own loop, and a read a test left running (a
+    communicator's disconnect timing out on a busy machine) would hold the shared layer's receive
+    lock for the next test's loop ("bound to a different event loop")."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient
