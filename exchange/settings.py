@@ -66,7 +66,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
     "apps.core.middleware.AccessLogMiddleware",
-    "apps.core.middleware.NulInPathMiddleware",
+    "apps.core.middleware.refuse_nul_in_path",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

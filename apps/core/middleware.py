@@ -5,6 +5,7 @@ import logging
 import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.utils.decorators import sync_and_async_middleware
 
 from apps.core.errors import page_not_found
 
@@ -55,27 +56,23 @@ class AccessLogMiddleware:
         )
 
 
-class NulInPathMiddleware:
+@sync_and_async_middleware
+def refuse_nul_in_path(get_response):
     """A path with a NUL byte (`/api/v1/wallets/BTC%00/deposit-address`) names nothing here: 404
     `not_found` before any view runs. Every path parameter ends up in a query, and PostgreSQL refuses
     NUL in text (a 500); one check here covers every route, present and future."""
+    if iscoroutinefunction(get_response):
 
-    sync_capable = True
-    async_capable = True
+        async def middleware(request):
+            if "\x00" in request.path:
+                return page_not_found(request)
+            return await get_response(request)
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
+    else:
 
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self._acall(request)
-        if "\x00" in request.path:
-            return page_not_found(request)
-        return self.get_response(request)
+        def middleware(request):
+            if "\x00" in request.path:
+                return page_not_found(request)
+            return get_response(request)
 
-    async def _acall(self, request):
-        if "\x00" in request.path:
-            return page_not_found(request)
-        return await self.get_response(request)
+    return middleware
