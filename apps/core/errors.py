@@ -41,7 +41,7 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def _flatten_validation(detail: Any) -> dict[str, list[str]]:
+def flatten_validation(detail: Any) -> dict[str, list[str]]:
     """Map each field (dotted for nested ones) to a list of messages."""
     out: dict[str, list[str]] = {}
 
@@ -104,7 +104,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     details: dict[str, Any] = {}
     if isinstance(exc, exceptions.ValidationError):
-        details = _flatten_validation(exc.detail)
+        details = flatten_validation(exc.detail)
     elif isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         details = {"retry_after": int(exc.wait) + (0 if float(exc.wait).is_integer() else 1)}
     elif isinstance(exc, exceptions.MethodNotAllowed):

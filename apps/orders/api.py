@@ -5,8 +5,17 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.errors import error_body, flatten_validation
+from apps.core.exceptions import DomainError
 from apps.orders import selectors, services
-from apps.orders.serializers import OrderInput, OrderOutput, order_payload
+from apps.orders.serializers import (
+    BatchCancelInput,
+    BatchPlaceInput,
+    BatchPlaceOutput,
+    OrderInput,
+    OrderOutput,
+    order_payload,
+)
 
 PLACE_ERRORS = (
     "400 `invalid_request`, `invalid_price_tick`, `invalid_quantity_step`, `below_min_notional`, "
@@ -90,3 +99,63 @@ class OrderDetailView(APIView):
     def delete(self, request, order_id: int):
         order = services.request_cancel(user=request.user, order_id=order_id)
         return Response(order_payload(selectors.order_for(request.user, order.pk)), status=202)
+
+
+def _refused(error: DomainError) -> dict:
+    return {"status": error.status_code, **error_body(error.code, error.message, error.details)}
+
+
+class OrderBatchView(APIView):
+    """Market makers' batches: up to 20 orders placed, or up to 20 cancelled, in one request. Each
+    order is accepted or refused on its own; the rate limit counts orders, not requests."""
+
+    api_key_permission = "trade"
+    throttle_scope = "orders"
+
+    @extend_schema(
+        tags=["orders"], request=BatchPlaceInput, responses={200: BatchPlaceOutput}, operation_id="orders_batch_place",
+        description="Place 1 to 20 orders (each as for POST /orders) in one request and one database round trip. "
+        "200 with one result per order, in order: `status` 201 and `order`, 200 and the original `order` for a "
+        "repeated `client_order_id`, or the refusal's status and `error` (the codes of POST /orders). 400 "
+        "`invalid_request` for the batch itself (not a list, empty, more than 20, a client_order_id twice): then "
+        "nothing is placed. Every order counts against the `orders` rate limit.",
+    )  # fmt: skip
+    def post(self, request):
+        batch = BatchPlaceInput(data=request.data)
+        batch.is_valid(raise_exception=True)
+        results: list = [None] * len(batch.validated_data["orders"])
+        valid: list[tuple[int, services.OrderRequest]] = []
+        for index, raw in enumerate(batch.validated_data["orders"]):
+            data = OrderInput(data=raw)
+            if data.is_valid():
+                valid.append((index, services.OrderRequest(**data.validated_data)))
+            else:
+                results[index] = {"status": 400, **error_body("invalid_request", "The order is invalid; see details.",
+                                                              flatten_validation(data.errors))}  # fmt: skip
+        outcomes = services.place_orders(user=request.user, requests=[r for _, r in valid])
+        for (index, _), outcome in zip(valid, outcomes, strict=True):
+            if isinstance(outcome, DomainError):
+                results[index] = _refused(outcome)
+            else:
+                order, created = outcome
+                results[index] = {"status": 201 if created else 200, "order": order_payload(order)}
+        return Response({"results": results})
+
+    @extend_schema(
+        tags=["orders"], request=BatchCancelInput, responses={200: BatchPlaceOutput},
+        operation_id="orders_batch_cancel",
+        description="Cancel 1 to 20 orders by id (JSON body `{\"ids\": [...]}`). 200 with one result per id, in "
+        "order: `status` 202 and the `order` (it becomes `cancelled` once the matcher applies it), 404 `not_found` "
+        "(also another user's order) or 409 `order_closed`. 400 `invalid_request` for the batch itself (not a "
+        "list, empty, more than 20, an id twice). Every id counts against the `orders` rate limit.",
+    )  # fmt: skip
+    def delete(self, request):
+        batch = BatchCancelInput(data=request.data)
+        batch.is_valid(raise_exception=True)
+        results = []
+        for outcome in services.request_cancels(user=request.user, order_ids=batch.validated_data["ids"]):
+            if isinstance(outcome, DomainError):
+                results.append(_refused(outcome))
+            else:
+                results.append({"status": 202, "order": order_payload(outcome)})
+        return Response({"results": results})

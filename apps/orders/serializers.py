@@ -176,3 +176,49 @@ class OrderOutput(serializers.Serializer):
     self_trade_prevention = serializers.ChoiceField(choices=Order.SelfTradePrevention.choices)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+MAX_BATCH = 20
+
+
+class BatchPlaceInput(serializers.Serializer):
+    """POST /orders/batch: 1 to 20 orders, each shaped as for POST /orders and validated on its own
+    (the view answers each one's errors in its place); client_order_ids unique within the batch."""
+
+    orders = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=MAX_BATCH,
+                                   help_text=f"1 to {MAX_BATCH} orders, each as for POST /orders.")  # fmt: skip
+
+    def validate_orders(self, orders):
+        seen: dict[str, int] = {}
+        for index, order in enumerate(orders):
+            client_order_id = order.get("client_order_id")
+            if isinstance(client_order_id, str) and client_order_id:
+                if client_order_id in seen:
+                    raise serializers.ValidationError(
+                        {index: {"client_order_id": [f"Repeats order {seen[client_order_id]}'s client_order_id."]}}
+                    )
+                seen[client_order_id] = index
+        return orders
+
+
+class BatchCancelInput(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1,
+                                max_length=MAX_BATCH, help_text=f"1 to {MAX_BATCH} order ids, each once.")  # fmt: skip
+
+    def validate_ids(self, ids):
+        if len(set(ids)) != len(ids):
+            raise serializers.ValidationError("Each id at most once.")
+        return ids
+
+
+class BatchPlaceResult(serializers.Serializer):
+    """One order's outcome: `status` is the HTTP status POST /orders would have answered (201 placed,
+    200 a repeated client_order_id, 4xx refused), with `order` or `error` (API.md's error object)."""
+
+    status = serializers.IntegerField()
+    order = OrderOutput(required=False)
+    error = serializers.DictField(required=False, help_text="`{code, message, details}` as API.md's errors.")
+
+
+class BatchPlaceOutput(serializers.Serializer):
+    results = BatchPlaceResult(many=True, help_text="In the order of the request's `orders`.")

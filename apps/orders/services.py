@@ -10,14 +10,18 @@ changes an order's status and fills.
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 import redis
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.exceptions import DomainError
 from apps.core.fields import format_time
 from apps.kyc.selectors import limits_for
 from apps.markets.exceptions import MarketHalted
@@ -32,12 +36,11 @@ from apps.orders.exceptions import (
     InvalidQuantityStep,
     OrderClosed,
     OrderNotFound,
+    TooManyOpenOrders,
     TradingNotAllowed,
 )
 from apps.orders.models import Order
-from apps.wallets import ledger
 from apps.wallets.exceptions import InsufficientFunds
-from apps.wallets.models import Account
 
 T, S, TIF = Order.Type, Order.Side, Order.TimeInForce
 # NUMERIC(36, 18) holds 18 integer digits; keep every amount an order can produce well inside it.
@@ -61,51 +64,130 @@ class OrderRequest:
 
 def place_order(*, user, request: OrderRequest) -> tuple[Order, bool]:
     """Validate, hold the funds and record the order; returns (order, created). created is False
-    for a repeat of a `client_order_id` (the original order, nothing moved)."""
-    if request.client_order_id:
+    for a repeat of a `client_order_id` (the original order, nothing moved). Raises the refusal."""
+    result = place_orders(user=user, requests=[request])[0]
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+def place_orders(*, user, requests: list[OrderRequest]) -> list[tuple[Order, bool] | DomainError]:
+    """Place each order or refuse it on its own (a batch: POST /orders/batch). Each result is
+    (order, created) or the refusal (a DomainError, not raised). The database work of all of them
+    is one statement, `orders_place` (migration orders/0003): the locks, the halt and open-orders
+    checks, the balance check, the order rows, their holds and ledger postings, all or nothing per
+    order; a refused order writes nothing. Only what needs no database is checked here first."""
+    results: list = [None] * len(requests)
+    prepared: list[tuple[int, _Prepared]] = []
+    may_trade = functools.cache(lambda: limits_for(user)["trading"])  # asked once, and only if needed
+    for i, request in enumerate(requests):
+        try:
+            prepared.append((i, _prepare(request, may_trade)))
+        except DomainError as refusal:
+            results[i] = _repeat_or(user, request, refusal)
+    if prepared:
+        rows = _place(user, [entry.row for _, entry in prepared])
+        for (i, entry), row in zip(prepared, rows, strict=True):
+            results[i] = _outcome(user, entry, row)
+    created = [result[0] for result in results if isinstance(result, tuple) and result[1]]
+    if created:
+        transaction.on_commit(lambda: _send_new(created))
+    return results
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    market: Market
+    request: OrderRequest
+    hold: Decimal | None  # None: a market buy by quantity holds what is available (decided under the lock)
+    row: dict
+
+
+def _prepare(request: OrderRequest, may_trade: Callable[[], bool]) -> _Prepared:
+    """Everything that needs no database: the market (cached registry), a halt already known, the
+    user's permission to trade, the filters and the stateless pre-trade checks, the hold. Raises
+    the refusal, in the order the API has always checked them."""
+    market = market_by_symbol(request.symbol)
+    _refuse_if_halted(market)
+    if not may_trade():
+        raise TradingNotAllowed()
+    notional = validate_order(market, request)
+    proposed = checks.Proposed(market=market, user_id=0, side=request.side, type=request.type,
+                               quantity=request.quantity, price=request.price, notional=notional)  # fmt: skip
+    checks.run(proposed, checks.BEFORE)
+    buy = request.side == S.BUY
+    pays, gets = (market.quote_id, market.base_id) if buy else (market.base_id, market.quote_id)
+    by_quantity = buy and request.type == T.MARKET and request.quote_quantity is None
+    hold = None if by_quantity else hold_amount(market, request, available=Decimal(0))
+    max_open = market.max_open_orders if settings.PRE_TRADE_CHECKS else None
+    text = lambda value: None if value is None else str(value)  # noqa: E731 - exact decimal strings
+    row = {
+        "market": market.pk, "side": request.side, "type": request.type, "tif": request.time_in_force,
+        "post_only": request.post_only, "stp": request.self_trade_prevention, "coid": request.client_order_id,
+        "price": text(request.price), "stop_price": text(request.stop_price), "quantity": text(request.quantity),
+        "quote_quantity": text(request.quote_quantity), "pays": pays, "gets": gets, "hold": text(hold),
+        "unit": str(market.notional_unit), "max_open": max_open,
+    }  # fmt: skip
+    return _Prepared(market=market, request=request, hold=hold, row=row)
+
+
+def _place(user, rows: list[dict]) -> list[tuple]:
+    """One statement; in autocommit (the API's requests) one round trip that commits."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM orders_place(%s, %s::jsonb)", [user.pk, json.dumps(rows)])
+        return cursor.fetchall()
+
+
+def _outcome(user, entry: _Prepared, row: tuple) -> tuple[Order, bool] | DomainError:
+    order_id, created, refusal, available, _, open_count, reason, until, at, hold_id = row
+    market, r = entry.market, entry.request
+    if refusal == "market_halted":
+        details = {"symbol": market.symbol, "reason": reason}
+        if until is not None:
+            details["resumes_at"] = format_time(until)
+        return MarketHalted(details=details)
+    if refusal == "too_many_open_orders":
+        return TooManyOpenOrders(details={"max_open_orders": market.max_open_orders, "open_orders": open_count})
+    if refusal == "insufficient_funds":
+        needed = entry.hold if entry.hold is not None else (available // market.notional_unit) * market.notional_unit
+        return InsufficientFunds(details={"currency": entry.row["pays"], "available": str(available),
+                                          "required": str(needed)})  # fmt: skip
+    if not created:
+        return _by_client_order_id(user, r.client_order_id), False
+    order = Order(
+        id=order_id, user_id=user.pk, market=market, side=r.side, type=r.type, quantity=r.quantity,
+        quote_quantity=r.quote_quantity, price=r.price, stop_price=r.stop_price, time_in_force=r.time_in_force,
+        post_only=r.post_only, client_order_id=r.client_order_id, self_trade_prevention=r.self_trade_prevention,
+        hold_id=hold_id, created_at=at, updated_at=at,
+    )  # fmt: skip
+    order._state.adding = False
+    return order, True
+
+
+def _repeat_or(user, request: OrderRequest, refusal: DomainError) -> tuple[Order, bool] | DomainError:
+    """A request refused before the database may still repeat an earlier client_order_id: that
+    answers with the first order, as the statement would have (API.md: a repeat answers 200)."""
+    if request.client_order_id and isinstance(request.client_order_id, str):
         existing = _by_client_order_id(user, request.client_order_id)
         if existing is not None:
             return existing, False
-    market = market_by_symbol(request.symbol)
-    _refuse_if_halted(market)
-    if not limits_for(user)["trading"]:
-        raise TradingNotAllowed()
-    notional = validate_order(market, request)
-    proposed = checks.Proposed(market=market, user_id=user.pk, side=request.side, type=request.type,
-                               quantity=request.quantity, price=request.price, notional=notional)  # fmt: skip
-    checks.run(proposed, checks.BEFORE)
-    # The account that pays (locked here) and the one that receives (so the matcher finds it).
-    pays_code, gets_code = (
-        (market.quote_id, market.base_id) if request.side == S.BUY else (market.base_id, market.quote_id)
-    )
-    if not Account.objects.filter(kind=Account.Kind.USER, user=user, currency_id=gets_code).exists():
-        ledger.user_account(user, gets_code)
-    try:
-        with transaction.atomic():
-            _lock_trading(market)
-            checks.run(proposed, checks.INSIDE)  # before the hold, under its own lock
-            pays = ledger.lock_user_account(user, pays_code)
-            amount = hold_amount(market, request, available=pays.available)
-            if amount <= 0 or amount > pays.available:
-                raise InsufficientFunds(details={"currency": pays.currency_id, "available": str(pays.available),
-                                                 "required": str(amount)})  # fmt: skip
-            order = Order.objects.create(
-                user=user, market=market, side=request.side, type=request.type, quantity=request.quantity,
-                quote_quantity=request.quote_quantity, price=request.price, stop_price=request.stop_price,
-                time_in_force=request.time_in_force, post_only=request.post_only,
-                client_order_id=request.client_order_id, self_trade_prevention=request.self_trade_prevention,
-            )  # fmt: skip
-            order.hold = ledger.hold_new_owner(account=pays, amount=amount, owner=("order", order.pk))
-            order.save(update_fields=["hold"])
-            transaction.on_commit(lambda: streams.send(market.symbol, "new", order.pk))
-    except IntegrityError:
-        # The same client_order_id committed by a concurrent request: answer with that order.
-        existing = _by_client_order_id(user, request.client_order_id) if request.client_order_id else None
-        if existing is None:
-            raise
-        return existing, False
-    order.market = market
-    return order, True
+    return refusal
+
+
+def _send_new(orders: list[Order]) -> None:
+    """The `new` commands, after the commit: one XADD for one order, one pipeline per market for a
+    batch. Redis down loses nothing: committed orders wait for the matcher's recovery."""
+    if len(orders) == 1:
+        streams.send(orders[0].market.symbol, "new", orders[0].pk)
+        return
+    by_symbol: dict[str, list[tuple[str, int]]] = {}
+    for order in orders:
+        by_symbol.setdefault(order.market.symbol, []).append(("new", order.pk))
+    for symbol, commands in by_symbol.items():
+        try:
+            streams.send_many(symbol, commands)
+        except redis.RedisError:
+            streams.logger.warning("order stream unavailable; %d orders wait for recovery", len(commands))
 
 
 def _refuse_if_halted(market: Market) -> None:
@@ -114,19 +196,6 @@ def _refuse_if_halted(market: Market) -> None:
         if market.halted_until is not None:
             details["resumes_at"] = format_time(market.halted_until)
         raise MarketHalted(details=details)
-
-
-def _lock_trading(market: Market) -> None:
-    """Read the market's status again under a KEY SHARE lock, inside the order's transaction. A halt
-    (set_status, the kill switch) takes the row FOR UPDATE: it waits for orders already past this
-    point to commit, and orders arriving later wait for it and then see the halt. So no order is
-    accepted after a halt commits. KEY SHARE is the lock the order's foreign key takes anyway:
-    concurrent orders do not wait for each other here."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT status, status_reason, halted_until FROM markets_market WHERE id = %s FOR KEY SHARE",
-                       [market.pk])  # fmt: skip
-        market.status, market.status_reason, market.halted_until = cursor.fetchone()
-    _refuse_if_halted(market)
 
 
 def _by_client_order_id(user, client_order_id: str) -> Order | None:
@@ -267,3 +336,43 @@ def request_cancel_all(*, user, symbol: str | None = None) -> int:
 
         transaction.on_commit(send)
     return len(rows)
+
+
+def request_cancels(*, user, order_ids: list[int]) -> list[Order | DomainError]:
+    """Cancel requests for several orders (DELETE /orders/batch): each result is the order (its
+    cancel recorded and sent) or the refusal, OrderNotFound (also another user's) or OrderClosed.
+    One transaction: the orders locked in id order (as the matcher takes them), the requests
+    recorded in one UPDATE, the commands sent after the commit in one pipeline per market."""
+    wanted = [order_id for order_id in order_ids if 0 < order_id < 2**63]
+    now = timezone.now()
+    with transaction.atomic():
+        found = {
+            order.pk: order
+            for order in Order.objects.select_for_update(of=("self",)).select_related("market__base", "market__quote")
+            .filter(pk__in=wanted, user=user).order_by("pk")
+        }  # fmt: skip
+        fresh = [o.pk for o in found.values() if o.is_open and o.cancel_requested_at is None]
+        if fresh:
+            Order.objects.filter(pk__in=fresh).update(cancel_requested_at=now)
+        results: list[Order | DomainError] = []
+        by_symbol: dict[str, list[tuple[str, int]]] = {}
+        for order_id in order_ids:
+            order = found.get(order_id)
+            if order is None:
+                results.append(OrderNotFound(details={"id": order_id}))
+            elif not order.is_open:
+                results.append(OrderClosed(details={"id": order_id, "status": order.status}))
+            else:
+                order.cancel_requested_at = order.cancel_requested_at or now
+                by_symbol.setdefault(order.market.symbol, []).append(("cancel", order.pk))
+                results.append(order)
+
+        def send():
+            for symbol, commands in by_symbol.items():
+                try:
+                    streams.send_many(symbol, commands)
+                except redis.RedisError:  # the matcher's recovery sends recorded cancel requests
+                    streams.logger.warning("order stream unavailable; %d cancels wait for recovery", len(commands))
+
+        transaction.on_commit(send)
+    return results

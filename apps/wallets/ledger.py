@@ -1,4 +1,6 @@
-"""The only code that writes ledger balances.
+"""The only code that writes ledger balances, with its two SQL functions (migration wallets/0011:
+`ledger_user_account`, `ledger_hold_new_owner`), which order entry's one statement calls
+(`orders_place`, migration orders/0003).
 
 Guarantees of `post` (and so of everything built on it):
 - balanced: the legs sum to zero per currency (checked here, and by a deferred database trigger);
@@ -22,8 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 
 from apps.wallets.exceptions import InsufficientFunds, InvalidAmount, UnbalancedTransaction
 from apps.wallets.models import Account, Currency, Entry, Hold, Transaction
@@ -166,8 +167,10 @@ def hold(*, account: Account, amount: Decimal, owner: tuple[str, str]) -> Hold:
 def hold_new_owner(*, account: Account, amount: Decimal, owner: tuple[str, str]) -> Hold:
     """`hold` for an owner created in the caller's transaction (a new order), whose caller already
     holds the lock on `account` (lock_accounts) and has checked its balance: no idempotency lookup
-    is needed (the owner did not exist before), so four statements instead of ten. The database
-    still refuses a negative balance (CHECK) and an unbalanced posting (trigger)."""
+    is needed (the owner did not exist before). One call of the SQL function ledger_hold_new_owner
+    (migration wallets/0011), which order entry's statement (orders_place) calls for every order:
+    one implementation of the posting. The database still refuses a negative balance (CHECK) and
+    an unbalanced posting (trigger)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("hold_new_owner runs inside the caller's transaction")
     quantize_check(amount, account.currency)
@@ -175,16 +178,14 @@ def hold_new_owner(*, account: Account, amount: Decimal, owner: tuple[str, str])
         raise InvalidAmount("A hold is positive.")
     if amount > account.available:
         raise InsufficientFunds(details={"account": str(account)})
-    Account.objects.filter(pk=account.pk).update(available=F("available") - amount, locked=F("locked") + amount)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ledger_hold_new_owner(%s, %s, %s, %s)", [account.pk, amount, owner[0], str(owner[1])])
+        hold_id = cursor.fetchone()[0]
     account.available -= amount
     account.locked += amount
-    txn = Transaction.objects.create(kind=Transaction.Kind.HOLD, reference_type=owner[0], reference_id=str(owner[1]),
-                                     idempotency_key=f"hold:{owner[0]}:{owner[1]}:{account.pk}")  # fmt: skip
-    Entry.objects.bulk_create([
-        Entry(transaction=txn, account_id=account.pk, currency_id=account.currency_id, bucket=bucket, amount=value)
-        for bucket, value in ((AVAILABLE, -amount), (LOCKED, amount))
-    ])  # fmt: skip
-    return Hold.objects.create(owner_type=owner[0], owner_id=str(owner[1]), account=account, amount=amount)
+    held = Hold(id=hold_id, account=account, owner_type=owner[0], owner_id=str(owner[1]), amount=amount)
+    held._state.adding = False
+    return held
 
 
 def release(*, hold_id: int, amount: Decimal | None = None, step: str = "release") -> Hold:

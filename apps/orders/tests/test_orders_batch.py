@@ -1,0 +1,184 @@
+"""POST/DELETE /api/v1/orders/batch, and the one-statement entry path under concurrency (issue 21)."""
+
+import threading
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.core.redis import get_redis
+from apps.orders import streams
+from apps.orders.models import Order
+from apps.orders.services import OrderRequest, place_order
+from apps.orders.tests.trading import assert_ledger_consistent, balance, client_for, trader
+from apps.wallets.models import Hold, Transaction
+
+URL = "/api/v1/orders/batch"
+
+
+def limit(side="buy", price="100", quantity="0.1", **extra):
+    return {"symbol": "BTC-USDT", "side": side, "type": "limit", "price": price, "quantity": quantity, **extra}
+
+
+def test_a_batch_places_each_order_or_refuses_it_in_its_place(market, django_capture_on_commit_callbacks):
+    user = trader(usdt="25", btc="1")
+    body = {"orders": [
+        limit(client_order_id="a"),                     # 10 USDT held
+        limit(price="100.001"),                         # off the tick
+        {"symbol": "BTC-USDT", "side": "buy"},          # malformed
+        limit(quantity="2"),                            # 200 USDT: more than is left
+        limit(side="sell", price="120", quantity="0.5"),
+        limit(symbol="NOPE-USDT"),
+        limit(price="150"),                             # 15 USDT: exactly what is left
+    ]}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(user).post(URL, body, format="json")
+    assert response.status_code == 200, response.json()
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 400, 400, 400, 201, 404, 201]
+    assert [r.get("error", {}).get("code") for r in results] == [
+        None, "invalid_price_tick", "invalid_request", "insufficient_funds", None, "unknown_market", None]  # fmt: skip
+    assert set(results[2]["error"]["details"]) == {"type"}
+    assert results[3]["error"]["details"] == {"currency": "USDT", "available": "15.000000000000000000",
+                                              "required": "200"}  # fmt: skip
+    assert results[0]["order"]["client_order_id"] == "a" and results[4]["order"]["side"] == "sell"
+    assert balance(user, "USDT") == (D("0"), D("25"))
+    assert balance(user, "BTC") == (D("0.5"), D("0.5"))
+    assert Order.objects.filter(user=user).count() == 3
+    # One XADD pipeline: the three new orders are on the market's stream, in the batch's order.
+    entries = get_redis().xrange(streams.stream_key("BTC-USDT"))
+    assert [int(fields["id"]) for _, fields in entries] == [results[i]["order"]["id"] for i in (0, 4, 6)]
+    assert_ledger_consistent()
+
+
+def test_a_repeated_client_order_id_in_a_batch_answers_the_first_order(market):
+    user = trader(usdt="100")
+    client = client_for(user)
+    first = client.post("/api/v1/orders", limit(client_order_id="mm-1"), format="json").json()
+    results = client.post(URL, {"orders": [limit(client_order_id="mm-1"), limit(client_order_id="mm-2")]},
+                          format="json").json()["results"]  # fmt: skip
+    assert [r["status"] for r in results] == [200, 201]
+    assert results[0]["order"]["id"] == first["id"]
+    assert balance(user, "USDT") == (D("80"), D("20"))
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"orders": []}, "orders"),
+        ({"orders": [limit()] * 21}, "orders"),
+        ({"orders": "all of them"}, "orders"),
+        ({}, "orders"),
+        ([limit()], "non_field_errors"),
+        ({"orders": [limit(), 7]}, "orders.1"),
+        ({"orders": [limit(client_order_id="x"), limit(), limit(client_order_id="x")]}, "orders.2.client_order_id"),
+    ],
+)
+def test_a_malformed_batch_is_refused_whole_and_writes_nothing(market, body, field):
+    user = trader(usdt="1000")
+    response = client_for(user).post(URL, body, format="json")
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request" and field in error["details"], error
+    assert not Order.objects.filter(user=user).exists()
+    assert balance(user, "USDT") == (D("1000"), 0)
+
+
+def test_batch_cancel_answers_each_id(market, django_capture_on_commit_callbacks):
+    owner, other = trader(usdt="1000"), trader(usdt="1000")
+    client = client_for(owner)
+    mine = [client.post("/api/v1/orders", limit(), format="json").json()["id"] for _ in range(2)]
+    theirs = client_for(other).post("/api/v1/orders", limit(), format="json").json()["id"]
+    Order.objects.filter(pk=mine[1]).update(status="filled")
+    get_redis().delete(streams.stream_key("BTC-USDT"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.delete(URL, {"ids": [mine[0], theirs, mine[1], 999_999_999]}, format="json")
+    assert response.status_code == 200, response.json()
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [202, 404, 409, 404]
+    assert results[0]["order"]["id"] == mine[0] and results[2]["error"]["code"] == "order_closed"
+    assert Order.objects.get(pk=mine[0]).cancel_requested_at is not None
+    assert Order.objects.get(pk=theirs).cancel_requested_at is None
+    entries = get_redis().xrange(streams.stream_key("BTC-USDT"))
+    assert [(f["op"], int(f["id"])) for _, f in entries] == [("cancel", mine[0])]
+
+
+@pytest.mark.parametrize("body", [{"ids": []}, {"ids": list(range(1, 22))}, {"ids": [5, 5]}, {"ids": ["x"]},
+                                  {"ids": [0]}, {}])  # fmt: skip
+def test_a_malformed_batch_cancel_is_refused_whole(market, body):
+    user = trader(usdt="1000")
+    client = client_for(user)
+    order_id = client.post("/api/v1/orders", limit(), format="json").json()["id"]
+    response = client.delete(URL, body, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+    assert Order.objects.get(pk=order_id).cancel_requested_at is None
+
+
+def test_order_entry_is_one_database_statement(market):
+    user = trader(usdt="1000")
+    place_order(
+        user=user, request=OrderRequest(symbol="BTC-USDT", side="buy", type="limit", price=D("100"), quantity=D("0.1"))
+    )  # fmt: skip  (warms the per-process caches)
+    with CaptureQueriesContext(connection) as queries:
+        place_order(user=user, request=OrderRequest(symbol="BTC-USDT", side="buy", type="limit", price=D("101"),
+                                                    quantity=D("0.1")))  # fmt: skip
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 1 and "orders_place" in statements[0], statements
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_orders_of_one_account_accept_exactly_the_affordable_ones(market):
+    user = trader(usdt="55")  # 5 orders of 10 USDT fit, 12 are sent at once
+    results = []
+    barrier = threading.Barrier(12)
+
+    def send():
+        client = client_for(user)
+        barrier.wait()
+        try:
+            results.append(client.post("/api/v1/orders", limit(), format="json").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [201] * 5 + [400] * 7
+    assert balance(user, "USDT") == (D("5"), D("50"))
+    assert Hold.objects.filter(account__user=user).count() == 5
+    assert Transaction.objects.filter(kind="hold").count() == 5
+    assert_ledger_consistent()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_batches_repeating_client_order_ids_create_each_order_once(market):
+    user = trader(usdt="1000")
+    results = []
+    barrier = threading.Barrier(6)
+    body = {"orders": [limit(client_order_id=f"p-{i}") for i in range(10)]}
+
+    def send():
+        client = client_for(user)
+        barrier.wait()
+        try:
+            results.append(client.post(URL, body, format="json").json()["results"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = [[r["status"] for r in batch] for batch in results]
+    # The batches serialize on the account's row lock: the first places all ten, the others repeat them.
+    assert sorted(statuses) == [[200] * 10] * 5 + [[201] * 10], statuses
+    assert {r["order"]["id"] for batch in results for r in batch} == set(
+        Order.objects.filter(user=user).values_list("pk", flat=True)
+    )
+    assert Order.objects.filter(user=user).count() == 10
+    assert balance(user, "USDT") == (D("900"), D("100"))
+    assert_ledger_consistent()
