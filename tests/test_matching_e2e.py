@@ -158,6 +158,65 @@ def test_kill_9_of_the_matcher_loses_and_doubles_nothing(market, live_env, proce
     assert_ledger_consistent()
 
 
+def test_kill_9_of_the_matcher_while_batches_arrive_loses_and_doubles_nothing(market, live_env, process_log_dir):
+    """Batches of 20 (one statement each, one XADD pipeline after the commit) placed while the matcher
+    is killed with kill -9 twice: every order applied once, the fills those of an uninterrupted replay."""
+    import threading
+
+    from django.db import connection
+
+    from apps.orders.services import place_orders
+
+    rng = random.Random(21)
+    users = [trader(btc="100", usdt="1000000") for _ in range(4)]
+    batches = []
+    for _ in range(30):
+        batch = []
+        for _ in range(20):
+            side = rng.choice(["buy", "sell"])
+            price = D(1000 + rng.randint(-20, 20) + (5 if side == "sell" else -5))
+            quantity = D(rng.randint(1, 40)) / 100
+            batch.append(OrderRequest(symbol="BTC-USDT", side=side, type="limit", quantity=quantity, price=price))
+        batches.append((rng.choice(users), batch))
+    placed: list[Order] = []
+
+    def produce():
+        try:
+            for user, batch in batches:
+                results = place_orders(user=user, requests=batch)
+                placed.extend(order for order, created in results if created)
+                time.sleep(0.02)
+        finally:
+            connection.close()
+
+    def applied() -> int:
+        return MarketState.objects.filter(market=market).values_list("commands_applied", flat=True).first() or 0
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    killed_at = []
+    try:
+        for attempt in range(2):
+            env = {**live_env, "MATCHER_BATCH_SIZE": "7"}
+            with MatcherProcess(env, process_log_dir, name=f"matcher-b{attempt}") as p:
+                start = applied()
+                p.wait_until(lambda s=start: applied() > s, 60, "some progress")
+                time.sleep(rng.uniform(0, 0.1))
+                p.kill9()
+                killed_at.append(applied())
+    finally:
+        producer.join()
+    assert len(placed) == 600 and killed_at[-1] < 600, killed_at  # both kills landed mid-stream
+    with MatcherProcess(live_env, process_log_dir, name="matcher-b-final"):
+        wait_until_settled(120)
+    db_fills = [(t.buy_order_id, t.sell_order_id, t.price, t.quantity) for t in Trade.objects.order_by("id")]
+    assert db_fills and db_fills == replay(sorted(placed, key=lambda o: o.pk), market)
+    assert all(o.applied for o in Order.objects.all())
+    assert Order.objects.count() == 600
+    assert get_redis().xpending(streams.stream_key("BTC-USDT"), "matcher")["pending"] == 0
+    assert_ledger_consistent()
+
+
 def test_redis_connections_dropped_and_stream_lost_under_load(market, web_server, live_env, process_log_dir):
     seller, buyer = trader(btc="100"), trader(usdt="1000000")
     s, b = http_client(web_server, seller), http_client(web_server, buyer)
