@@ -10,6 +10,7 @@ changes an order's status and fills.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from decimal import Decimal
 
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import DomainError
@@ -132,10 +133,20 @@ def _prepare(request: OrderRequest, may_trade: Callable[[], bool]) -> _Prepared:
 
 
 def _place(user, rows: list[dict]) -> list[tuple]:
-    """One statement; in autocommit (the API's requests) one round trip that commits."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM orders_place(%s, %s::jsonb)", [user.pk, json.dumps(rows)])
-        return cursor.fetchall()
+    """One statement; in autocommit (the API's requests) one round trip that commits. A unique
+    violation of a client_order_id (a writer that skipped the function's lock on it) rolls the
+    statement back; run again, it answers the committed order as a repeat."""
+    sql, params = "SELECT * FROM orders_place(%s, %s::jsonb)", [user.pk, json.dumps(rows)]
+    for attempt in (1, 2):
+        try:
+            savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+            with savepoint, connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _outcome(user, entry: _Prepared, row: tuple) -> tuple[Order, bool] | DomainError:

@@ -10,10 +10,12 @@ In order, the whole batch:
 3. the user's accounts on both sides created if missing (the matcher credits the receiving one), and
    the paying ones locked FOR UPDATE in id order (the one lock order of the system);
 then each order in turn: a repeated client_order_id answers the first order; a halted market, the
-open-orders limit and the available balance refuse it (nothing written for it); otherwise the order
-row, then the hold through the ledger's own function (ledger_hold_new_owner, wallets/0011). A
-client_order_id committed concurrently is resolved by the unique index (ON CONFLICT DO NOTHING).
-Every refusal is decided before anything of its order is written, so refusals need no savepoint.
+open-orders limit and the available balance refuse it (nothing written for it); otherwise the hold
+through the ledger's own function (ledger_hold_new_owner, wallets/0011), then the order row naming it.
+Requests repeating a client_order_id take an advisory lock on it before they look, so the second sees
+the first's order; the unique index stays the last word (a writer that skipped the lock would get an
+IntegrityError, which services.place_orders answers with the first order). Every refusal is decided
+before anything of its order is written, so refusals need no savepoint.
 
 The order's filters (tick, lot, notional, the stateless pre-trade checks) are checked in Python
 before the call (apps/orders/services.py); the hold amount is computed there too, except for a
@@ -39,6 +41,7 @@ DECLARE
     v_amount numeric;
     v_id bigint;
     v_hold bigint;
+    v_sequence text := pg_get_serial_sequence('orders_order', 'id');
 BEGIN
     PERFORM 1 FROM markets_market
     WHERE id IN (SELECT (e->>'market')::bigint FROM jsonb_array_elements(p_orders) e)
@@ -61,6 +64,9 @@ BEGIN
         r_open := NULL; r_reason := NULL; r_until := NULL; r_at := NULL; r_hold := NULL;
 
         IF o->>'coid' <> '' THEN
+            -- Requests repeating this client_order_id wait here for each other: the one that comes
+            -- second sees the first's order (each statement of this function takes a new snapshot).
+            PERFORM pg_advisory_xact_lock(hashtextextended('client-order-id:' || p_user || ':' || (o->>'coid'), 0));
             SELECT id INTO v_id FROM orders_order WHERE user_id = p_user AND client_order_id = o->>'coid';
             IF v_id IS NOT NULL THEN
                 r_order := v_id; RETURN NEXT; CONTINUE;
@@ -93,22 +99,17 @@ BEGIN
             RETURN NEXT; CONTINUE;
         END IF;
 
+        -- The hold first, then the order row naming it: one INSERT, no UPDATE of a seven-index row.
+        v_id := nextval(v_sequence);
+        v_hold := ledger_hold_new_owner(v_pays, v_amount, 'order', v_id::text);
         INSERT INTO orders_order (
-            user_id, market_id, side, type, time_in_force, post_only, self_trade_prevention, price, stop_price,
-            quantity, quote_quantity, client_order_id, filled_quantity, filled_quote, fee, status, reason,
+            id, user_id, market_id, side, type, time_in_force, post_only, self_trade_prevention, price, stop_price,
+            quantity, quote_quantity, client_order_id, filled_quantity, filled_quote, fee, status, reason, hold_id,
             applied, triggered, created_at, updated_at)
         VALUES (
-            p_user, (o->>'market')::bigint, o->>'side', o->>'type', o->>'tif', (o->>'post_only')::boolean,
+            v_id, p_user, (o->>'market')::bigint, o->>'side', o->>'type', o->>'tif', (o->>'post_only')::boolean,
             o->>'stp', (o->>'price')::numeric, (o->>'stop_price')::numeric, (o->>'quantity')::numeric,
-            (o->>'quote_quantity')::numeric, o->>'coid', 0, 0, 0, 'new', '', false, false, v_now, v_now)
-        ON CONFLICT (user_id, client_order_id) WHERE client_order_id <> '' DO NOTHING
-        RETURNING id INTO v_id;
-        IF v_id IS NULL THEN  -- the same client_order_id, committed by a concurrent request meanwhile
-            SELECT id INTO v_id FROM orders_order WHERE user_id = p_user AND client_order_id = o->>'coid';
-            r_order := v_id; RETURN NEXT; CONTINUE;
-        END IF;
-        v_hold := ledger_hold_new_owner(v_pays, v_amount, 'order', v_id::text);
-        UPDATE orders_order SET hold_id = v_hold WHERE id = v_id;
+            (o->>'quote_quantity')::numeric, o->>'coid', 0, 0, 0, 'new', '', v_hold, false, false, v_now, v_now);
         r_order := v_id; r_created := true; r_at := v_now; r_hold := v_hold; r_required := v_amount;
         RETURN NEXT;
     END LOOP;
