@@ -29,7 +29,7 @@ test: export EXCHANGE_SANDBOX = false
 # Tests use Redis database 1 of the embedded server, so a running `make run` (database 0) is untouched.
 TEST_REDIS_DB ?= 1
 
-.PHONY: install run manage test lint format bench vendor browser stack-up stack-down clean _run
+.PHONY: install run manage test lint format bench wrk vendor browser stack-up stack-down clean _run
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -108,8 +108,19 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(DEVSTACK) exec --redis-db 2 -- $(PY) bench/run.py
+
+# Debian's wrk, the HTTP load generator of bench/bench_entry.py: installed when missing (as root, or
+# through sudo without a password); anything else stops here and says what to install.
+wrk:
+	@command -v wrk >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt=apt-get; \
+		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then apt="sudo -n apt-get"; \
+		else echo "make bench needs wrk and cannot install it (not root, no sudo): apt-get install wrk" >&2; exit 1; fi; \
+		$$apt install -y -q wrk || { $$apt update -q && $$apt install -y -q wrk; }; \
+	}
+	@command -v wrk >/dev/null || { echo "make bench: wrk did not install (apt-get install wrk)" >&2; exit 1; }
 
 stack-up: $(STAMP)
 	$(DEVSTACK) up
