@@ -15,6 +15,7 @@ from apps.orders.serializers import (
     OrderInput,
     OrderOutput,
     order_payload,
+    repeats,
 )
 
 PLACE_ERRORS = (
@@ -101,6 +102,11 @@ class OrderDetailView(APIView):
         return Response(order_payload(selectors.order_for(request.user, order.pk)), status=202)
 
 
+def _repeated(index: int, first: int, field: str) -> dict:
+    message = f"Repeats item {first} of this batch; only the first is carried out."
+    return {"status": 400, **error_body("invalid_request", message, {field: [message]})}
+
+
 def _refused(error: DomainError) -> dict:
     return {"status": error.status_code, **error_body(error.code, error.message, error.details)}
 
@@ -116,22 +122,28 @@ class OrderBatchView(APIView):
         tags=["orders"], request=BatchPlaceInput, responses={200: BatchPlaceOutput}, operation_id="orders_batch_place",
         description="Place 1 to 20 orders (each as for POST /orders) in one request and one database round trip. "
         "200 with one result per order, in order: `status` 201 and `order`, 200 and the original `order` for a "
-        "repeated `client_order_id`, or the refusal's status and `error` (the codes of POST /orders). 400 "
-        "`invalid_request` for the batch itself (not a list, empty, more than 20, a client_order_id twice): then "
-        "nothing is placed. Every order counts against the `orders` rate limit.",
+        "repeated `client_order_id`, or the refusal's status and `error` (the codes of POST /orders; 400 "
+        "`invalid_request` for a malformed order, and for a `client_order_id` an earlier order of the batch has). 400 "
+        "`invalid_request` for the batch itself (not a list, empty, more than 20): then nothing is placed. "
+        "Every order counts against the `orders` rate limit.",
     )  # fmt: skip
     def post(self, request):
         batch = BatchPlaceInput(data=request.data)
         batch.is_valid(raise_exception=True)
-        results: list = [None] * len(batch.validated_data["orders"])
+        orders = batch.validated_data["orders"]
+        checked = OrderInput().check_each(orders)
+        repeated = repeats([order.get("client_order_id") if isinstance(order.get("client_order_id"), str) else None
+                            for order in orders])  # fmt: skip
+        results: list = [None] * len(checked)
         valid: list[tuple[int, services.OrderRequest]] = []
-        for index, raw in enumerate(batch.validated_data["orders"]):
-            data = OrderInput(data=raw)
-            if data.is_valid():
-                valid.append((index, services.OrderRequest(**data.validated_data)))
+        for index, (data, errors) in enumerate(checked):
+            if index in repeated:
+                results[index] = _repeated(index, repeated[index], "client_order_id")
+            elif errors is None:
+                valid.append((index, services.OrderRequest(**data)))
             else:
                 results[index] = {"status": 400, **error_body("invalid_request", "The order is invalid; see details.",
-                                                              flatten_validation(data.errors))}  # fmt: skip
+                                                              flatten_validation(errors))}  # fmt: skip
         outcomes = services.place_orders(user=request.user, requests=[r for _, r in valid])
         for (index, _), outcome in zip(valid, outcomes, strict=True):
             if isinstance(outcome, DomainError):
@@ -142,18 +154,29 @@ class OrderBatchView(APIView):
         return Response({"results": results})
 
     @extend_schema(
-        tags=["orders"], request=BatchCancelInput, responses={200: BatchPlaceOutput},
-        operation_id="orders_batch_cancel",
-        description="Cancel 1 to 20 orders by id (JSON body `{\"ids\": [...]}`). 200 with one result per id, in "
+        tags=["orders"], responses={200: BatchPlaceOutput}, operation_id="orders_batch_cancel",
+        parameters=[OpenApiParameter("ids", str, required=True, pattern=r"^[0-9]{1,19}(,[0-9]{1,19}){0,19}$",
+                                     description="1 to 20 order ids, comma-separated.")],
+        description="Cancel 1 to 20 orders by id (`?ids=1,2,3`: a query parameter, since many HTTP clients drop "
+        "the body of a DELETE). 200 with one result per id, in "
         "order: `status` 202 and the `order` (it becomes `cancelled` once the matcher applies it), 404 `not_found` "
-        "(also another user's order) or 409 `order_closed`. 400 `invalid_request` for the batch itself (not a "
-        "list, empty, more than 20, an id twice). Every id counts against the `orders` rate limit.",
+        "(also another user's order), 409 `order_closed`, or 400 `invalid_request` for an id the batch named "
+        "before. 400 `invalid_request` for the batch itself (not ids, more than 20): then nothing is "
+        "cancelled. Every id counts against the `orders` rate limit.",
     )  # fmt: skip
     def delete(self, request):
-        batch = BatchCancelInput(data=request.data)
+        batch = BatchCancelInput(data=request.query_params)
         batch.is_valid(raise_exception=True)
+        ids = batch.validated_data["ids"]
+        repeated = repeats(ids)
+        unique = [order_id for index, order_id in enumerate(ids) if index not in repeated]
+        outcomes = iter(services.request_cancels(user=request.user, order_ids=unique))
         results = []
-        for outcome in services.request_cancels(user=request.user, order_ids=batch.validated_data["ids"]):
+        for index in range(len(ids)):
+            if index in repeated:
+                results.append(_repeated(index, repeated[index], "ids"))
+                continue
+            outcome = next(outcomes)
             if isinstance(outcome, DomainError):
                 results.append(_refused(outcome))
             else:

@@ -9,6 +9,15 @@ from apps.core.fields import MoneyField, format_in_precision, format_time, money
 from apps.orders.models import Order
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, not DRF's "yes", 1 or "on"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            raise serializers.ValidationError("Must be true or false.")
+        return data
+
+
 class OrderInput(serializers.Serializer):
     symbol = serializers.CharField(max_length=24)
     side = serializers.ChoiceField(choices=Order.Side.choices)
@@ -18,7 +27,7 @@ class OrderInput(serializers.Serializer):
     price = MoneyField(required=False)
     stop_price = MoneyField(required=False)
     time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.choices, default=Order.TimeInForce.GTC)
-    post_only = serializers.BooleanField(default=False)
+    post_only = StrictBooleanField(default=False)
     client_order_id = serializers.RegexField(r"^[A-Za-z0-9_.:\-]{1,64}$", required=False,
                                              help_text="Up to 64 of A-Z a-z 0-9 _ . : -")  # fmt: skip
     self_trade_prevention = serializers.ChoiceField(
@@ -26,10 +35,16 @@ class OrderInput(serializers.Serializer):
         help_text="When the order would trade with one of your own: cancel the resting one (default) or this one.",
     )  # fmt: skip
 
-    def validate_post_only(self, value):
-        if not isinstance(self.initial_data.get("post_only", False), bool):
-            raise serializers.ValidationError("Must be true or false.")
-        return value
+    def check_each(self, orders: list) -> list[tuple[dict | None, dict | None]]:
+        """Each of `orders` validated on its own by this one instance (no copy of the fields per
+        order): (validated data, None) or (None, its errors)."""
+        out = []
+        for raw in orders:
+            try:
+                out.append((self.run_validation(raw), None))
+            except serializers.ValidationError as invalid:
+                out.append((None, invalid.detail))
+        return out
 
 
 class OrderInputSchema(OpenApiSerializerExtension):
@@ -183,32 +198,39 @@ MAX_BATCH = 20
 
 class BatchPlaceInput(serializers.Serializer):
     """POST /orders/batch: 1 to 20 orders, each shaped as for POST /orders and validated on its own
-    (the view answers each one's errors in its place); client_order_ids unique within the batch."""
+    (the view answers each one's errors, and a repeated client_order_id, in its place)."""
 
     orders = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=MAX_BATCH,
                                    help_text=f"1 to {MAX_BATCH} orders, each as for POST /orders.")  # fmt: skip
 
-    def validate_orders(self, orders):
-        seen: dict[str, int] = {}
-        for index, order in enumerate(orders):
-            client_order_id = order.get("client_order_id")
-            if isinstance(client_order_id, str) and client_order_id:
-                if client_order_id in seen:
-                    raise serializers.ValidationError(
-                        {index: {"client_order_id": [f"Repeats order {seen[client_order_id]}'s client_order_id."]}}
-                    )
-                seen[client_order_id] = index
-        return orders
-
 
 class BatchCancelInput(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1,
-                                max_length=MAX_BATCH, help_text=f"1 to {MAX_BATCH} order ids, each once.")  # fmt: skip
+    """DELETE /orders/batch?ids=1,2,3 (a query parameter: many HTTP clients drop a DELETE's body)."""
 
-    def validate_ids(self, ids):
-        if len(set(ids)) != len(ids):
-            raise serializers.ValidationError("Each id at most once.")
-        return ids
+    ids = serializers.CharField(max_length=MAX_BATCH * 20, help_text=f"1 to {MAX_BATCH} order ids, comma-separated.")
+
+    def validate_ids(self, value: str) -> list[int]:
+        parts = value.split(",")
+        if not all(part.isascii() and part.isdigit() and len(part) <= 20 for part in parts):
+            raise serializers.ValidationError("Order ids (positive integers), comma-separated.")
+        if len(parts) > MAX_BATCH:
+            raise serializers.ValidationError(f"At most {MAX_BATCH} ids.")
+        return [int(part) for part in parts]
+
+
+def repeats(values: list) -> dict[int, int]:
+    """{position: position of its first occurrence} for each value seen before in `values` (None and
+    "" never repeat): a batch refuses each repeat in its place."""
+    first: dict = {}
+    out = {}
+    for index, value in enumerate(values):
+        if value in (None, ""):
+            continue
+        if value in first:
+            out[index] = first[value]
+        else:
+            first[value] = index
+    return out
 
 
 class BatchPlaceResult(serializers.Serializer):
