@@ -54,8 +54,9 @@ def user_for_token(jwt: jwt_authentication.JWTAuthentication, token, *, request=
         return jwt.get_user(token)
     rate = throttling.planned_for(view, f"user:{claims.user_id}", claims.tier) if request is not None else None
     admission = markers.admit(
-        mode="jwt", user_id=claims.user_id, marker=claims.marker, session=claims.session, rate=rate
-    )
+        mode="jwt", user_id=claims.user_id, marker=claims.marker, session=claims.session, rate=rate,
+        in_request=request is not None,
+    )  # fmt: skip
     if admission.answer == markers.REVOKED or (
         admission.answer == markers.SESSION_ENDED and not getattr(view, "accepts_ended_session", False)
     ):
@@ -168,6 +169,7 @@ def verify_signed_request(
         admission = markers.admit(
             mode="key", user_id=entry.api_key.user_id, marker=entry.marker, key=entry.api_key.key,
             key_version=entry.key_version, signature=expected, rate=rate, failures=failures,
+            in_request=request is not None,
         )  # fmt: skip
         if admission.answer == markers.TOO_MANY_FAILURES:
             raise Throttled(wait=max(1.0, math.ceil(admission.wait_ms / 1000)))

@@ -257,11 +257,12 @@ def admit(
     rate: RateHit | None = None,
     failures: RateHit | None = None,
     now_ms: int | None = None,
+    in_request: bool = False,
 ) -> Admission:
     """One Redis round trip: the caller's failed-authentication budget (`failures`, looked at only),
     the token's or key's markers, the API key's replay claim, the rate limit (counted only if the rest
-    passed) and the key's last-use stamp; notes the market registry's version for the rest of the
-    request (apps.core.piggyback)."""
+    passed) and the key's last-use stamp. `in_request`: an HTTP request's check, whose reading of the
+    market registry's version the rest of the request may use (apps.core.piggyback)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     keys = [
         user_key(user_id) if user_id is not None else _NONE,
@@ -289,5 +290,6 @@ def admit(
         failures.window_ms if failures else 0,
     ]
     answer, used, allowed, wait_ms, use, registry = _run(_ADMIT, keys, args)
-    piggyback.note_markets_version(registry)
+    if in_request:
+        piggyback.note_markets_version(registry)
     return Admission(answer, used, bool(allowed), wait_ms, bool(use))

@@ -45,11 +45,14 @@ def hit(
     now: float | None = None,
     count: bool = True,
     member: str | None = None,
+    in_request: bool = False,
 ) -> RateLimitState:
     """Record one request (or, with count=False, only look) against `limit` per `window` seconds.
-    `member` names the recorded request, so that `forget` can take it back."""
+    `member` names the recorded request, so that `forget` can take it back. `in_request`: the
+    throttle of an HTTP request (markers.admit)."""
     now_ms = int((time.time() if now is None else now) * 1000)
-    admission = markers.admit(rate=planned(scope, who, limit, window, count=count, member=member or ""), now_ms=now_ms)
+    rate = planned(scope, who, limit, window, count=count, member=member or "")
+    admission = markers.admit(rate=rate, now_ms=now_ms, in_request=in_request)
     return state_of(admission, limit)
 
 
@@ -118,7 +121,7 @@ class TieredRateThrottle(BaseThrottle):
         if admitted is not None and admitted[:2] == (scope, who):
             state = admitted[2]  # counted with the credential's check, in the same round trip
         else:
-            state = hit(scope, who, limit_for(scope, tier))
+            state = hit(scope, who, limit_for(scope, tier), in_request=True)
         if getattr(request.user, "is_authenticated", False):
             # Read by RateLimitHeadersMiddleware: every authenticated answer shows its budget.
             request._request.rate_limit = state
