@@ -54,6 +54,17 @@ def _fresh_rate_limits():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Each test starts without the per-process caches of API keys and markets (a test's rows are
+    rolled back or flushed after it, which no version in Redis records)."""
+    from apps.accounts import keyring
+    from apps.markets import registry
+
+    keyring.forget()
+    registry.forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_channel_layer():
     """Each test gets channel-layer objects of its own. A layer keeps asyncio locks bound to the event
     loop that first used them; each async test runs its own loop, and a read a test left running (a

@@ -71,6 +71,9 @@ class RefreshView(PublicAuthView):
 
 
 class LogoutView(AccountActionView):
+    # Logging out is idempotent: a token of a session that already logged out may do it again.
+    accepts_ended_session = True
+
     @extend_schema(request=s.RefreshInput, responses={204: None}, tags=TAGS)
     def post(self, request):
         services.logout(user=request.user, refresh=validated(s.RefreshInput, request)["refresh"])

@@ -7,4 +7,9 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
-        from apps.accounts import schema  # noqa: F401 - registers the OpenAPI auth schemes
+        from apps.accounts import (
+            schema,  # noqa: F401 - registers the OpenAPI auth schemes
+            signals,
+        )
+
+        signals.connect()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import re
 
 from django.conf import settings
@@ -11,7 +12,7 @@ from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, Th
 from rest_framework_simplejwt import authentication as jwt_authentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
-from apps.accounts import selectors, services, signing, throttling
+from apps.accounts import identity, keyring, markers, selectors, services, signing, throttling
 from apps.accounts.exceptions import ApiKeyAuthenticationFailed, IpNotAllowed
 from apps.accounts.net import address_key, client_ip, ip_allowed
 
@@ -20,11 +21,19 @@ _SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class JWTAuthentication(jwt_authentication.JWTAuthentication):
-    """simplejwt's bearer authentication with one error code for every bad token."""
+    """simplejwt's bearer authentication with one error code for every bad token, answered from the
+    token's claims: no database query, and one Redis round trip that checks the user's markers and
+    counts the request against its rate limit (apps.accounts.identity, apps.accounts.markers)."""
 
     def authenticate(self, request):
         try:
-            return super().authenticate(request)
+            header = self.get_header(request)
+            raw = None if header is None else self.get_raw_token(header)
+            if raw is None:
+                return None
+            token = self.get_validated_token(raw)
+            view = (getattr(request, "parser_context", None) or {}).get("view")
+            return user_for_token(self, token, request=request, view=view), token
         except (InvalidToken, AuthenticationFailed) as exc:
             # Checking a token costs no lookup, so the budget is checked only once one has failed.
             _count_failure(request)
@@ -32,6 +41,31 @@ class JWTAuthentication(jwt_authentication.JWTAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+def user_for_token(jwt: jwt_authentication.JWTAuthentication, token, *, request=None, view=None):
+    """The user a validated access token acts for. With claims: a User made from them once the
+    user's markers say they still hold (counting the request against `view`'s rate limit in the same
+    round trip); a token whose claims went stale reads the database, as does one issued without
+    claims. Raises InvalidToken when the token was revoked (password change, user disabled) or its
+    session logged out (except on a view with `accepts_ended_session`: logging out again)."""
+    claims = identity.claims_in(token)
+    if claims is None:
+        return jwt.get_user(token)
+    rate = throttling.planned_for(view, f"user:{claims.user_id}", claims.tier) if request is not None else None
+    admission = markers.admit(
+        mode="jwt", user_id=claims.user_id, marker=claims.marker, session=claims.session, rate=rate,
+        in_request=request is not None,
+    )  # fmt: skip
+    if admission.answer == markers.REVOKED or (
+        admission.answer == markers.SESSION_ENDED and not getattr(view, "accepts_ended_session", False)
+    ):
+        raise InvalidToken("The token was revoked.")
+    if admission.answer == markers.CLAIMS_CHANGED:
+        return jwt.get_user(token)
+    if rate is not None and admission.answer == markers.OK:
+        throttling.remember_admitted(request, rate, admission)
+    return identity.user_from(claims)
 
 
 def _guard_failures(request) -> None:
@@ -62,7 +96,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         if request.headers.get(signing.KEY_HEADER) is None:
             return None
-        _guard_failures(request)
+        if not keyring.cached(request.headers[signing.KEY_HEADER]):
+            # Before a lookup and a decryption; a cached key's check looks at the budget in its round trip.
+            _guard_failures(request)
         try:
             return self._authenticate(request)
         except (AuthenticationFailed, PermissionDenied):
@@ -78,14 +114,25 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             path=request.get_full_path(),
             body=request.body,
             ip=client_ip(request),
+            request=request,
+            view=(request.parser_context or {}).get("view"),
+            failures=throttling.planned(
+                "auth_failures", address_key(request), settings.STRICT_RATE_LIMITS["auth_failures"], count=False
+            ),
         )
 
     def authenticate_header(self, request):
         return 'Signature realm="api"'
 
 
-def verify_signed_request(*, key_id, timestamp, sent, method: str, path: str, body: bytes, ip: str):
-    """(user, api_key) for a signed request, or ApiKeyAuthenticationFailed / IpNotAllowed."""
+def verify_signed_request(
+    *, key_id, timestamp, sent, method: str, path: str, body: bytes, ip: str, request=None, view=None, failures=None
+):
+    """(user, api_key) for a signed request, or ApiKeyAuthenticationFailed / IpNotAllowed.
+
+    The key comes from the process's cache (apps.accounts.keyring); its versions, the replay claim
+    and `view`'s rate limit are checked in one Redis round trip. A check that fails on a cached
+    key is made again on a fresh copy, so every refusal says what the database says."""
     if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
         raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
     timestamp = str(timestamp) if isinstance(timestamp, int) and not isinstance(timestamp, bool) else timestamp
@@ -99,20 +146,48 @@ def verify_signed_request(*, key_id, timestamp, sent, method: str, path: str, bo
             f"X-API-Timestamp is more than {settings.API_KEY_TIMESTAMP_WINDOW_MS // 1000} seconds "
             "from the server's clock (GET /api/v1/time).",
         )
-    api_key = selectors.active_api_key(key_id)
-    if api_key is None:
-        raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
-    if not ip_allowed(ip, api_key.ip_allowlist):
-        raise IpNotAllowed()
-    expected = signing.signature(selectors.api_key_secret(api_key), timestamp, method, path, body)
-    if not hmac.compare_digest(expected, sent.lower()):
-        raise ApiKeyAuthenticationFailed("invalid_signature", "The signature does not match the request.")
-    if not services.claim_signature(api_key=api_key, signature=expected):
-        raise ApiKeyAuthenticationFailed("replayed_request", "This signed request was already used.")
-    if not api_key.user.is_active:
-        raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
-    services.record_api_key_use(api_key=api_key)
-    return api_key.user, api_key
+    fresh = False
+    entry = keyring.entry(key_id)
+    for _ in range(3):
+        if entry is None:
+            raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
+        try:
+            if not ip_allowed(ip, entry.api_key.ip_allowlist):
+                raise IpNotAllowed()
+            expected = signing.signature(entry.secret, timestamp, method, path, body)
+            if not hmac.compare_digest(expected, sent.lower()):
+                raise ApiKeyAuthenticationFailed("invalid_signature", "The signature does not match the request.")
+        except (ApiKeyAuthenticationFailed, IpNotAllowed):
+            if fresh:
+                raise
+            entry, fresh = keyring.entry(key_id, fresh=True), True
+            continue
+        active = entry.user.is_active
+        rate = None
+        if request is not None and active:
+            rate = throttling.planned_for(view, f"key:{entry.api_key.pk}", entry.user.tier)
+        admission = markers.admit(
+            mode="key", user_id=entry.api_key.user_id, marker=entry.marker, key=entry.api_key.key,
+            key_version=entry.key_version, signature=expected, rate=rate, failures=failures,
+            in_request=request is not None,
+        )  # fmt: skip
+        if admission.answer == markers.TOO_MANY_FAILURES:
+            raise Throttled(wait=max(1.0, math.ceil(admission.wait_ms / 1000)))
+        if admission.answer == markers.STALE_KEY:
+            entry, fresh = keyring.entry(key_id, fresh=True), True
+            continue
+        if admission.answer == markers.REPLAYED:
+            raise ApiKeyAuthenticationFailed("replayed_request", "This signed request was already used.")
+        if not active:
+            raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
+        if rate is not None:
+            throttling.remember_admitted(request, rate, admission)
+        user, api_key = keyring.for_request(entry)
+        if admission.record_use:
+            services.record_api_key_use(api_key=api_key)
+        return user, api_key
+    # The key's versions kept moving while it was being read: refuse rather than loop.
+    raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
 
 
 class StreamAuthenticationFailed(Exception):
@@ -147,7 +222,7 @@ def authenticate_stream(content: dict, *, ip: str):
                     raise InvalidToken("not a token")
                 jwt = jwt_authentication.JWTAuthentication()
                 validated = jwt.get_validated_token(token.encode())
-                return jwt.get_user(validated), None, validated
+                return user_for_token(jwt, validated), None, validated
             if "api_key" in content:
                 user, api_key = verify_signed_request(
                     key_id=content.get("api_key"), timestamp=content.get("timestamp"),
@@ -173,13 +248,13 @@ def authenticate_stream(content: dict, *, ip: str):
 
 def still_authenticated(user, api_key, token) -> bool:
     """Whether a WebSocket authenticated earlier may still act as `user`: the user is active, the
-    API key is not revoked, and a JWT was not revoked by a password change (simplejwt's
-    CHECK_REVOKE_TOKEN claim). The token's expiry is not held against a live connection: it was
-    checked when the connection authenticated."""
+    API key is not revoked, and a JWT was not revoked (password change, user disabled, logout: its
+    markers, apps.accounts.markers). The token's expiry is not held against a live connection: it
+    was checked when the connection authenticated."""
     if api_key is not None:
         current = selectors.active_api_key(api_key.key)
         return current is not None and current.user.is_active
     try:
-        return jwt_authentication.JWTAuthentication().get_user(token).is_active
+        return user_for_token(jwt_authentication.JWTAuthentication(), token).is_active
     except (InvalidToken, AuthenticationFailed):
         return False

@@ -6,11 +6,15 @@ from django.db.models import QuerySet
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts import crypto
+from apps.accounts.identity import claims_of
 from apps.accounts.models import ApiKey, User
 from apps.kyc import selectors as kyc_selectors
 
 
 def two_factor_enabled(user: User) -> bool:
+    claims = claims_of(user)
+    if claims is not None:
+        return claims.two_factor
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 

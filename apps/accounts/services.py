@@ -7,7 +7,6 @@ returned to the caller once and never logged.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import io
 import secrets
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 
-from apps.accounts import crypto
+from apps.accounts import crypto, identity, markers
 from apps.accounts.exceptions import (
     ApiKeyNotFound,
     InvalidCredentials,
@@ -41,7 +40,6 @@ from apps.accounts.exceptions import (
 )
 from apps.accounts.models import ApiKey, User
 from apps.core.exceptions import DomainError
-from apps.core.redis import get_redis
 
 TOTP_DEVICE_NAME = "authenticator"
 BACKUP_DEVICE_NAME = "backup"
@@ -90,8 +88,18 @@ class TokenPair:
     refresh: str
 
 
-def _issue_tokens(user: User) -> TokenPair:
+def _issue_tokens(user: User, *, session: str | None = None, refused=InvalidToken) -> TokenPair:
+    """A token pair claiming what the database says now (apps.accounts.identity). The user's marker
+    is read first, so a change committed after this read makes these tokens' claims stale. `session`
+    continues a login's session (refresh); None starts one. `refused` is raised if the user is gone
+    or was disabled meanwhile."""
+    marker = markers.ensure_user(user.pk)
+    current = identity.current(user.pk)
+    if current is None or not current[0].is_active:
+        raise refused()
+    user, claims = current
     refresh = RefreshToken.for_user(user)
+    identity.stamp(refresh, claims, marker, session or refresh["jti"])
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
 
 
@@ -109,7 +117,7 @@ def login(*, username: str, password: str, otp_code: str | None, request=None) -
             raise InvalidOtp()
     user.last_login = timezone.now()
     user.save(update_fields=["last_login"])
-    return _issue_tokens(user)
+    return _issue_tokens(user, refused=InvalidCredentials)
 
 
 def refresh_tokens(*, refresh: str) -> TokenPair:
@@ -123,7 +131,7 @@ def refresh_tokens(*, refresh: str) -> TokenPair:
         if user is None or token.get("hash_password") != _password_hash_claim(user):
             raise InvalidToken()
         BlacklistedToken.objects.create(token=outstanding)
-        return _issue_tokens(user)
+        return _issue_tokens(user, session=token.get("sid"))
 
 
 def _decode_refresh(refresh: str) -> RefreshToken:
@@ -153,8 +161,9 @@ def _password_hash_claim(user: User) -> str:
 
 
 def logout(*, user: User, refresh: str) -> None:
-    """Revoke the caller's refresh token. Idempotent: an already revoked token of the caller's is
-    fine. Access tokens end by themselves within minutes."""
+    """Revoke the caller's refresh token and end its session: the session's access tokens are refused
+    from now on (apps.accounts.markers), the user's other sessions are untouched. Idempotent: an
+    already revoked token of the caller's is fine."""
     token = _decode_refresh(refresh)
     if str(token.get("user_id")) != str(user.pk):
         raise InvalidToken()
@@ -163,6 +172,8 @@ def logout(*, user: User, refresh: str) -> None:
         if outstanding is None:
             raise InvalidToken()
         BlacklistedToken.objects.get_or_create(token=outstanding)
+    if token.get("sid"):
+        markers.end_session(str(token["sid"]))
 
 
 # --- Two-factor ---------------------------------------------------------------------------------
@@ -306,23 +317,25 @@ def create_api_key(
 
 def revoke_api_key(*, user: User, api_key_id: int) -> None:
     """Revoke at once: the next request signed with it is refused. Another user's key is not found."""
-    updated = ApiKey.objects.filter(pk=api_key_id, user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    if not updated:
+    if not revoke_api_keys(keys=ApiKey.objects.filter(pk=api_key_id, user=user)):
         raise ApiKeyNotFound()
 
 
-def claim_signature(*, api_key: ApiKey, signature: str) -> bool:
-    """True the first time a signature is seen. Kept for twice the timestamp window, after which
-    the timestamp check alone refuses the request."""
-    ttl_ms = 2 * settings.API_KEY_TIMESTAMP_WINDOW_MS + 1000
-    return bool(get_redis().set(f"exchange:apikey:seen:{api_key.key}:{signature}", 1, nx=True, px=ttl_ms))
+def revoke_api_keys(*, keys) -> int:
+    """Revoke the live keys of a queryset (the owner's DELETE, staff's admin action) and move their
+    versions, so that no web process's cached copy (apps.accounts.keyring) is used again. Returns how
+    many were revoked."""
+    with transaction.atomic():
+        live = list(keys.select_for_update().filter(revoked_at__isnull=True).values_list("pk", "key"))
+        ApiKey.objects.filter(pk__in=[pk for pk, _ in live]).update(revoked_at=timezone.now())
+        markers.api_keys_changed([key for _, key in live])
+    return len(live)
 
 
 def record_api_key_use(*, api_key: ApiKey) -> None:
-    """Record last use, at most once per API_KEY_LAST_USED_RESOLUTION_SECONDS (a write per request
-    would cost more than the request)."""
+    """Record the key's last use. Callers write at most once per API_KEY_LAST_USED_RESOLUTION_SECONDS
+    per key across every process (the admission script's stamp in Redis says when): a write per
+    request would cost more than the request."""
     now = timezone.now()
-    resolution = dt.timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
-    if api_key.last_used_at is None or now - api_key.last_used_at >= resolution:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        api_key.last_used_at = now
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now

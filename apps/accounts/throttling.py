@@ -7,45 +7,27 @@ A view names its budget with `throttle_scope`; without one, authenticated reques
 `private` and anonymous ones against `public`.
 
 The count is exact over a sliding window: a sorted set of request times per identity and budget in
-Redis, trimmed and checked in one atomic script. A refused request is not recorded, so a client
-that keeps to its limit is never refused, and `Retry-After` is the moment the oldest counted request
-leaves the window.
+Redis, trimmed and checked in one atomic script (apps.accounts.markers; for a JWT or an API key the
+same script checks the credential's revocation markers, in the same round trip). A refused request
+is not recorded, so a client that keeps to its limit is never refused, and `Retry-After` is the
+moment the oldest counted request leaves the window.
 """
 
 from __future__ import annotations
 
 import math
-import secrets
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
+from apps.accounts import markers
 from apps.accounts.models import ApiKey
 from apps.accounts.net import address_key
 from apps.core.redis import get_redis
 
 TIERED_SCOPES = ("orders", "private", "public")
-
-# KEYS[1]: the budget's sorted set of request times (ms). ARGV: now (ms), window (ms), limit,
-# record (1 to record this request if it fits, 0 to only look), a unique member name.
-# Returns {requests in the window after this one, allowed 1/0, ms until one more fits}.
-_HIT = """
-local now, window, limit, record = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local n = redis.call('ZCARD', KEYS[1])
-if n + record > limit or (record == 0 and n >= limit) then
-  if limit <= 0 then return {n, 0, window} end
-  local nth = redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')
-  return {n, 0, tonumber(nth[2]) + window - now}
-end
-if record > 0 then
-  redis.call('ZADD', KEYS[1], now, ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], window)
-end
-return {n + record, 1, 0}
-"""
 
 
 @dataclass(frozen=True)
@@ -63,18 +45,26 @@ def hit(
     now: float | None = None,
     count: bool = True,
     member: str | None = None,
+    in_request: bool = False,
 ) -> RateLimitState:
     """Record one request (or, with count=False, only look) against `limit` per `window` seconds.
-    `member` names the recorded request, so that `forget` can take it back."""
-    window_ms = int((window or settings.RATE_LIMIT_WINDOW_SECONDS) * 1000)
+    `member` names the recorded request, so that `forget` can take it back. `in_request`: the
+    throttle of an HTTP request (markers.admit)."""
     now_ms = int((time.time() if now is None else now) * 1000)
-    used, allowed, wait_ms = get_redis().eval(
-        _HIT, 1, _key(scope, who), now_ms, window_ms, limit, int(count), member or f"{now_ms}-{secrets.token_hex(4)}",
-    )  # fmt: skip
-    remaining = max(0, limit - used)
-    if allowed:
+    rate = planned(scope, who, limit, window, count=count, member=member or "")
+    admission = markers.admit(rate=rate, now_ms=now_ms, in_request=in_request)
+    return state_of(admission, limit)
+
+
+def planned(scope: str, who: str, limit: int, window: int | None = None, count: bool = True, member: str = ""):
+    return markers.RateHit(scope, who, limit, int((window or settings.RATE_LIMIT_WINDOW_SECONDS) * 1000), count, member)
+
+
+def state_of(admission: markers.Admission, limit: int) -> RateLimitState:
+    remaining = max(0, limit - admission.used)
+    if admission.allowed:
         return RateLimitState(limit, remaining, 0.0)
-    return RateLimitState(limit, remaining, max(1.0, math.ceil(wait_ms / 1000)))
+    return RateLimitState(limit, remaining, max(1.0, math.ceil(admission.wait_ms / 1000)))
 
 
 def forget(scope: str, who: str, member: str) -> None:
@@ -83,7 +73,7 @@ def forget(scope: str, who: str, member: str) -> None:
 
 
 def _key(scope: str, who: str) -> str:
-    return f"exchange:ratelimit:{scope}:{who}"
+    return markers.rate_limit_key(scope, who)
 
 
 def _identity(request, scope: str) -> tuple[str, str]:
@@ -109,11 +99,29 @@ def default_scope(request, view) -> str:
     return scope
 
 
+def planned_for(view, who: str, tier: str) -> markers.RateHit | None:
+    """The count TieredRateThrottle will make for an authenticated request to `view`, so that the
+    authentication can make it in its own Redis round trip (None: the view has no such throttle)."""
+    if view is None or not any(isinstance(t, TieredRateThrottle) for t in view.get_throttles()):
+        return None
+    scope = getattr(view, "throttle_scope", None) or "private"
+    return planned(scope, who, limit_for(scope, tier))
+
+
+def remember_admitted(request, rate: markers.RateHit, admission: markers.Admission) -> None:
+    """The count made while authenticating `request`: TieredRateThrottle uses it instead of counting."""
+    request._request.rate_limit_admitted = (rate.scope, rate.who, state_of(admission, rate.limit))
+
+
 class TieredRateThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         scope = default_scope(request, view)
         who, tier = _identity(request, scope)
-        state = hit(scope, who, limit_for(scope, tier))
+        admitted = getattr(getattr(request, "_request", request), "rate_limit_admitted", None)
+        if admitted is not None and admitted[:2] == (scope, who):
+            state = admitted[2]  # counted with the credential's check, in the same round trip
+        else:
+            state = hit(scope, who, limit_for(scope, tier), in_request=True)
         if getattr(request.user, "is_authenticated", False):
             # Read by RateLimitHeadersMiddleware: every authenticated answer shows its budget.
             request._request.rate_limit = state

@@ -7,7 +7,12 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
+        from django.core.signals import request_started
         from prometheus_client import REGISTRY
+
+        from apps.core import piggyback
+
+        request_started.connect(piggyback.forget, dispatch_uid="core.piggyback.forget")
 
         from apps.core import (
             checks,  # noqa: F401 - registers the system checks

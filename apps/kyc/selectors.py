@@ -6,15 +6,22 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from apps.accounts.identity import claims_of
 from apps.kyc.models import Submission
 
 S = Submission.Status
 
 
 def level_for(user) -> int:
-    """2: an approved identity; 1: identity data submitted and not (yet) refused; 0: none."""
+    """2: an approved identity; 1: identity data submitted and not (yet) refused; 0: none.
+
+    A user made from an access token's checked claims answers from them, without a query (a change of
+    level replaces the user's claims marker: apps.kyc.signals)."""
     if not getattr(user, "pk", None):
         return 0
+    claims = claims_of(user)
+    if claims is not None:
+        return claims.kyc_level
     statuses = list(
         Submission.objects.filter(user=user).order_by("-created_at", "-id").values_list("status", flat=True)
     )

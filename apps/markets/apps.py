@@ -7,4 +7,9 @@ class MarketsConfig(AppConfig):
     verbose_name = "Markets"
 
     def ready(self):
-        from apps.markets import consumers  # noqa: F401 - registers the book, trades and ticker channels
+        from apps.markets import (
+            consumers,  # noqa: F401 - registers the book, trades and ticker channels
+            signals,
+        )
+
+        signals.connect()

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.core.fields import format_in_precision, format_time
 from apps.core.redis import get_redis
+from apps.markets import registry
 from apps.markets.exceptions import UnknownMarket
 from apps.markets.models import CANDLE_INTERVALS, Candle, Market, decimals_of, interval_start, is_halted
 from apps.matching.publish import book_cache_key
@@ -26,10 +27,11 @@ SYMBOL = re.compile(r"[A-Z0-9]{1,10}-[A-Z0-9]{1,10}")
 
 
 def market_by_symbol(symbol: str) -> Market:
-    """The market, or UnknownMarket (404 `unknown_market`). Symbols are matched upper-cased; anything
-    not shaped like BASE-QUOTE is unknown without a query (a NUL byte would make PostgreSQL refuse it)."""
+    """The market (a copy of this process's cached registry, apps.markets.registry: no query, no Redis
+    round trip within a request), or UnknownMarket (404 `unknown_market`). Symbols are matched
+    upper-cased; anything not shaped like BASE-QUOTE is unknown at once."""
     valid = isinstance(symbol, str) and SYMBOL.fullmatch(symbol.upper())
-    market = markets().filter(symbol=symbol.upper()).first() if valid else None
+    market = registry.market(symbol.upper()) if valid else None
     if market is None:
         raise UnknownMarket(details={"symbol": symbol})
     return market

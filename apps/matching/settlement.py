@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from apps.markets import registry
 from apps.markets.models import CANDLE_INTERVALS, CIRCUIT_BREAKER, interval_start
 from apps.wallets.models import Entry, Transaction
 
@@ -265,6 +266,7 @@ def write(
     for change in changes:
         if not change["breaker"]:
             continue
+        registry.changed()  # the market row is written with SQL here: no signal tells the registry
         if change["status"] == "halted":  # unless staff halted it meanwhile: their halt stands
             cursor.execute("UPDATE markets_market SET status = 'halted', status_reason = %s, halted_until = %s, "
                            "updated_at = %s WHERE id = %s AND status = 'trading'",
