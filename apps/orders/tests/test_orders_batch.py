@@ -10,7 +10,6 @@ from django.test.utils import CaptureQueriesContext
 from apps.core.redis import get_redis
 from apps.orders import streams
 from apps.orders.models import Order
-from apps.orders.services import OrderRequest, place_order
 from apps.orders.tests.trading import assert_ledger_consistent, balance, client_for, trader
 from apps.wallets.models import Hold, Transaction
 
@@ -131,15 +130,23 @@ def test_a_repeat_inside_a_batch_is_refused_in_its_place(market, django_capture_
     assert [(f["op"], int(f["id"])) for _, f in entries] == [("cancel", first)]
 
 
-def test_order_entry_is_one_database_statement(market):
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/api/v1/orders", URL])
+def test_order_entry_through_the_api_is_one_database_statement(market, path):
+    """Identity from the token's claims, the market from the registry, the rate limit in Redis: the
+    one statement is orders_place (outside a test transaction, so the registry keeps what it read)."""
     user = trader(usdt="1000")
-    place_order(
-        user=user, request=OrderRequest(symbol="BTC-USDT", side="buy", type="limit", price=D("100"), quantity=D("0.1"))
-    )  # fmt: skip  (warms the per-process caches)
+    client = client_for(user)
+
+    def send(price):
+        body = limit(price=price) if path.endswith("orders") else {"orders": [limit(price=price)] * 3}
+        return client.post(path, body, format="json")
+
+    assert send("100").status_code in (200, 201)  # warms the registry
     with CaptureQueriesContext(connection) as queries:
-        place_order(user=user, request=OrderRequest(symbol="BTC-USDT", side="buy", type="limit", price=D("101"),
-                                                    quantity=D("0.1")))  # fmt: skip
-    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+        response = send("101")
+    assert response.status_code in (200, 201), response.json()
+    statements = [q["sql"] for q in queries.captured_queries]
     assert len(statements) == 1 and "orders_place" in statements[0], statements
 
 
