@@ -52,7 +52,8 @@ def user_for_token(jwt: jwt_authentication.JWTAuthentication, token, *, request=
     claims = identity.claims_in(token)
     if claims is None:
         return jwt.get_user(token)
-    rate = throttling.planned_for(view, f"user:{claims.user_id}", claims.tier) if request is not None else None
+    rate = (throttling.planned_for(view, f"user:{claims.user_id}", claims.tier, request)
+            if request is not None else None)  # fmt: skip
     admission = markers.admit(
         mode="jwt", user_id=claims.user_id, marker=claims.marker, session=claims.session, rate=rate,
         in_request=request is not None,
@@ -165,7 +166,7 @@ def verify_signed_request(
         active = entry.user.is_active
         rate = None
         if request is not None and active:
-            rate = throttling.planned_for(view, f"key:{entry.api_key.pk}", entry.user.tier)
+            rate = throttling.planned_for(view, f"key:{entry.api_key.pk}", entry.user.tier, request)
         admission = markers.admit(
             mode="key", user_id=entry.api_key.user_id, marker=entry.marker, key=entry.api_key.key,
             key_version=entry.key_version, signature=expected, rate=rate, failures=failures,

@@ -94,6 +94,9 @@ if limit >= 0 then
   else
     if record > 0 then
       redis.call('ZADD', KEYS[5], now, ARGV[10])
+      for i = 2, record do  -- a batch counts each of its orders
+        redis.call('ZADD', KEYS[5], now, ARGV[10] .. '#' .. i)
+      end
       redis.call('PEXPIRE', KEYS[5], window)
     end
     used = n + record
@@ -232,7 +235,7 @@ class RateHit:
     who: str
     limit: int
     window_ms: int
-    record: bool = True
+    record: int = 1  # how many requests this one counts as (0: only look; a batch of orders: each order)
     member: str = ""
 
 

@@ -99,13 +99,21 @@ def default_scope(request, view) -> str:
     return scope
 
 
-def planned_for(view, who: str, tier: str) -> markers.RateHit | None:
+def planned_for(view, who: str, tier: str, request=None) -> markers.RateHit | None:
     """The count TieredRateThrottle will make for an authenticated request to `view`, so that the
     authentication can make it in its own Redis round trip (None: the view has no such throttle)."""
     if view is None or not any(isinstance(t, TieredRateThrottle) for t in view.get_throttles()):
         return None
     scope = getattr(view, "throttle_scope", None) or "private"
-    return planned(scope, who, limit_for(scope, tier))
+    return markers.RateHit(scope, who, limit_for(scope, tier), int(settings.RATE_LIMIT_WINDOW_SECONDS * 1000),
+                           weight(view, request))  # fmt: skip
+
+
+def weight(view, request) -> int:
+    """How many requests `request` counts as: 1, or what the view's `throttle_weight(request)` says
+    (a batch endpoint: its number of orders)."""
+    counted = getattr(view, "throttle_weight", None)
+    return max(1, counted(request)) if counted is not None and request is not None else 1
 
 
 def remember_admitted(request, rate: markers.RateHit, admission: markers.Admission) -> None:
@@ -121,7 +129,9 @@ class TieredRateThrottle(BaseThrottle):
         if admitted is not None and admitted[:2] == (scope, who):
             state = admitted[2]  # counted with the credential's check, in the same round trip
         else:
-            state = hit(scope, who, limit_for(scope, tier), in_request=True)
+            rate = markers.RateHit(scope, who, limit_for(scope, tier), int(settings.RATE_LIMIT_WINDOW_SECONDS * 1000),
+                                   weight(view, request))  # fmt: skip
+            state = state_of(markers.admit(rate=rate, in_request=True), rate.limit)
         if getattr(request.user, "is_authenticated", False):
             # Read by RateLimitHeadersMiddleware: every authenticated answer shows its budget.
             request._request.rate_limit = state

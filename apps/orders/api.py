@@ -1,5 +1,7 @@
 """Order API (API.md, Orders). Thin: validate the shape, call a service, render."""
 
+import json
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.response import Response
@@ -9,6 +11,7 @@ from apps.core.errors import error_body, flatten_validation
 from apps.core.exceptions import DomainError
 from apps.orders import selectors, services
 from apps.orders.serializers import (
+    MAX_BATCH,
     BatchCancelInput,
     BatchPlaceInput,
     BatchPlaceOutput,
@@ -117,6 +120,18 @@ class OrderBatchView(APIView):
 
     api_key_permission = "trade"
     throttle_scope = "orders"
+
+    @staticmethod
+    def throttle_weight(request) -> int:
+        """Each order (or id) of the batch counts against the `orders` budget; read before the view
+        validates the batch, so anything unreadable counts as one."""
+        if request.method == "DELETE":
+            return min(len(request.GET.get("ids", "").split(",")), MAX_BATCH)
+        try:
+            orders = json.loads(request.body).get("orders")
+        except (ValueError, RecursionError, AttributeError):
+            return 1
+        return min(len(orders), MAX_BATCH) if isinstance(orders, list) else 1
 
     @extend_schema(
         tags=["orders"], request=BatchPlaceInput, responses={200: BatchPlaceOutput}, operation_id="orders_batch_place",

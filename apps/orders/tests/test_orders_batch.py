@@ -205,3 +205,29 @@ def test_parallel_batches_repeating_client_order_ids_create_each_order_once(mark
     assert Order.objects.filter(user=user).count() == 10
     assert balance(user, "USDT") == (D("900"), D("100"))
     assert_ledger_consistent()
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_the_orders_rate_limit_counts_each_order_of_a_batch(market, settings, signed):
+    from apps.accounts import services as account_services
+    from apps.accounts.tests.test_api_keys import signed as signed_request
+
+    settings.RATE_LIMITS = {tier: {"orders": 25, "private": 100, "public": 100}
+                            for tier in ("anonymous", "basic", "pro", "institutional")}  # fmt: skip
+    user = trader(usdt="100000")
+    client = client_for(user)
+    key = account_services.create_api_key(user=user, label="mm", permissions=["read", "trade"], ip_allowlist=[])
+
+    def send(method, path, body=None):
+        if signed:
+            return signed_request(key.api_key.key, key.secret, method, path, body)
+        return getattr(client, method.lower())(path, body, format="json")
+
+    first = send("POST", URL, {"orders": [limit(price=str(90 + i)) for i in range(20)]})
+    assert first.status_code == 200 and first["X-RateLimit-Remaining"] == "5", first.json()
+    second = send("POST", URL, {"orders": [limit(price=str(60 + i)) for i in range(6)]})
+    assert second.status_code == 429 and second.json()["error"]["code"] == "rate_limited"
+    assert Order.objects.filter(user=user).count() == 20
+    ids = ",".join(str(r["order"]["id"]) for r in first.json()["results"][:5])
+    cancel = send("DELETE", f"{URL}?ids={ids}")
+    assert cancel.status_code == 200 and cancel["X-RateLimit-Remaining"] == "0", cancel.json()
