@@ -55,13 +55,16 @@ def test_prometheus_scrapes_web_matcher_and_flower_as_compose_names_them():
     jobs = {job["job_name"]: job for job in PROMETHEUS["scrape_configs"]}
     assert jobs["web"]["static_configs"][0]["targets"] == ["web:8000"]
     assert jobs["web"]["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
+    # The WebSocket metrics are the stream process's own.
+    assert jobs["stream"]["static_configs"][0]["targets"] == ["stream:8001"]
+    assert jobs["stream"]["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
     assert jobs["matcher"]["static_configs"][0]["targets"] == ["matcher:9108"]
     assert jobs["flower"]["static_configs"][0]["targets"] == ["flower:5555"]
     assert jobs["flower"]["basic_auth"]["password_file"] == "/run/secrets/flower_password"
     # The matcher listens beyond its container's loopback, and the web process answers the name `web`.
     app_env = COMPOSE["x-app"]["environment"]
     assert COMPOSE["services"]["matcher"]["environment"]["MATCHER_METRICS_HOST"] == "0.0.0.0"
-    assert "web" in app_env["ALLOWED_HOSTS"]
+    assert "web" in app_env["ALLOWED_HOSTS"] and "stream" in app_env["ALLOWED_HOSTS"]
     assert "./deploy/prometheus:/etc/prometheus:ro" in COMPOSE["services"]["prometheus"]["volumes"]
     assert PROMETHEUS["rule_files"] == ["/etc/prometheus/alerts.yml"]
 
