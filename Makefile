@@ -30,6 +30,9 @@ run: export EXCHANGE_SANDBOX ?= true
 test: export DEBUG = true
 # Sandbox mode is switched per test (apps/sandbox/tests); a shell's EXCHANGE_SANDBOX does not leak in.
 test: export EXCHANGE_SANDBOX = false
+# The suite serves REST and WebSockets from one ASGI server unless a test says otherwise
+# (apps.core.processes): `make run`'s stream port does not leak into its settings.
+test: export STREAM_PORT =
 # Tests use Redis database 1 of the embedded server, so a running `make run` (database 0) is untouched.
 TEST_REDIS_DB ?= 1
 

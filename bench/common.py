@@ -49,6 +49,7 @@ class ProcfileProcess:
 
     def __init__(self, **env: str):
         self.port = _free_port()
+        env.setdefault("STREAM_PORT", "")  # not `make bench`'s 8001: a StreamProcess's port, when given
         # The web process pools its connections, as in production (bench/run.py turns the pool off
         # for the benchmark process itself).
         self.env = {**os.environ, "DATABASE_POOL": "true", **env}
@@ -105,6 +106,8 @@ class StreamProcess(ProcfileProcess):
     def __init__(self, **env: str):
         env.setdefault("STREAM_CONCURRENCY", "1")
         super().__init__(**env)
+        # As in production: on its own port its HTTP is the probes only (apps.core.asgi.StreamPortHTTP).
+        self.env["STREAM_PORT"] = str(self.port)
 
     def command(self) -> str:
         return super().command().replace("$STREAM_CONCURRENCY", self.env["STREAM_CONCURRENCY"])

@@ -48,3 +48,30 @@ def test_one_server_for_everything_keeps_the_stream_on_its_own_origin(client, se
     answer = client.get("/ws/v1/")
     assert answer.status_code == 426
     assert answer.json()["error"]["code"] == "upgrade_required"
+
+
+@pytest.mark.parametrize(
+    ("stream_port", "server_port", "path", "status"),
+    [
+        ("8001", 8001, "/api/v1/markets", 421),  # REST sent to the stream process
+        ("8001", 8001, "/healthz", 200),  # its probes answer
+        ("8001", 8001, "/readyz", 200),
+        ("8001", 8000, "/api/v1/markets", 200),  # another port of an ASGI server: not the stream's
+        ("", 8001, "/api/v1/markets", 200),  # one ASGI server for everything
+    ],
+)
+def test_the_stream_port_answers_http_probes_only(settings, stream_port, server_port, path, status):
+    import asyncio
+
+    from channels.testing import HttpCommunicator
+
+    from apps.core.asgi import stream_port_http
+    from exchange.asgi import django_asgi_app
+
+    settings.STREAM_PORT = stream_port
+    communicator = HttpCommunicator(stream_port_http(django_asgi_app), "GET", path)
+    communicator.scope["server"] = ("127.0.0.1", server_port)
+    response = asyncio.run(communicator.get_response(timeout=10))
+    assert response["status"] == status
+    if status == 421:
+        assert b"misdirected_request" in response["body"]
