@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import statistics
 import subprocess
@@ -210,3 +211,18 @@ def place_and_close(user, price) -> None:
         place(user, side="sell", type="limit", price=str(price), quantity="0.0100")
     finally:
         connection.close()
+
+
+def test_sigterm_stops_the_pool_within_its_graceful_timeout(live_env, process_log_dir):
+    """gunicorn's graceful_timeout (10 s, exchange/gunicorn.conf.py) bounds a stop, as uvicorn's
+    --timeout-graceful-shutdown does for the stream; an idle pool stops at once."""
+    pool = WebPool(live_env, process_log_dir)
+    try:
+        assert httpx.get(f"{pool.base_url}/healthz", timeout=10).status_code == 200
+        started = time.monotonic()
+        pool.proc.send_signal(signal.SIGTERM)
+        pool.proc.wait(timeout=15)
+        assert time.monotonic() - started < 5, pool.output()
+        assert pool.proc.returncode == 0, pool.output()
+    finally:
+        pool.stop()
