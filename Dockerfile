@@ -16,7 +16,6 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only API_KEY_ENCRYPTION_KEYS=AAAAAAAAAA
     ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput \
     && mkdir -p var && chown exchange:exchange var
 USER exchange
-EXPOSE 8000 5555
-CMD ["uvicorn", "exchange.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", \
-     "--ws-per-message-deflate", "false", "--ws-max-size", "16384", "--timeout-graceful-shutdown", "10", \
-     "--proxy-headers", "--no-access-log", "--log-config", "exchange/uvicorn-logging.json"]
+EXPOSE 8000 8001 5555
+# The web pool (Procfile `web:`); compose runs the stream process (`stream:`) from the same image.
+CMD ["gunicorn", "--config", "exchange/gunicorn.conf.py", "--bind", "0.0.0.0:8000"]

@@ -10,9 +10,13 @@ DEVSTACK := $(PY) tools/devstack.py
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 WEB_HOST ?= 127.0.0.1
+# REST, pages and admin: the web pool (gunicorn, WEB_CONCURRENCY workers). WebSockets: the stream
+# process (uvicorn, STREAM_CONCURRENCY workers) on STREAM_PORT, where the web pool sends clients.
 WEB_PORT ?= 8000
+STREAM_PORT ?= 8001
+STREAM_CONCURRENCY ?= 1
 FLOWER_PORT ?= 5555
-export WEB_HOST WEB_PORT FLOWER_PORT
+export WEB_HOST WEB_PORT STREAM_PORT STREAM_CONCURRENCY FLOWER_PORT
 
 # `make run` is the development stack: DEBUG on and a development secret unless you set them.
 run: export DEBUG ?= true
@@ -26,6 +30,9 @@ run: export EXCHANGE_SANDBOX ?= true
 test: export DEBUG = true
 # Sandbox mode is switched per test (apps/sandbox/tests); a shell's EXCHANGE_SANDBOX does not leak in.
 test: export EXCHANGE_SANDBOX = false
+# The suite serves REST and WebSockets from one ASGI server unless a test says otherwise
+# (apps.core.processes): `make run`'s stream port does not leak into its settings.
+test: export STREAM_PORT =
 # Tests use Redis database 1 of the embedded server, so a running `make run` (database 0) is untouched.
 TEST_REDIS_DB ?= 1
 
@@ -64,7 +71,8 @@ _run:
 	@echo "  Metrics      http://$(WEB_HOST):$(WEB_PORT)/metrics"
 	@echo "  Flower       http://$(WEB_HOST):$(FLOWER_PORT)/"
 	@echo "  Matcher      http://127.0.0.1:$${MATCHER_METRICS_PORT:-9108}/metrics"
-	@echo "  Book stream  .venv/bin/python -m apps.markets.client BTC-USDT --url ws://$(WEB_HOST):$(WEB_PORT)/ws/v1/"
+	@echo "  Stream       ws://$(WEB_HOST):$(STREAM_PORT)/ws/v1/ (WebSockets; ws://$(WEB_HOST):$(WEB_PORT)/ws/v1/ redirects there)"
+	@echo "  Book stream  .venv/bin/python -m apps.markets.client BTC-USDT --url ws://$(WEB_HOST):$(STREAM_PORT)/ws/v1/"
 	@echo "  PostgreSQL   $$DATABASE_URL"
 	@echo "  Redis        $$REDIS_URL"
 	@if [ -n "$(SIMULATE)" ]; then mkdir -p var && cp Procfile var/Procfile.simulate && \

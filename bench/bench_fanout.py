@@ -1,6 +1,6 @@
 """Market-data fan-out: 1,000 WebSocket subscribers on one market and a steady order flow.
 
-Workload (throwaway database): the Procfile's web process (uvicorn with WEB_CONCURRENCY=2 worker
+Workload (throwaway database): the Procfile's stream process (uvicorn with STREAM_CONCURRENCY=2 worker
 processes) and matcher; two client processes open 500 sockets each, every socket subscribed to the
 BTC-USDT book (depth 50) and trades. Orders are placed at a steady RATE per second for SECONDS
 (limit orders of two traders around 100, about a third crossing), each settling in a batch of its
@@ -23,15 +23,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from bench.bench_orders import UNLIMITED, MatcherProcess
-from bench.common import ROOT, Figure, WebProcess, btc_usdt_traders, in_throwaway_database, percentile
+from bench.common import ROOT, Figure, StreamProcess, btc_usdt_traders, in_throwaway_database, percentile
 
 SUBSCRIBERS = 1000
 CLIENT_PROCESSES = 2
 RATE = 10  # orders per second
 SECONDS = 20.0
-# uvicorn worker processes (WEB_CONCURRENCY): each keeps its own feed and serves its share of the
-# sockets, so the fan-out runs on both cores.
-WEB_WORKERS = 2
+# uvicorn worker processes of the stream (STREAM_CONCURRENCY): each keeps its own feed and serves its
+# share of the sockets, so the fan-out runs on both cores.
+STREAM_WORKERS = 2
 
 
 def run() -> list[Figure]:
@@ -67,8 +67,8 @@ def _measure(settings_dict) -> list[Figure]:
     matcher = MatcherProcess(env)
     clients, outputs = [], []
     try:
-        with WebProcess(DATABASE_URL=env["DATABASE_URL"], RATE_LIMITS_JSON=env["RATE_LIMITS_JSON"],
-                        WEB_CONCURRENCY=str(WEB_WORKERS)) as web, \
+        with StreamProcess(DATABASE_URL=env["DATABASE_URL"], RATE_LIMITS_JSON=env["RATE_LIMITS_JSON"],
+                           STREAM_CONCURRENCY=str(STREAM_WORKERS)) as web, \
                 tempfile.TemporaryDirectory() as tmp:  # fmt: skip
             for i in range(CLIENT_PROCESSES):
                 out = str(Path(tmp) / f"client-{i}.json")
@@ -98,7 +98,7 @@ def _measure(settings_dict) -> list[Figure]:
     delays = [d * 1000 for r in results for d in r["delays"]]
     return [
         Figure(
-            f"fan-out: {SUBSCRIBERS} subs, {WEB_WORKERS} web workers, {placed / SECONDS:.0f} orders/s",
+            f"fan-out: {SUBSCRIBERS} subs, {STREAM_WORKERS} stream workers, {placed / SECONDS:.0f} orders/s",
             messages / seconds,
             "messages/s",
         ),

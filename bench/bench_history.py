@@ -4,7 +4,7 @@ Workload: a throwaway database seeded by COPY with 1,000,000 trades over 90 days
 ETH-USDT (25 %) and ETH-BTC (15 %) between 1,001 users. One "whale" is a side of 20 % of them
 (about 200,000 fills); the others have about 1,600 each. Ten ordinary users also have the ledger
 transactions of all their fills (and USDT deposits), so their portfolio is computed from a real
-history (and BTC and ETH deposits). Then, through uvicorn (one worker process; the client shares
+history (and BTC and ETH deposits). Then, through the web pool (gunicorn, two workers; the client shares
 its two cores; rate limits counting but never refusing), for the whale and an ordinary user. Page latency is
 measured with one client sending 500 requests one after another (50 warm-up): what a user waits
 for a page. Capacity is measured with 16 keep-alive connections (200 warm-up, 2,000 requests),

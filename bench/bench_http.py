@@ -1,4 +1,4 @@
-"""HTTP through the real web process (uvicorn on exchange.asgi, DEBUG off, JSON logs at WARNING).
+"""HTTP through the real web pool (gunicorn on exchange.wsgi, WEB_CONCURRENCY=2, DEBUG off, JSON logs at WARNING).
 
 Workload: for each endpoint, 200 warm-up requests, then 2,000 requests from 16 concurrent keep-alive
 connections (a minimal asyncio HTTP/1.1 client) on loopback. Reports throughput and latency

@@ -11,8 +11,8 @@ in eight rounds of 800 orders alternating between that web process and a second 
 with `PRE_TRADE_CHECKS=false`, compared by the median round; and, with far less noise than through
 HTTP on two shared cores, as the service time of `place_order` itself in this process (blocks of 50
 orders, checks on and off alternating, medians compared).
-Web and matcher are the Procfile's commands (DEBUG off, rate limits lifted); the load generator
-shares the two cores with them.
+Web (the gunicorn pool, WEB_CONCURRENCY=2), stream (uvicorn, for the WebSocket) and matcher are the
+Procfile's commands (DEBUG off, rate limits lifted); the load generator shares the two cores with them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from bench.common import ROOT, Figure, WebProcess, btc_usdt_traders, in_throwaway_database, percentile
+from bench.common import ROOT, Figure, StreamProcess, WebProcess, btc_usdt_traders, in_throwaway_database, percentile
 
 CLIENTS = 16
 ORDERS_PER_CLIENT = 250
@@ -128,13 +128,13 @@ def _service_time(users) -> tuple[float, float]:
     return statistics.median(times["on"]), statistics.median(times["off"])
 
 
-async def _book_latency(port: int, token: str) -> list[float]:
+async def _book_latency(port: int, stream_port: int, token: str) -> list[float]:
     import httpx
     import websockets
 
     delays = []
     async with (
-        websockets.connect(f"ws://127.0.0.1:{port}/ws/v1/", origin=f"http://127.0.0.1:{port}") as ws,
+        websockets.connect(f"ws://127.0.0.1:{stream_port}/ws/v1/", origin=f"http://127.0.0.1:{port}") as ws,
         httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}/api/v1", headers={"Authorization": f"Bearer {token}"}
         ) as http,  # fmt: skip
@@ -171,9 +171,10 @@ def _measure(settings_dict) -> list[Figure]:
     matcher = MatcherProcess(env)
     rates: dict[str, list[float]] = {"on": [], "off": []}
     try:
-        with WebProcess(**web_env) as web, WebProcess(**web_env, PRE_TRADE_CHECKS="false") as unchecked:
+        with StreamProcess(**web_env) as stream, WebProcess(**web_env, STREAM_PORT=str(stream.port)) as web, \
+                WebProcess(**web_env, PRE_TRADE_CHECKS="false") as unchecked:  # fmt: skip
             elapsed, latencies = asyncio.run(_entry(web.port, tokens))
-            delays = asyncio.run(_book_latency(web.port, tokens[-1]))
+            delays = asyncio.run(_book_latency(web.port, stream.port, tokens[-1]))
             # The checks' cost: rounds alternating between the two web processes, same flow.
             for round_ in range(CHECK_ROUNDS):  # on-off, off-on, ...: neither always goes first
                 pair = (("on", web), ("off", unchecked))

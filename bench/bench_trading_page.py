@@ -1,13 +1,14 @@
 """The trading page in Debian's Chromium (headless, Playwright): how fast it is live, and how long an
 order takes from placement to the screen.
 
-Workload (throwaway database): the Procfile's web process and matcher, the BTC-USDT market with 200
+Workload (throwaway database): the Procfile's web pool (the page, REST), stream process (the page's
+WebSocket, which the page is told of) and matcher, the BTC-USDT market with 200
 resting asks. Ready: a fresh browser context (no cache) opens /trade/BTC-USDT; the time until the
 book is drawn from a verified snapshot and the stream is live, median of LOADS. Order to screen:
 ORDERS limit buys placed one at a time through `place_order` (the service the REST view calls), each
 a new best bid; the time from just before the call to the moment the page's DOM has the new level
 (a MutationObserver in the page, wall clocks of the same machine), p50 and p99. That path is the
-whole pipeline: Redis stream, matcher batch and commit, the channel layer, the web process's feed,
+whole pipeline: Redis stream, matcher batch and commit, the channel layer, the stream process's feed,
 the WebSocket, the page's checksum and its next animation frame. Also the page's own JavaScript and
 CSS, gzipped (the charting library counted apart). Browser, web, matcher, PostgreSQL and Redis share
 the two cores. Skipped (no figures) when Chromium is not installed.
@@ -26,7 +27,7 @@ import time
 from decimal import Decimal
 
 from bench.bench_orders import UNLIMITED, MatcherProcess
-from bench.common import ROOT, Figure, WebProcess, btc_usdt_traders, in_throwaway_database, percentile
+from bench.common import ROOT, Figure, StreamProcess, WebProcess, btc_usdt_traders, in_throwaway_database, percentile
 
 LOADS = 5
 ORDERS = 60
@@ -78,8 +79,9 @@ def _measure(settings_dict) -> list[Figure]:
     # synchronous ones (as in tests/browser).
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
-        with WebProcess(DATABASE_URL=env["DATABASE_URL"], RATE_LIMITS_JSON=env["RATE_LIMITS_JSON"],
-                        STATIC_ROOT=static_root) as web, \
+        with StreamProcess(DATABASE_URL=env["DATABASE_URL"], RATE_LIMITS_JSON=env["RATE_LIMITS_JSON"]) as stream, \
+                WebProcess(DATABASE_URL=env["DATABASE_URL"], RATE_LIMITS_JSON=env["RATE_LIMITS_JSON"],
+                           STATIC_ROOT=static_root, STREAM_PORT=str(stream.port)) as web, \
                 sync_playwright() as playwright:  # fmt: skip
             from tests.browser.conftest import chromium_path
 

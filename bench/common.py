@@ -41,24 +41,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class WebProcess:
-    """The Procfile's web command on a free port, for the duration of a `with` block."""
+class ProcfileProcess:
+    """A Procfile command on a free port, for the duration of a `with` block."""
+
+    NAME = ""
+    PORT_VARIABLE = ""
 
     def __init__(self, **env: str):
         self.port = _free_port()
+        env.setdefault("STREAM_PORT", "")  # not `make bench`'s 8001: a StreamProcess's port, when given
         # The web process pools its connections, as in production (bench/run.py turns the pool off
         # for the benchmark process itself).
         self.env = {**os.environ, "DATABASE_POOL": "true", **env}
 
-    def __enter__(self) -> WebProcess:
-        line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:"))
-        command = line.split(":", 1)[1].replace("$WEB_HOST", "127.0.0.1").replace("$WEB_PORT", str(self.port))
-        args = shlex.split(command)
+    def command(self) -> str:
+        line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith(f"{self.NAME}:"))
+        return line.split(":", 1)[1].replace("$WEB_HOST", "127.0.0.1").replace(f"${self.PORT_VARIABLE}", str(self.port))
+
+    def __enter__(self):
+        args = shlex.split(self.command())
         args[0] = str(Path(sys.executable).parent / args[0])
         # A file, not a pipe: nobody reads the log while the benchmark runs, and a full pipe would
         # block the server's next log line (a connection opened, say) and with it the server.
         self.log = tempfile.TemporaryFile()
-        # A session of its own: with WEB_CONCURRENCY > 1 uvicorn forks workers, stopped with it.
+        # A session of its own: gunicorn and uvicorn (--workers > 1) fork workers, stopped with it.
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log,
                                      start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + 60
@@ -70,7 +76,7 @@ class WebProcess:
                 time.sleep(0.1)
         self.proc.kill()
         self.log.seek(0)
-        raise RuntimeError(f"web process did not start: {self.log.read().decode()[-2000:]}")
+        raise RuntimeError(f"{self.NAME} process did not start: {self.log.read().decode()[-2000:]}")
 
     def __exit__(self, *exc) -> None:
         self.proc.terminate()
@@ -82,6 +88,33 @@ class WebProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # any worker left behind
         self.log.close()
+
+
+class WebProcess(ProcfileProcess):
+    """The Procfile's web pool (gunicorn, WEB_CONCURRENCY workers, default 2): REST, not WebSockets.
+    Pass STREAM_PORT to have it send WebSocket clients to a StreamProcess."""
+
+    NAME, PORT_VARIABLE = "web", "WEB_PORT"
+
+
+class StreamProcess(ProcfileProcess):
+    """The Procfile's stream process (uvicorn on exchange.asgi, STREAM_CONCURRENCY workers, default 1):
+    the WebSockets, measured apart from REST. It answers HTTP too (its `/healthz` says it is up)."""
+
+    NAME, PORT_VARIABLE = "stream", "STREAM_PORT"
+
+    def __init__(self, **env: str):
+        env.setdefault("STREAM_CONCURRENCY", "1")
+        super().__init__(**env)
+        # As in production: on its own port its HTTP is the probes only (apps.core.asgi.StreamPortHTTP).
+        self.env["STREAM_PORT"] = str(self.port)
+
+    def command(self) -> str:
+        return super().command().replace("$STREAM_CONCURRENCY", self.env["STREAM_CONCURRENCY"])
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/v1/"
 
 
 HeaderFactory = Callable[[str], dict[str, str]]

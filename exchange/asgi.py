@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets to Channels consumers under /ws/."""
+"""ASGI entry point of the stream process (Procfile `stream:`): WebSockets to Channels consumers under /ws/,
+HTTP to Django (the probes on the stream's own port; everything when one ASGI server serves it all)."""
 
 import gc
 import os
@@ -33,14 +34,15 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
-from apps.core.asgi import browser_origin_validator, request_body_limit  # noqa: E402
+from apps.core.asgi import browser_origin_validator, request_body_limit, stream_port_http  # noqa: E402
 from exchange.routing import websocket_urlpatterns  # noqa: E402
 
 # HTTP bodies are capped here, before Django reads them; WebSocket frames by uvicorn (--ws-max-size in
 # the Procfile). Browsers may open the stream only from our own hosts; clients without Origin (bots) may.
+# On the stream process's port (STREAM_PORT) HTTP is only the probes: REST is the web pool's (exchange.wsgi).
 application = ProtocolTypeRouter(
     {
-        "http": request_body_limit(django_asgi_app),
+        "http": stream_port_http(request_body_limit(django_asgi_app)),
         "websocket": browser_origin_validator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -337,6 +337,12 @@ MATCHER_METRICS_HOST = env.str("MATCHER_METRICS_HOST", default="127.0.0.1")
 BOOK_MAX_DEPTH = env.int("BOOK_MAX_DEPTH", default=5000)
 
 # --- WebSocket /ws/v1/ ----------------------------------------------------------------------------------
+# The stream process (Procfile `stream:`) listens on STREAM_PORT, the web pool on WEB_PORT. Clients are
+# told where the stream is (apps/core/stream.py): STREAM_URL when set (behind a proxy that routes it,
+# e.g. wss://exchange.example/ws/v1/), else the request's host with STREAM_PORT, else (STREAM_PORT
+# unset: one ASGI server for HTTP and WebSockets) the request's own origin.
+STREAM_URL = env.str("STREAM_URL", default="")
+STREAM_PORT = env.str("STREAM_PORT", default="")
 # Frames queued for one client before it counts as too slow and is disconnected (close code 4008).
 WS_OUTBOX_MESSAGES = env.int("WS_OUTBOX_MESSAGES", default=1000)
 # A heartbeat message after this many seconds without any other message to the client.

@@ -32,6 +32,7 @@ urlpatterns = [
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
     path("readyz", core_views.ReadinessView.as_view(), name="readyz"),
     path("metrics", core_views.prometheus_metrics, name="metrics"),
+    path("ws/v1/", core_views.stream_redirect, name="stream"),
     path("admin/kyc/documents/<int:document_id>", kyc_views.document, name="kyc-document"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

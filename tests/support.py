@@ -13,6 +13,8 @@ from apps.core.processes import (  # noqa: F401 - the tests import them from her
     CeleryWorker,
     MatcherProcess,
     Process,
+    StreamServer,
+    WebPool,
     WebServer,
     database_url,
     free_port,

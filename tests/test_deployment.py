@@ -30,7 +30,7 @@ def test_compose_file_follows_the_compose_specification():
 
 def test_every_long_running_service_restarts_and_has_a_health_check():
     services = COMPOSE["services"]
-    assert {"postgres", "redis", "web", "matcher", "worker", "beat", "flower", "prometheus"} <= set(services)
+    assert {"postgres", "redis", "web", "stream", "matcher", "worker", "beat", "flower", "prometheus"} <= set(services)
     for name, service in services.items():
         if name in ONE_SHOT:
             assert service["restart"] == "no"
@@ -55,13 +55,16 @@ def test_prometheus_scrapes_web_matcher_and_flower_as_compose_names_them():
     jobs = {job["job_name"]: job for job in PROMETHEUS["scrape_configs"]}
     assert jobs["web"]["static_configs"][0]["targets"] == ["web:8000"]
     assert jobs["web"]["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
+    # The WebSocket metrics are the stream process's own.
+    assert jobs["stream"]["static_configs"][0]["targets"] == ["stream:8001"]
+    assert jobs["stream"]["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
     assert jobs["matcher"]["static_configs"][0]["targets"] == ["matcher:9108"]
     assert jobs["flower"]["static_configs"][0]["targets"] == ["flower:5555"]
     assert jobs["flower"]["basic_auth"]["password_file"] == "/run/secrets/flower_password"
     # The matcher listens beyond its container's loopback, and the web process answers the name `web`.
     app_env = COMPOSE["x-app"]["environment"]
     assert COMPOSE["services"]["matcher"]["environment"]["MATCHER_METRICS_HOST"] == "0.0.0.0"
-    assert "web" in app_env["ALLOWED_HOSTS"]
+    assert "web" in app_env["ALLOWED_HOSTS"] and "stream" in app_env["ALLOWED_HOSTS"]
     assert "./deploy/prometheus:/etc/prometheus:ro" in COMPOSE["services"]["prometheus"]["volumes"]
     assert PROMETHEUS["rule_files"] == ["/etc/prometheus/alerts.yml"]
 
@@ -124,19 +127,28 @@ def test_the_web_process_believes_forwarded_headers_only_from_the_compose_networ
     assert ipaddress.ip_network(default).is_private
     assert re.search(r"^# EXCHANGE_SUBNET=", (ROOT / ".env.example").read_text(), re.M)
     # Reachable from outside the network only through the host's loopback (a proxy on the host).
-    assert all(port.startswith("127.0.0.1:") for port in COMPOSE["services"]["web"]["ports"])
+    for service in ("web", "stream"):
+        assert all(port.startswith("127.0.0.1:") for port in COMPOSE["services"][service]["ports"]), service
 
 
-def test_the_image_runs_the_web_process_with_the_procfiles_limits():
-    """The Dockerfile's command (compose's `web`) caps WebSocket frames and bounds a graceful stop
-    as the Procfile does, and compose waits for that stop before killing it."""
+def test_the_image_runs_the_web_pool_and_compose_the_stream_with_the_procfiles_limits():
+    """The Dockerfile's command (compose's `web`) is the Procfile's web pool; compose's `stream` caps
+    WebSocket frames and bounds a graceful stop as the Procfile's does, and compose waits for each
+    process's graceful stop before killing it."""
     import shlex
 
-    procfile = shlex.split(next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:")))
+    def procfile(name: str) -> list[str]:
+        lines = (ROOT / "Procfile").read_text().splitlines()
+        return shlex.split(next(x for x in lines if x.startswith(f"{name}:")))
+
     cmd = json.loads(
         re.search(r"^CMD (\[.*?\])$", (ROOT / "Dockerfile").read_text(), re.M | re.S).group(1).replace("\\\n", "")
     )
-    for flag in ("--ws-max-size", "--timeout-graceful-shutdown", "--ws-per-message-deflate"):
-        assert cmd[cmd.index(flag) + 1] == procfile[procfile.index(flag) + 1], flag
-    grace = int(COMPOSE["services"]["web"]["stop_grace_period"].rstrip("s"))
-    assert grace > int(cmd[cmd.index("--timeout-graceful-shutdown") + 1])
+    assert cmd[:3] == procfile("web")[1:4] == ["gunicorn", "--config", "exchange/gunicorn.conf.py"]
+    stream, command = procfile("stream"), COMPOSE["services"]["stream"]["command"]
+    for flag in ("--ws-max-size", "--timeout-graceful-shutdown", "--ws-per-message-deflate", "--log-config"):
+        assert command[command.index(flag) + 1] == stream[stream.index(flag) + 1], flag
+    assert {"--proxy-headers", "--no-access-log"} <= set(command) & set(stream)
+    stream_stop = int(command[command.index("--timeout-graceful-shutdown") + 1])
+    for service, stop_seconds in (("web", 10), ("stream", stream_stop)):  # web: gunicorn's graceful_timeout
+        assert int(COMPOSE["services"][service]["stop_grace_period"].rstrip("s")) > stop_seconds, service

@@ -7,6 +7,7 @@ ports and var/ directory."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import httpx
 import psycopg
 import pytest
 import redis
+import websockets
 from django.conf import settings
 
 from tests.support import ROOT, database_url, free_port
@@ -53,6 +55,7 @@ class MakeRun:
     def __init__(self, tmp_path, database: str):
         self.var = tmp_path / "var"
         self.web = f"http://127.0.0.1:{free_port()}"
+        self.stream_port = free_port()
         self.redis_url = settings.REDIS_URL.rsplit("/", 1)[0] + f"/{REDIS_DB}"
         redis.Redis.from_url(self.redis_url).flushdb()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS", "PYTEST_"))}
@@ -64,6 +67,7 @@ class MakeRun:
             REDIS_URL=self.redis_url,
             EXCHANGE_VAR_DIR=str(self.var),
             WEB_PORT=self.web.rsplit(":", 1)[1],
+            STREAM_PORT=str(self.stream_port),
             FLOWER_PORT=str(free_port()),
             MATCHER_METRICS_PORT=str(free_port()),
             HEARTBEAT_INTERVAL_SECONDS="2",
@@ -108,11 +112,21 @@ class MakeRun:
 
     def all_running(self):
         processes = self.processes()
-        if set(processes) >= {"web", "matcher", "worker", "beat", "flower"} and all(
+        if set(processes) >= {"web", "stream", "matcher", "worker", "beat", "flower"} and all(
             p["state"] == "RUNNING" for p in processes.values()
         ):
             return processes
         return None
+
+    def ping_through_the_web_port(self) -> dict:
+        """A WebSocket client told only the web address: redirected to the stream process (307)."""
+
+        async def ping():
+            async with websockets.connect(f"ws://127.0.0.1:{self.web.rsplit(':', 1)[1]}/ws/v1/") as ws:
+                await ws.send(json.dumps({"op": "ping"}))
+                return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+        return asyncio.run(ping())
 
     def login(self, username: str) -> httpx.Client:
         password = json.loads((self.var / "demo-credentials.json").read_text())[username]
@@ -202,11 +216,20 @@ def test_killed_processes_come_back_and_nothing_accepted_is_lost(run_database, t
         assert sell.status_code == buy.status_code == 201, (sell.text, buy.text)
         stack.wait_for(lambda: filled(alice, sell.json()["id"]) and filled(bob, buy.json()["id"]), 30, "both filled")
 
+        # The stream process dies too; a client of the web port is sent to it again once it is back.
+        killed_at = _kill9(started["stream"]["pid"])
+        stream = stack.wait_for(
+            lambda: _restarted(stack, "stream", started["stream"]["pid"]), 60, "the stream process restarted"
+        )
+        assert time.monotonic() - killed_at < RESTART_BUDGET_SECONDS
+        assert stream["restarts"] == 1
+        assert stack.wait_for(lambda: stack.ping_through_the_web_port() == {"type": "pong"}, 30, "a pong")
+
         # Every fill is in each trader's history and every restart in the metrics; the ledger balances.
         fills = bob.get("/trades", params={"symbol": "BTC-USDT"}).json()["results"]
         assert sum(Decimal(f["quantity"]) for f in fills) == Decimal("0.02")
         metrics = httpx.get(f"{stack.web}/metrics", timeout=5).text
-        for name in ("matcher", "worker", "web"):
+        for name in ("matcher", "worker", "web", "stream"):
             assert f'exchange_process_restarts{{process="{name}"}} 1.0' in metrics
             assert f'exchange_process_up{{process="{name}"}} 1.0' in metrics
         verify = subprocess.run(

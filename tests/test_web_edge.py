@@ -1,4 +1,5 @@
-"""The web process at its edge, over real sockets against the Procfile's uvicorn: a graceful stop after
+"""The ASGI server at its edge (the Procfile's `stream:` uvicorn, serving REST and WebSockets on one
+port here), over real sockets: a graceful stop after
 refused and dropped WebSockets, the WebSocket origin policy (bots without Origin are let in), the
 client address behind a proxy (FORWARDED_ALLOW_IPS), and the size caps on bodies and frames."""
 
@@ -29,8 +30,8 @@ FOREIGN = "http://evil.example"
 
 
 def procfile_flag(name: str) -> str:
-    web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
-    args = shlex.split(web)
+    stream = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("stream:"))
+    args = shlex.split(stream)
     return args[args.index(name) + 1]
 
 

@@ -3,6 +3,8 @@
 - `RequestBodyLimit`: an HTTP body larger than the API can use is refused with 413 before it is
   read. Django's ASGI handler spools the whole body before any view runs, so without this a
   client could make every process read (and write to disk) 100 MB to get a 405.
+- `StreamPortHTTP`: on the stream process's own port (STREAM_PORT), HTTP is the probes only; REST
+  belongs to the web pool, and a REST flood here would hold market data back behind it.
 - `BrowserOriginValidator`: the WebSocket origin policy. A browser always sends `Origin`, and only
   browser pages of our own hosts may open the stream from a browser; a client that sends no
   `Origin` is not a browser (a bot: Python `websockets`, ccxt.pro, Node `ws`) and is let in, since
@@ -99,6 +101,35 @@ class RequestBodyLimit:
 
 def request_body_limit(application) -> RequestBodyLimit:
     return RequestBodyLimit(application, settings.REQUEST_BODY_MAX_BYTES, settings.REQUEST_BODY_PATH_LIMITS)
+
+
+class StreamPortHTTP:
+    """HTTP requests that arrive on `stream_port` get only the probe paths (liveness, readiness,
+    metrics); anything else is 421 `misdirected_request`, naming where it belongs. On any other port,
+    or with no stream port set (one ASGI server for everything: the tests' form), HTTP passes."""
+
+    PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, application, stream_port: str):
+        self.application = application
+        self.stream_port = int(stream_port) if stream_port else None
+
+    async def __call__(self, scope, receive, send):
+        server = scope.get("server") or (None, None)
+        if self.stream_port is None or server[1] != self.stream_port or scope["path"] in self.PROBES:
+            return await self.application(scope, receive, send)
+        body = json.dumps(
+            error_body(
+                "misdirected_request",
+                "This port serves the WebSocket stream (/ws/v1/) only; the REST API and pages are on the web port.",
+            )
+        ).encode()
+        await send({"type": "http.response.start", **_json_response_start(421, body)})
+        await send({"type": "http.response.body", "body": body})
+
+
+def stream_port_http(application) -> StreamPortHTTP:
+    return StreamPortHTTP(application, settings.STREAM_PORT)
 
 
 class BrowserOriginValidator(OriginValidator):

@@ -1,5 +1,6 @@
-"""Running the Procfile's processes as children: the web server, the matcher and a Celery worker on free
-ports, each with its output in a log file. Used by the cross-process tests and by `manage.py soak`."""
+"""Running the Procfile's processes as children: the web pool, the stream server, the matcher and a Celery
+worker on free ports, each with its output in a log file. Used by the cross-process tests and by
+`manage.py soak`."""
 
 from __future__ import annotations
 
@@ -106,18 +107,44 @@ def procfile_command(name: str, **variables: str) -> list[str]:
     raise KeyError(name)
 
 
-class WebServer(Process):
-    """The Procfile's web process (uvicorn on exchange.asgi) on a free port."""
+def _answers_healthz(base_url: str) -> Callable[[], bool]:
+    return lambda: httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
 
-    def __init__(self, env: dict[str, str], log_dir: Path):
+
+class StreamServer(Process):
+    """The Procfile's stream process (uvicorn on exchange.asgi) on a free port.
+
+    The ASGI application answers HTTP too, so on its own it is one server for everything, REST and
+    WebSockets on one port (the form most cross-process tests use: `WebServer`). Its pages then find
+    the stream on their own origin, as STREAM_PORT is unset."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, *, name: str = "stream", workers: int = 1):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        super().__init__(
-            f"web-{self.port}", procfile_command("web", WEB_HOST="127.0.0.1", WEB_PORT=str(self.port)), env, log_dir
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws/v1/"
+        env = {**env, "STREAM_PORT": "", "STREAM_URL": ""}
+        args = procfile_command(
+            "stream", WEB_HOST="127.0.0.1", STREAM_PORT=str(self.port), STREAM_CONCURRENCY=str(workers)
         )
-        self.wait_until(
-            lambda: httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200, 60, "/healthz answering"
-        )
+        super().__init__(f"{name}-{self.port}", args, env, log_dir)
+        self.wait_until(_answers_healthz(self.base_url), 60, "/healthz answering")
+
+
+# Most cross-process tests talk REST and WebSockets to one port: the ASGI server serves both.
+WebServer = StreamServer
+
+
+class WebPool(Process):
+    """The Procfile's web process (gunicorn on exchange.wsgi, WEB_CONCURRENCY workers) on a free port,
+    sending WebSocket clients to the stream server on `stream_port` (none: the web port itself)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, *, stream_port: int | None = None, workers: int = 2):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        env = {**env, "STREAM_PORT": str(stream_port or ""), "WEB_CONCURRENCY": str(workers)}
+        args = procfile_command("web", WEB_HOST="127.0.0.1", WEB_PORT=str(self.port))
+        super().__init__(f"web-{self.port}", args, env, log_dir)
+        self.wait_until(_answers_healthz(self.base_url), 60, "/healthz answering")
 
 
 class CeleryWorker(Process):

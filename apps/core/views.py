@@ -5,7 +5,7 @@ import hmac
 import time
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -17,7 +17,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core import metrics, selectors
+from apps.core import metrics, selectors, stream
 from apps.core.errors import error_body, page_not_found
 from apps.core.fields import format_time
 from apps.markets.exceptions import UnknownMarket
@@ -122,9 +122,9 @@ def home(request):
 
 
 # The trading page keeps JWTs in the browser: no script but our own static files may run, it talks only
-# to its own origin (REST and the WebSocket), and no other site may frame it.
+# to its own origin (REST) and the stream's, and no other site may frame it.
 TRADE_PAGE_CSP = "; ".join([
-    "default-src 'self'", "script-src 'self'", "connect-src 'self'", "img-src 'self' data:",
+    "default-src 'self'", "script-src 'self'", "connect-src 'self'{stream}", "img-src 'self' data:",
     "style-src 'self' 'unsafe-inline'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
     "frame-ancestors 'none'",
 ])  # fmt: skip
@@ -137,8 +137,27 @@ def trade(request, symbol: str | None = None):
             symbol = market_by_symbol(symbol).symbol
         except UnknownMarket:
             return page_not_found(request)
-    response = render(request, "trade.html", {"symbol": symbol or ""})
-    response["Content-Security-Policy"] = TRADE_PAGE_CSP
+    url = stream.stream_url(request)
+    response = render(request, "trade.html", {"symbol": symbol or "", "stream_url": url})
+    own = stream.is_own_origin(request, url)
+    response["Content-Security-Policy"] = TRADE_PAGE_CSP.format(stream="" if own else f" {stream.stream_origin(url)}")
+    return response
+
+
+@csrf_exempt  # nothing changes; a WebSocket handshake never carries a CSRF token
+def stream_redirect(request):
+    """`/ws/v1/` on the web pool: the stream is served by the stream process, and a client that came
+    here is sent there (307 keeps the method; Python's `websockets` follows it). On the stream
+    process itself a WebSocket handshake never reaches Django; a plain HTTP request does, and is told
+    to upgrade."""
+    url = stream.stream_url(request)
+    if stream.is_own_origin(request, url):
+        return JsonResponse(
+            error_body("upgrade_required", "This is the WebSocket endpoint: open it with a WebSocket handshake."),
+            status=426,
+        )
+    response = HttpResponse(status=307)  # HttpResponseRedirect refuses ws:// and wss://
+    response["Location"] = url
     return response
 
 

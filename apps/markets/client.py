@@ -6,6 +6,10 @@ It subscribes to the `book` channel, applies the snapshot and then every update 
 the CRC32 checksum of API.md after each message, and prints the top of the book. A gap in the
 sequence or a checksum that does not match makes it resubscribe (a fresh snapshot) and say so.
 `LocalBook` is the part to copy into your own client: it has no dependency on Django.
+
+The default URL is the web port of `make run`: the web pool answers `/ws/v1/` with a 307 to the
+stream process (STREAM_PORT), which `websockets` follows, so the client needs to know one address.
+Give the stream's own URL (ws://127.0.0.1:8001/ws/v1/ under `make run`) to skip the redirect.
 """
 
 from __future__ import annotations

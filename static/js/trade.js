@@ -16,7 +16,11 @@ const BOOK_ROWS = 12;
 const TAPE_ROWS = 40;
 
 const api = new Api();
-const stream = new Stream(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/v1/`, api);
+// The server says where its stream is (the stream process, apps/core/stream.py); the page's own
+// origin when it does not.
+const streamUrl = document.querySelector('meta[name="stream-url"]')?.content
+  || `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/v1/`;
+const stream = new Stream(streamUrl, api);
 const state = { markets: new Map(), symbol: null, market: null, book: null, interval: "1m", tape: [] };
 const render = frameRenderer({ book: renderBook, tape: renderTape });
 const candleChart = new CandleChart($("candle-chart"));

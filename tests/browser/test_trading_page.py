@@ -16,7 +16,8 @@ from apps.accounts.tests.conftest import totp_code
 from apps.accounts.tests.factories import PASSWORD
 from apps.orders.models import Order
 from apps.orders.tests.trading import assert_ledger_consistent, trader
-from tests.support import TcpProxy
+from tests.conftest import FAST_FEEDS
+from tests.support import StreamServer, TcpProxy, WebPool
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
@@ -163,6 +164,21 @@ def test_reconnects_after_the_connection_drops_and_catches_up(pages, web_server,
         assert page.evaluate("window.exchange.stream.connections") == connections
     finally:
         proxy.close()
+
+
+def test_page_of_the_web_pool_streams_from_the_stream_process(pages, web_server, market, matcher, live_env,
+                                                              process_log_dir):  # fmt: skip
+    """As `make run` serves it: the page and REST from gunicorn, the WebSocket from the stream process
+    on another port, which the page learns from the server (its CSP allows exactly that origin)."""
+    alice = trader(usdt="1000")
+    with StreamServer({**live_env, **FAST_FEEDS}, process_log_dir) as stream, \
+            WebPool(live_env, process_log_dir, stream_port=stream.port) as pool:  # fmt: skip
+        page = pages.open("/trade/BTC-USDT", base_url=pool.base_url)
+        live(page)
+        assert page.evaluate("window.exchange.stream.url") == stream.ws_url
+        place(rest_client(pool, alice), side="buy", price="100.00", quantity="0.5000")
+        expect(page.locator("#book-bids tr[data-price='100.00']")).to_contain_text("0.5000")
+        live(page)
 
 
 def test_order_form_enforces_tick_and_lot_and_shows_api_errors_next_to_the_field(pages, web_server, market, matcher):
