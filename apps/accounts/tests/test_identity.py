@@ -69,6 +69,17 @@ def test_the_token_claims_what_the_database_says_when_it_is_issued(user):
     assert claims.session == token["jti"]
 
 
+def test_no_tokens_for_a_password_that_changed_after_it_was_checked(user):
+    from apps.accounts.exceptions import InvalidToken
+
+    checked = User.objects.get(pk=user.pk)  # what login or refresh verified
+    changed = User.objects.get(pk=user.pk)
+    changed.set_password("a-brand-new-passphrase-99")
+    changed.save()  # commits between the check and the issue
+    with pytest.raises(InvalidToken):
+        services._issue_tokens(checked)
+
+
 def test_the_request_user_is_a_real_user_that_loads_other_fields_when_read(user, django_assert_num_queries):
     claims = identity.claims_in(RefreshToken(log_in(user).refresh))
     with django_assert_num_queries(0):
