@@ -147,7 +147,7 @@ def verify_signed_request(
             f"X-API-Timestamp is more than {settings.API_KEY_TIMESTAMP_WINDOW_MS // 1000} seconds "
             "from the server's clock (GET /api/v1/time).",
         )
-    fresh = False
+    fresh = not keyring.cached(key_id)  # loaded now: a failed check is not retried on another copy
     entry = keyring.entry(key_id)
     for _ in range(3):
         if entry is None:

@@ -17,8 +17,10 @@ A logout ends one session (the family of tokens of one login, claim `sid`): `exc
 
 Markers are random values, not counters or clocks: a marker Redis lost cannot come back with an old
 value, and no clock is compared between machines. A user's marker lives as long as the tokens that
-carry it (its TTL is renewed at each issue); a missing marker refuses every token of that user, who
-then refreshes (the refresh reads the database).
+carry it (its TTL is renewed at each issue). A missing marker (Redis lost its data, or the tokens
+were issued against another Redis) makes the token's requests read the database, as before claims
+existed: the password hash and `is_active` are checked there, so only logouts of the last few
+minutes are lost with Redis's data (their session markers are gone too).
 
 A change moves its marker before it commits (so a change cannot commit while Redis is unreachable:
 everything a token could do also needs Redis, see README "Rate limits"), holding the changed user's
@@ -68,6 +70,7 @@ if flimit >= 0 then
 end
 if mode == 'jwt' then
   local m = redis.call('HMGET', KEYS[1], 'rev', 'cv')
+  if not m[1] then return {1, 0, 0, 0, 0, registry} end
   if m[1] ~= ARGV[2] then return {2, 0, 0, 0, 0, registry} end
   if redis.call('EXISTS', KEYS[2]) == 1 then return {3, 0, 0, 0, 0, registry} end
   if m[2] ~= ARGV[3] then return {1, 0, 0, 0, 0, registry} end

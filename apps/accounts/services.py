@@ -91,11 +91,12 @@ class TokenPair:
 def _issue_tokens(user: User, *, session: str | None = None, refused=InvalidToken) -> TokenPair:
     """A token pair claiming what the database says now (apps.accounts.identity). The user's marker
     is read first, so a change committed after this read makes these tokens' claims stale. `session`
-    continues a login's session (refresh); None starts one. `refused` is raised if the user is gone
-    or was disabled meanwhile."""
+    continues a login's session (refresh); None starts one. `refused` is raised if the user is gone,
+    was disabled or changed password since the caller checked `user` (the new tokens would otherwise
+    carry the new password's hash and outlive the change)."""
     marker = markers.ensure_user(user.pk)
     current = identity.current(user.pk)
-    if current is None or not current[0].is_active:
+    if current is None or not current[0].is_active or current[0].password != user.password:
         raise refused()
     user, claims = current
     refresh = RefreshToken.for_user(user)

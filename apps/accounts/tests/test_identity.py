@@ -48,13 +48,14 @@ def approved_identity(user, status="approved"):
 def test_a_jwt_request_costs_no_query_and_one_redis_round_trip(user, django_assert_num_queries, redis_commands):
     approved_identity(user)
     client = bearer(log_in(user).access)
+    assert client.get("/api/v1/account").status_code == 200  # Redis learns the script (once per server)
     redis_commands.clear()
     with django_assert_num_queries(0):
         response = client.get("/api/v1/account")
     assert response.status_code == 200
     assert response.json() == {"id": user.pk, "email": user.email, "username": user.username, "tier": "basic",
                                "kyc_level": 2, "two_factor_enabled": False}  # fmt: skip
-    assert response["X-RateLimit-Limit"] == "300" and response["X-RateLimit-Remaining"] == "299"
+    assert response["X-RateLimit-Limit"] == "300" and response["X-RateLimit-Remaining"] == "298"
     assert redis_commands == ["EVALSHA"]
 
 
@@ -66,6 +67,17 @@ def test_the_token_claims_what_the_database_says_when_it_is_issued(user):
     assert (claims.user_id, claims.username, claims.email, claims.tier) == (user.pk, user.username, user.email, "basic")
     assert (claims.kyc_level, claims.two_factor) == (1, True)
     assert claims.session == token["jti"]
+
+
+def test_no_tokens_for_a_password_that_changed_after_it_was_checked(user):
+    from apps.accounts.exceptions import InvalidToken
+
+    checked = User.objects.get(pk=user.pk)  # what login or refresh verified
+    changed = User.objects.get(pk=user.pk)
+    changed.set_password("a-brand-new-passphrase-99")
+    changed.save()  # commits between the check and the issue
+    with pytest.raises(InvalidToken):
+        services._issue_tokens(checked)
 
 
 def test_the_request_user_is_a_real_user_that_loads_other_fields_when_read(user, django_assert_num_queries):
@@ -190,14 +202,23 @@ def test_a_change_made_by_this_process_is_not_answered_from_the_requests_own_cla
     assert identity.may_trade(made) is True
 
 
-def test_a_missing_marker_refuses_the_token_and_refresh_recovers(user):
+def test_a_lost_marker_falls_back_to_the_database_which_still_refuses_a_changed_password(
+    user, django_assert_num_queries
+):
     from apps.core.redis import get_redis
 
-    pair = log_in(user)
-    get_redis().delete(markers.user_key(user.pk))  # Redis lost it
-    assert refused(bearer(pair.access).get("/api/v1/account"))
+    pair, other = log_in(user), log_in(user)
+    get_redis().delete(markers.user_key(user.pk))  # Redis lost its data
+    with django_assert_num_queries(3):
+        assert bearer(pair.access).get("/api/v1/account").status_code == 200
     fresh = APIClient().post("/api/v1/auth/refresh", {"refresh": pair.refresh}, format="json").json()
-    assert bearer(fresh["access"]).get("/api/v1/account").status_code == 200
+    with django_assert_num_queries(0):
+        assert bearer(fresh["access"]).get("/api/v1/account").status_code == 200
+    get_redis().delete(markers.user_key(user.pk))
+    changed = User.objects.get(pk=user.pk)
+    changed.set_password("a-brand-new-passphrase-99")
+    changed.save()
+    assert refused(bearer(other.access).get("/api/v1/account"))
 
 
 def test_redis_unreachable_refuses_authenticated_requests_as_before(user, monkeypatch):
