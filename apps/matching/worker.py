@@ -16,6 +16,7 @@ Commands that never reached Redis (it was down, or lost them) are re-sent by `sw
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -83,6 +84,16 @@ def command_id(fields: dict) -> int | None:
     return None
 
 
+def freeze_heap() -> None:
+    """Move what exists now (a rebuilt book: tens of thousands of orders, their tickets and rows) out of
+    the cyclic garbage collector's reach. It scanned these long-lived objects again and again while
+    batches allocated, and that was a fifth of the matcher's Python time. Nothing here forms a cycle
+    that only the collector could free: reference counting still frees a frozen book when it is
+    replaced."""
+    gc.collect()
+    gc.freeze()
+
+
 def collar_ppm(market: Market) -> int | None:
     c = market.market_order_collar
     return None if c is None else int(c * PPM)
@@ -142,6 +153,7 @@ class MarketRunner:
         self.uncommitted = set()
         self.read_pending = True
         self.broken = False
+        freeze_heap()
         logger.info("%s: rebuilt %d open orders at stream id %s", market.symbol, len(rows), saved.last_stream_id)
 
     def _context(self, market: Market) -> MarketContext:
@@ -487,6 +499,9 @@ class Matcher:
         self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matcher-commit")
         self.in_flight: Future | None = None
         self.stopping = False
+        # A batch allocates hundreds of thousands of short-lived containers: collect the young generation
+        # every 20,000 allocations instead of 700, the older ones rarely (see freeze_heap).
+        gc.set_threshold(20_000, 20, 20)
         self.next_discovery = 0.0
         self.next_sweep = 0.0
         self.caught_up = False
