@@ -318,11 +318,12 @@ class MarketRunner:
         started = time.perf_counter()
         last_applied = stream_id_tuple(self.state["last_stream_id"])
         # A pending entry trimmed away comes back without fields: nothing to apply, only to acknowledge.
-        fresh = [(eid, f) for eid, f in entries if f and stream_id_tuple(eid) > last_applied]
+        # (id, fields, the command's time: the millisecond part of its stream id, see apps.matching.gate)
+        fresh = [(eid, f, at[0]) for eid, f in entries if f and (at := stream_id_tuple(eid)) > last_applied]
         prepared = Prepared(runner=self, ack=[eid for eid, _ in entries], started=started)
         if not fresh:
             return prepared
-        new_ids = [order_id for _, f in fresh if f.get("op") == "new" and (order_id := command_id(f)) is not None]
+        new_ids = [order_id for _, f, _ in fresh if f.get("op") == "new" and (order_id := command_id(f)) is not None]
         try:
             rows = self._order_rows("o.id = ANY(%s::bigint[]) AND o.market_id = %s",
                                     [numeric_array(new_ids), self.market.pk])  # fmt: skip
@@ -330,12 +331,11 @@ class MarketRunner:
             self._load_accounts(rows.values())
             batch = Batch(ctx=self.ctx, now=timezone.now())
             engine, fills, engine_get, gate = self.engine, [], self.engine.get, self.gate
-            for eid, fields in fresh:
+            for _eid, fields, at in fresh:
                 op, order_id = fields.get("op"), command_id(fields)
                 if order_id is None:
                     logger.error("%s: malformed command %r skipped", self.ctx.symbol, fields)
                     continue
-                at = stream_id_tuple(eid)[0]  # the command's time (see apps.matching.gate)
                 if op == "new":
                     row = rows.pop(order_id, None)  # a second `new` for the same id in this batch: gone
                     if row is None or row["applied"] or row["status"] not in Order.OPEN:
