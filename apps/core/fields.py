@@ -20,9 +20,15 @@ def format_decimal(value: Decimal) -> str:
     return format(value, "f")
 
 
+# 10^-d for the precisions currencies and markets have (0 to 18 decimals): the matcher's publisher
+# formats hundreds of thousands of amounts per second.
+_QUANTA = tuple(Decimal(1).scaleb(-d) for d in range(19))
+
+
 def format_in_precision(value, decimals: int) -> str:
     """An amount with exactly `decimals` places, as exchanges show them ("0.50000000" for BTC)."""
-    return format(Decimal(value).quantize(Decimal(1).scaleb(-decimals)), "f")
+    quantum = _QUANTA[decimals] if 0 <= decimals < 19 else Decimal(1).scaleb(-decimals)
+    return format((value if type(value) is Decimal else Decimal(value)).quantize(quantum), "f")
 
 
 class MoneyField(serializers.Field):

@@ -16,6 +16,7 @@ Commands that never reached Redis (it was down, or lost them) are re-sent by `sw
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -83,6 +84,16 @@ def command_id(fields: dict) -> int | None:
     return None
 
 
+def freeze_heap() -> None:
+    """Move what exists now (a rebuilt book: tens of thousands of orders, their tickets and rows) out of
+    the cyclic garbage collector's reach. It scanned these long-lived objects again and again while
+    batches allocated, and that was a fifth of the matcher's Python time. Nothing here forms a cycle
+    that only the collector could free: reference counting still frees a frozen book when it is
+    replaced."""
+    gc.collect()
+    gc.freeze()
+
+
 def collar_ppm(market: Market) -> int | None:
     c = market.market_order_collar
     return None if c is None else int(c * PPM)
@@ -142,6 +153,7 @@ class MarketRunner:
         self.uncommitted = set()
         self.read_pending = True
         self.broken = False
+        freeze_heap()
         logger.info("%s: rebuilt %d open orders at stream id %s", market.symbol, len(rows), saved.last_stream_id)
 
     def _context(self, market: Market) -> MarketContext:
@@ -306,11 +318,12 @@ class MarketRunner:
         started = time.perf_counter()
         last_applied = stream_id_tuple(self.state["last_stream_id"])
         # A pending entry trimmed away comes back without fields: nothing to apply, only to acknowledge.
-        fresh = [(eid, f) for eid, f in entries if f and stream_id_tuple(eid) > last_applied]
+        # (id, fields, the command's time: the millisecond part of its stream id, see apps.matching.gate)
+        fresh = [(eid, f, at[0]) for eid, f in entries if f and (at := stream_id_tuple(eid)) > last_applied]
         prepared = Prepared(runner=self, ack=[eid for eid, _ in entries], started=started)
         if not fresh:
             return prepared
-        new_ids = [order_id for _, f in fresh if f.get("op") == "new" and (order_id := command_id(f)) is not None]
+        new_ids = [order_id for _, f, _ in fresh if f.get("op") == "new" and (order_id := command_id(f)) is not None]
         try:
             rows = self._order_rows("o.id = ANY(%s::bigint[]) AND o.market_id = %s",
                                     [numeric_array(new_ids), self.market.pk])  # fmt: skip
@@ -318,12 +331,11 @@ class MarketRunner:
             self._load_accounts(rows.values())
             batch = Batch(ctx=self.ctx, now=timezone.now())
             engine, fills, engine_get, gate = self.engine, [], self.engine.get, self.gate
-            for eid, fields in fresh:
+            for _eid, fields, at in fresh:
                 op, order_id = fields.get("op"), command_id(fields)
                 if order_id is None:
                     logger.error("%s: malformed command %r skipped", self.ctx.symbol, fields)
                     continue
-                at = stream_id_tuple(eid)[0]  # the command's time (see apps.matching.gate)
                 if op == "new":
                     row = rows.pop(order_id, None)  # a second `new` for the same id in this batch: gone
                     if row is None or row["applied"] or row["status"] not in Order.OPEN:
@@ -487,6 +499,9 @@ class Matcher:
         self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matcher-commit")
         self.in_flight: Future | None = None
         self.stopping = False
+        # A batch allocates hundreds of thousands of short-lived containers: collect the young generation
+        # every 20,000 allocations instead of 700, the older ones rarely (see freeze_heap).
+        gc.set_threshold(20_000, 20, 20)
         self.next_discovery = 0.0
         self.next_sweep = 0.0
         self.caught_up = False

@@ -106,6 +106,8 @@ class Account(models.Model):
             ),
             models.CheckConstraint(condition=Q(available__gte=0), name="wallets_available_non_negative"),
             models.CheckConstraint(condition=Q(locked__gte=0), name="wallets_locked_non_negative"),
+            # What an entry's (account, currency) foreign key refers to (Entry).
+            models.UniqueConstraint(fields=["id", "currency"], name="wallets_account_id_currency"),
         ]
 
     def __str__(self) -> str:
@@ -150,10 +152,14 @@ class Entry(models.Model):
         LOCKED = "locked", "Locked"
 
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
+    # Account and currency are checked by one composite foreign key, (account_id, currency_id) ->
+    # wallets_account (id, currency_id) (migration 0011): an entry's currency is its account's, and
+    # the matcher's settlement writes thousands of entries per commit, each foreign key one lookup.
     # Indexed with the id (Meta): an account's entries in order, read from a cursor by the portfolio.
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False,
+                                db_constraint=False)  # fmt: skip
     # No index of its own: entries are read by transaction or account, never by currency alone.
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, db_index=False)
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, db_index=False, db_constraint=False)
     bucket = models.CharField(max_length=9, choices=Bucket.choices, default=Bucket.AVAILABLE)
     amount = models.DecimalField(**AMOUNT, help_text="Credit-positive.")
 

@@ -3,6 +3,7 @@ rebuilds its book from PostgreSQL, as after a restart."""
 
 import contextlib
 import random
+import threading
 from decimal import Decimal as D
 
 import pytest
@@ -98,6 +99,47 @@ def test_a_failed_commit_leaves_no_trace_in_the_engine(market, monkeypatch):
         drain(m)  # the pending entry is read again and applied once
     sell, buy = refreshed(sell, buy)
     assert (sell.status, buy.status, Trade.objects.count()) == ("filled", "filled", 1)
+    assert_ledger_consistent()
+
+
+def test_a_failed_commit_with_the_next_batch_already_matched_loses_and_doubles_nothing(market, monkeypatch):
+    """Batch N+1 is matched while batch N commits (the committer thread): when N's commit fails, the
+    engine holds both, neither is acknowledged, and both are applied exactly once afterwards."""
+    sellers = [trader(btc="1") for _ in range(2)]
+    buyers = [trader(usdt="1000") for _ in range(2)]
+    sells = [place(s, side="sell", type="limit", price="100.00", quantity="0.1") for s in sellers]
+    with matcher(batch_size=1) as m:
+        drain(m)
+        buys = [place(b, side="buy", type="limit", price="100.00", quantity="0.1") for b in buyers]
+        runner = next(iter(m.runners.values()))
+        real_write, real_prepare, prepared = worker.write, runner.prepare, threading.Event()
+
+        def prepare_and_tell(entries):
+            result = real_prepare(entries)
+            if any(fields.get("id") == str(buys[1].pk) for _, fields in entries):
+                prepared.set()
+            return result
+
+        def write_then_fail(cursor, batch, *, state, changes=()):
+            real_write(cursor, batch, state=state, changes=changes)
+            assert prepared.wait(30)  # the second buy is matched while this batch is being written
+            raise RuntimeError("commit failed")  # as kill -9 before COMMIT: everything is rolled back
+
+        monkeypatch.setattr(runner, "prepare", prepare_and_tell)
+        monkeypatch.setattr(worker, "write", write_then_fail)
+        with pytest.raises(RuntimeError):
+            m.step()  # reads and matches the first buy, hands it to the committer
+            m.step()  # matches the second buy, then waits for the first commit, which fails
+        monkeypatch.undo()
+        assert not Trade.objects.exists()
+        assert get_redis().xpending(streams.stream_key("BTC-USDT"), worker.GROUP)["pending"] == 2
+        runner = next(iter(m.runners.values()))
+        assert [runner.engine.get(s.pk).filled for s in sells] == [0, 0]  # rebuilt from PostgreSQL
+        assert all(runner.engine.get(b.pk) is None for b in buys)
+        drain(m)
+    assert Trade.objects.count() == 2
+    assert [o.status for o in refreshed(*sells, *buys)] == ["filled"] * 4
+    assert get_redis().xpending(streams.stream_key("BTC-USDT"), worker.GROUP)["pending"] == 0
     assert_ledger_consistent()
 
 

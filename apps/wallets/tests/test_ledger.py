@@ -83,6 +83,23 @@ def test_the_database_refuses_an_unbalanced_insert(btc):
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
+def test_the_database_refuses_an_entry_in_another_currency_than_its_account(btc, usdt):
+    alice, bob = UserFactory(), UserFactory()
+    alice_btc, bob_btc = ledger.user_account(alice, btc), ledger.user_account(bob, btc)
+    # Balanced per currency, but USDT entries on BTC accounts: one (account, currency) foreign key
+    # refuses them; and, as the single key on the account did, an account that does not exist.
+    for currency, other in ((usdt, bob_btc.pk), (btc, 10**12)):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            txn = Transaction.objects.create(kind="adjustment", idempotency_key=f"raw-{other}")
+            Entry.objects.bulk_create([
+                Entry(transaction=txn, account_id=alice_btc.pk, currency=currency, amount=Decimal(5)),
+                Entry(transaction=txn, account_id=other, currency=currency, amount=Decimal(-5)),
+            ])  # fmt: skip
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert not Entry.objects.exists()
+
+
 def test_entries_and_transactions_are_append_only(btc):
     alice = UserFactory()
     txn = deposit(alice, btc, "1", "dep")
