@@ -1,4 +1,4 @@
-"""The only code that writes ledger balances, with its two SQL functions (migration wallets/0011:
+"""The only code that writes ledger balances, with its two SQL functions (migration wallets/0013:
 `ledger_user_account`, `ledger_hold_new_owner`), which order entry's one statement calls
 (`orders_place`, migration orders/0003).
 
@@ -168,7 +168,7 @@ def hold_new_owner(*, account: Account, amount: Decimal, owner: tuple[str, str])
     """`hold` for an owner created in the caller's transaction (a new order), whose caller already
     holds the lock on `account` (lock_accounts) and has checked its balance: no idempotency lookup
     is needed (the owner did not exist before). One call of the SQL function ledger_hold_new_owner
-    (migration wallets/0011), which order entry's statement (orders_place) calls for every order:
+    (migration wallets/0013), which order entry's statement (orders_place) calls for every order:
     one implementation of the posting. The database still refuses a negative balance (CHECK) and
     an unbalanced posting (trigger)."""
     if not transaction.get_connection().in_atomic_block:

@@ -11,7 +11,7 @@ In order, the whole batch:
    the paying ones locked FOR UPDATE in id order (the one lock order of the system);
 then each order in turn: a repeated client_order_id answers the first order; a halted market, the
 open-orders limit and the available balance refuse it (nothing written for it); otherwise the hold
-through the ledger's own function (ledger_hold_new_owner, wallets/0011), then the order row naming it.
+through the ledger's own function (ledger_hold_new_owner, wallets/0013), then the order row naming it.
 Requests repeating a client_order_id take an advisory lock on it before they look, so the second sees
 the first's order; the unique index stays the last word (a writer that skipped the lock would get an
 IntegrityError, which services.place_orders answers with the first order). Every refusal is decided
@@ -120,5 +120,5 @@ REVERSE = "DROP FUNCTION orders_place(bigint, jsonb);"
 
 
 class Migration(migrations.Migration):
-    dependencies = [("orders", "0002_pre_trade_checks"), ("wallets", "0011_ledger_sql_functions")]
+    dependencies = [("orders", "0002_pre_trade_checks"), ("wallets", "0013_ledger_sql_functions")]
     operations = [migrations.RunSQL(FORWARD, REVERSE)]

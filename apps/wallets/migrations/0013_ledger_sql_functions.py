@@ -69,5 +69,5 @@ DROP FUNCTION ledger_user_account(bigint, text);
 
 
 class Migration(migrations.Migration):
-    dependencies = [("wallets", "0010_withdrawal_address_book")]
+    dependencies = [("wallets", "0012_hold_fillfactor")]
     operations = [migrations.RunSQL(FORWARD, REVERSE)]
