@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -121,7 +122,9 @@ class _PayloadTooLarge(exceptions.APIException):
 
 
 def _is_store_outage(exc: Exception) -> bool:
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    """PostgreSQL or Redis unreachable (Redis answers every authenticated request's admission: the
+    rate limit and the revocation markers), as opposed to a bug."""
+    if isinstance(exc, (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)):
         return True
     try:
         from psycopg_pool import PoolTimeout
@@ -142,7 +145,7 @@ def _translate_django_exception(exc: Exception) -> Exception:
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return exceptions.ValidationError(detail)
     if _is_store_outage(exc):
-        logger.warning("database unavailable: %s", exc)
+        logger.warning("store unavailable: %s", exc)
         return ServiceUnavailable()
     from apps.wallets.breaker import ChainUnavailable
 

@@ -192,3 +192,22 @@ def test_ipv6_clients_are_counted_per_64():
     assert address_key(Request("2001:db8:1:3::1")) != address_key(Request("2001:db8:1:2::1"))
     assert address_key(Request("::ffff:192.0.2.1")) == "192.0.2.1"
     assert address_key(Request("192.0.2.1")) == "192.0.2.1"
+
+
+@pytest.mark.parametrize("error", ["ConnectionError", "TimeoutError"])
+def test_redis_unreachable_answers_503_not_500(monkeypatch, error):
+    """Every authenticated request's admission (rate limit, revocation markers) is one Redis call:
+    when Redis cannot be reached the answer says so (503 service_unavailable), it is not a 500."""
+    import redis
+
+    from apps.accounts import markers
+
+    client = client_for(UserFactory(tier="basic"))
+
+    def unreachable(*args, **kwargs):
+        raise getattr(redis, error)("Redis is down")
+
+    monkeypatch.setattr(markers, "_run", unreachable)
+    response = client.get("/api/v1/account")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
