@@ -1,6 +1,7 @@
 """Suite-wide fixtures. The suite runs against real PostgreSQL and Redis (`make test` starts them)."""
 
 import pytest
+import redis
 
 # Trading fixtures (a market, funded traders) are shared by the markets, orders and cross-app tests.
 pytest_plugins = ["apps.orders.tests.trading"]
@@ -82,3 +83,17 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+@pytest.fixture
+def redis_commands(monkeypatch):
+    """Every command any Redis client of this process sends, by name (a script call is one)."""
+    sent = []
+    real = redis.Redis.execute_command
+
+    def counting(self, *args, **options):
+        sent.append(args[0])
+        return real(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    return sent

@@ -137,16 +137,17 @@ def _place(user, rows: list[dict]) -> list[tuple]:
     violation of a client_order_id (a writer that skipped the function's lock on it) rolls the
     statement back; run again, it answers the committed order as a repeat."""
     sql, params = "SELECT * FROM orders_place(%s, %s::jsonb)", [user.pk, json.dumps(rows)]
-    for attempt in (1, 2):
-        try:
-            savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-            with savepoint, connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                return cursor.fetchall()
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+
+    def run() -> list[tuple]:
+        savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    try:
+        return run()
+    except IntegrityError:
+        return run()
 
 
 def _outcome(user, entry: _Prepared, row: tuple) -> tuple[Order, bool] | DomainError:

@@ -20,20 +20,6 @@ from apps.kyc.models import Submission
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def redis_commands(monkeypatch):
-    """Every command any Redis client of this process sends, by name (a script call is one)."""
-    sent = []
-    real = redis.Redis.execute_command
-
-    def counting(self, *args, **options):
-        sent.append(args[0])
-        return real(self, *args, **options)
-
-    monkeypatch.setattr(redis.Redis, "execute_command", counting)
-    return sent
-
-
 def log_in(user, **extra):
     return services.login(username=user.username, password=PASSWORD, otp_code=None, **extra)
 

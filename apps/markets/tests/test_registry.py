@@ -4,7 +4,6 @@ older than the last change a request's Redis round trip could see."""
 from decimal import Decimal
 
 import pytest
-import redis
 from rest_framework.test import APIClient
 
 from apps.core import piggyback
@@ -16,19 +15,6 @@ from apps.markets.selectors import market_by_symbol
 
 # Not inside a test transaction: a lookup made inside one is not kept (it could roll back).
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def redis_commands(monkeypatch):
-    sent = []
-    real = redis.Redis.execute_command
-
-    def counting(self, *args, **options):
-        sent.append(args[0])
-        return real(self, *args, **options)
-
-    monkeypatch.setattr(redis.Redis, "execute_command", counting)
-    return sent
 
 
 def test_a_lookup_is_served_from_the_process_cache_without_a_query(market, django_assert_num_queries):

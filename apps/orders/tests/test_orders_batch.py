@@ -20,6 +20,27 @@ def limit(side="buy", price="100", quantity="0.1", **extra):
     return {"symbol": "BTC-USDT", "side": side, "type": "limit", "price": price, "quantity": quantity, **extra}
 
 
+def at_once(n: int, send, user) -> list:
+    """send(client) from n threads released together, each with its own client and connection."""
+    results = []
+    barrier = threading.Barrier(n)
+
+    def run():
+        client = client_for(user)
+        barrier.wait()
+        try:
+            results.append(send(client))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def test_a_batch_places_each_order_or_refuses_it_in_its_place(market, django_capture_on_commit_callbacks):
     user = trader(usdt="25", btc="1")
     body = {"orders": [
@@ -153,22 +174,7 @@ def test_order_entry_through_the_api_is_one_database_statement(market, path):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_orders_of_one_account_accept_exactly_the_affordable_ones(market):
     user = trader(usdt="55")  # 5 orders of 10 USDT fit, 12 are sent at once
-    results = []
-    barrier = threading.Barrier(12)
-
-    def send():
-        client = client_for(user)
-        barrier.wait()
-        try:
-            results.append(client.post("/api/v1/orders", limit(), format="json").status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once(12, lambda client: client.post("/api/v1/orders", limit(), format="json").status_code, user)
     assert sorted(results) == [201] * 5 + [400] * 7
     assert balance(user, "USDT") == (D("5"), D("50"))
     assert Hold.objects.filter(account__user=user).count() == 5
@@ -179,23 +185,8 @@ def test_concurrent_orders_of_one_account_accept_exactly_the_affordable_ones(mar
 @pytest.mark.django_db(transaction=True)
 def test_parallel_batches_repeating_client_order_ids_create_each_order_once(market):
     user = trader(usdt="1000")
-    results = []
-    barrier = threading.Barrier(6)
     body = {"orders": [limit(client_order_id=f"p-{i}") for i in range(10)]}
-
-    def send():
-        client = client_for(user)
-        barrier.wait()
-        try:
-            results.append(client.post(URL, body, format="json").json()["results"])
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once(6, lambda client: client.post(URL, body, format="json").json()["results"], user)
     statuses = [[r["status"] for r in batch] for batch in results]
     # The batches serialize on the account's row lock: the first places all ten, the others repeat them.
     assert sorted(statuses) == [[200] * 10] * 5 + [[201] * 10], statuses
