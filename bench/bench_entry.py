@@ -22,7 +22,11 @@ run (they live JWT_ACCESS_MINUTES). In order:
 6. `place_order` in this process, no HTTP: median milliseconds per order over blocks of 50.
 
 wrk's CPU share (user + system time over wall time over the machine's cores, from wait4) is reported
-for the floor and order runs, to show the load generator was not what saturated. Any answer outside
+for the floor and order runs, to show the load generator was not what saturated. For the orders
+runs of 2 and 4, the CPU time (user + system) that each part spent per order: the web pool (master
+and workers), the matcher, and the embedded PostgreSQL and Redis (bench/common.py CpuMeter; not
+counted when the servers are given by URL). CPU per order hardly moves when the shared machine is
+busy, where a rate does, and it says which part bounds the rate. Any answer outside
 2xx, any error object in a batch answer and any socket error or timeout fails the benchmark. wrk,
 web, matcher, subscribers, PostgreSQL and Redis share the machine's cores.
 """
@@ -46,7 +50,7 @@ from pathlib import Path
 
 from bench import common
 from bench.bench_orders import UNLIMITED, MatcherProcess, _bodies, _login
-from bench.common import ROOT, Figure, WebProcess, btc_usdt_traders, in_throwaway_database, percentile
+from bench.common import ROOT, CpuMeter, Figure, WebProcess, btc_usdt_traders, in_throwaway_database, percentile
 
 SCRIPTS = ROOT / "bench" / "wrk"
 THREADS = 2
@@ -107,9 +111,14 @@ def _wrk(url: str, script: str, seconds: float, connections: int = CONNECTIONS, 
                   100 * (usage.ru_utime + usage.ru_stime) / wall / os.cpu_count())  # fmt: skip
 
 
-def _measured(url: str, script: str, connections: int = CONNECTIONS, args: tuple[str, ...] = ()) -> WrkRun:
+def _measured(
+    url: str, script: str, connections: int = CONNECTIONS, args: tuple[str, ...] = (), meter: CpuMeter | None = None
+) -> tuple[WrkRun, dict[str, float]]:
+    """A warm-up, then the measured run, with the CPU seconds each part of the stack spent in it."""
     _wrk(url, script, WARMUP, connections, args)
-    return _wrk(url, script, SECONDS, connections, args)
+    before = meter.reading() if meter else {}
+    run = _wrk(url, script, SECONDS, connections, args)
+    return run, CpuMeter.spent(before, meter.reading()) if meter else {}
 
 
 def _tokens(directory: str, users) -> str:
@@ -191,15 +200,17 @@ def _measure(settings_dict) -> list[Figure]:
     env = {**os.environ, "DATABASE_URL": database_url(settings_dict), "RATE_LIMITS_JSON": json.dumps(UNLIMITED)}
     web_env = {"DATABASE_URL": env["DATABASE_URL"], "RATE_LIMITS_JSON": env["RATE_LIMITS_JSON"]}
     matcher = MatcherProcess(env)
-    batch = None
+    batch, batch_cpu = None, {}
     try:
         with WebProcess(**web_env) as web, tempfile.TemporaryDirectory() as tmp:
             url = f"http://127.0.0.1:{web.port}"
-            floor = _measured(f"{url}/healthz", "healthz.lua")
-            entry = _measured(url, "orders.lua", args=(_tokens(tmp, users), "1"))
-            alone = _measured(url, "orders.lua", ALONE_CONNECTIONS, (_tokens(tmp, users[:1]), "2"))
+            floor, _ = _measured(f"{url}/healthz", "healthz.lua")
+            meter = CpuMeter().add("web", web.proc.pid).add("matcher", matcher.proc.pid)
+            entry, entry_cpu = _measured(url, "orders.lua", args=(_tokens(tmp, users), "1"), meter=meter)
+            alone, _ = _measured(url, "orders.lua", ALONE_CONNECTIONS, (_tokens(tmp, users[:1]), "2"))
             if _batch_exists(web.port, _login(users[:1])[0]):
-                batch = _measured(url, "batch.lua", BATCH_CONNECTIONS, (_tokens(tmp, users), "3"))
+                batch, batch_cpu = _measured(url, "batch.lua", BATCH_CONNECTIONS, (_tokens(tmp, users), "3"),
+                                             meter=meter)  # fmt: skip
             else:
                 print("  (bench_entry: POST /api/v1/orders/batch answers 404: its figures are omitted)", flush=True)
             with _stream_endpoint(web, web_env) as stream:
@@ -228,6 +239,13 @@ def _measure(settings_dict) -> list[Figure]:
     ]
     if batch is not None:
         figures.append(Figure("wrk CPU share, POST /orders/batch run", batch.cpu_share, f"% of {cores} cores"))
+    for label, run_, cpu, per in (("POST /orders", entry, entry_cpu, 1), ("batch of 20", batch, batch_cpu, BATCH)):
+        if run_ is None:
+            continue
+        orders = run_.requests * per
+        figures.append(Figure(f"CPU per order, {label}: all counted", 1e6 * sum(cpu.values()) / orders, "us"))
+        figures += [Figure(f"CPU per order, {label}: {part}", 1e6 * seconds / orders, "us")
+                    for part, seconds in cpu.items()]  # fmt: skip
     figures += [
         Figure(f"place_order, in process, blocks of {SERVICE_ORDERS}", service_ms, "ms/order (median)"),
         Figure(f"WS commit->sub p50, {SUBSCRIBERS} subs, REST busy", percentile(delays, 50), "ms"),

@@ -41,6 +41,67 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class CpuMeter:
+    """CPU seconds (user + system) spent by each part of the stack over a measured interval, so a
+    figure can say where an order's cost goes: unlike a rate, CPU time per unit of work hardly moves
+    when something else loads the machine. Parts: a server process and its workers (`add`), and the
+    embedded PostgreSQL and Redis of tools/devstack.py (processes working in `var/`; servers given by
+    URL elsewhere are not counted, and say so by their absence). Processes are looked up again at
+    each reading: a database backend started during the interval counts with all of its time."""
+
+    def __init__(self):
+        self.roots: dict[str, int] = {}
+
+    def add(self, name: str, pid: int) -> CpuMeter:
+        self.roots[name] = pid
+        return self
+
+    def _processes(self) -> list[tuple[str, object]]:
+        """(part, process) pairs. A PostgreSQL backend is named after the part whose connection it
+        serves ("PostgreSQL for web"), found by the client's port."""
+        import psutil
+
+        found, clients = [], {}
+        for name, pid in self.roots.items():
+            with contextlib.suppress(psutil.Error):
+                process = psutil.Process(pid)
+                for p in (process, *process.children(recursive=True)):
+                    found.append((name, p))
+                    with contextlib.suppress(psutil.Error):
+                        clients.update({c.laddr.port: name for c in p.net_connections("tcp") if c.laddr})
+        var = str(ROOT / "var")
+        for process in psutil.process_iter(["name"]):
+            name = process.info["name"] or ""
+            part = "PostgreSQL" if name.startswith("postgres") else "Redis" if name.startswith("redis") else None
+            with contextlib.suppress(psutil.Error):
+                if part is None or not process.cwd().startswith(var):  # backends work in the data directory
+                    continue
+                if part == "PostgreSQL":
+                    ports = [c.raddr.port for c in process.net_connections("tcp") if c.raddr]
+                    owner = next((clients[port] for port in ports if port in clients), None)
+                    part = f"PostgreSQL for {owner}" if owner else "PostgreSQL, other"
+                found.append((part, process))
+        return found
+
+    def reading(self) -> dict[tuple[str, int], float]:
+        import psutil
+
+        seconds = {}
+        for part, process in self._processes():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                seconds[part, process.pid] = times.user + times.system
+        return seconds
+
+    @staticmethod
+    def spent(before: dict, after: dict) -> dict[str, float]:
+        """Seconds per part between two readings (a process gone by the second reading is not counted)."""
+        parts: dict[str, float] = {}
+        for (part, pid), seconds in after.items():
+            parts[part] = parts.get(part, 0.0) + seconds - before.get((part, pid), 0.0)
+        return parts
+
+
 class ProcfileProcess:
     """A Procfile command on a free port, for the duration of a `with` block."""
 
