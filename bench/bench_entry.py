@@ -19,7 +19,10 @@ run (they live JWT_ACCESS_MINUTES). In order:
    StreamProcess of bench/common.py where there is one, else the web port), each subscribed to the
    BTC-USDT book and trades, while wrk saturates `POST /orders` as in 2: the delay from the matcher's
    commit (the book update's `time`) to a subscriber, p50 and p99.
-6. `place_order` in this process, no HTTP: median milliseconds per order over blocks of 50.
+6. `place_order` in this process, no HTTP: median milliseconds per order over blocks of 50. These
+   orders reach the matcher one at a time, as a trickle: the commands per batch it made of them and
+   the CPU per order of the matcher and of the PostgreSQL backends serving it (its fixed cost per
+   batch, which a saturating load hides by batching).
 
 wrk's CPU share (user + system time over wall time over the machine's cores, from wait4) is reported
 for the floor and order runs, to show the load generator was not what saturated. For the orders
@@ -193,6 +196,30 @@ def _service_time(users) -> float:
     return statistics.median(blocks)
 
 
+def _commands_applied() -> int:
+    from apps.matching.models import MarketState
+
+    return sum(MarketState.objects.values_list("commands_applied", flat=True))
+
+
+def _wait_applied(count: int) -> None:
+    deadline = time.monotonic() + 60
+    while _commands_applied() < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the matcher did not apply the orders of the service-time blocks")
+        time.sleep(0.05)
+
+
+def _batches_since(started) -> int:
+    """Batches the matcher settled since `started`: each stamps the orders it changes with its time."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(DISTINCT updated_at) FROM orders_order "
+                       "WHERE applied AND updated_at >= to_timestamp(%s)", [started])  # fmt: skip
+        return cursor.fetchone()[0]
+
+
 def _measure(settings_dict) -> list[Figure]:
     from tests.support import database_url
 
@@ -215,10 +242,15 @@ def _measure(settings_dict) -> list[Figure]:
                 print("  (bench_entry: POST /api/v1/orders/batch answers 404: its figures are omitted)", flush=True)
             with _stream_endpoint(web, web_env) as stream:
                 loaded, delays = _delivery_under_load(url, stream.port, _tokens(tmp, users))
+        meter = CpuMeter().add("matcher", matcher.proc.pid)
+        before, applied = meter.reading(), _commands_applied()
+        started = time.time()
         service_ms = _service_time(users)
+        _wait_applied(applied + SERVICE_BLOCKS * SERVICE_ORDERS)
+        trickle_cpu, trickle_batches = CpuMeter.spent(before, meter.reading()), _batches_since(started)
     finally:
         matcher.stop()
-    cores = os.cpu_count()
+    cores, trickle = os.cpu_count(), SERVICE_BLOCKS * SERVICE_ORDERS
     figures = [
         Figure(f"wrk GET /healthz, {CONNECTIONS} conns (floor)", floor.rate, "req/s"),
         Figure(f"wrk POST /orders, {CONNECTIONS} conns, {USERS} accounts", entry.rate, "orders/s"),
@@ -248,6 +280,12 @@ def _measure(settings_dict) -> list[Figure]:
                     for part, seconds in cpu.items()]  # fmt: skip
     figures += [
         Figure(f"place_order, in process, blocks of {SERVICE_ORDERS}", service_ms, "ms/order (median)"),
+        Figure("matcher fed by those orders, commands per batch", trickle / trickle_batches, ""),
+        *(
+            Figure(f"matcher fed by those orders, CPU per order: {part}", 1e6 * seconds / trickle, "us")
+            for part, seconds in trickle_cpu.items()
+            if part != "PostgreSQL, other"
+        ),
         Figure(f"WS commit->sub p50, {SUBSCRIBERS} subs, REST busy", percentile(delays, 50), "ms"),
         Figure(f"WS commit->sub p99, {SUBSCRIBERS} subs, REST busy", percentile(delays, 99), "ms"),
         Figure("wrk POST /orders during the WS figures", loaded.rate, "orders/s"),

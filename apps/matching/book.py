@@ -5,6 +5,7 @@ price then quantity with the decimal point removed and leading zeros stripped)."
 from __future__ import annotations
 
 import zlib
+from bisect import bisect_left, insort
 from decimal import Decimal
 
 
@@ -38,3 +39,29 @@ class LevelFormatter:
 
     def levels(self, levels) -> list[list[str]]:
         return [[self.price(p), self.quantity(q)] for p, q in levels]
+
+
+class SortedLevels:
+    """One side of the book as published, best first: an integer key that sorts it (ticks, negated
+    for bids) to its [price, quantity] strings. A batch changes a few levels of a book that may hold
+    thousands: keeping the text of every level and the order of their keys costs what changed."""
+
+    __slots__ = ("keys", "levels")
+
+    def __init__(self, levels: list[tuple[int, list[str]]] = ()):
+        self.levels = dict(levels)
+        self.keys = sorted(self.levels)
+
+    def set(self, key: int, level: list[str] | None) -> None:
+        """Put a level, or remove it (None)."""
+        if level is None:
+            if self.levels.pop(key, None) is not None:
+                del self.keys[bisect_left(self.keys, key)]
+            return
+        if key not in self.levels:
+            insort(self.keys, key)
+        self.levels[key] = level
+
+    def top(self, n: int | None = None) -> list[list[str]]:
+        levels = self.levels
+        return [levels[k] for k in (self.keys if n is None else self.keys[:n])]

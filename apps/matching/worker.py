@@ -56,6 +56,7 @@ ROW_COLUMNS = ", ".join(f"o.{name}" for name in ROW_FIELDS[:-2]) + ", h.amount, 
 
 GROUP = "matcher"
 CONSUMER = "matcher"  # one owner per market (the advisory lock), so one stable consumer name
+LAG_READING_SECONDS = 0.5
 LOCK_NAMESPACE = 0x4D41  # "MA": first key of pg_try_advisory_lock(int, int); the second is the market id
 
 
@@ -113,9 +114,10 @@ def stream_id_tuple(entry_id: str) -> tuple[int, int]:
 
 
 class MarketRunner:
-    def __init__(self, market: Market, client: redis.Redis):
+    def __init__(self, market: Market, client: redis.Redis, wants_depth: set[int] | None = None):
         self.market = market
         self.redis = client
+        self.wants_depth = wants_depth if wants_depth is not None else set()  # Publisher.wants_depth
         self.key = streams.stream_key(market.symbol)
         self.read_pending = True  # after (re)start, first the entries delivered but never acknowledged
         self.accounts: dict[tuple[int, str], int] = {}  # (user, currency) -> account id
@@ -152,6 +154,7 @@ class MarketRunner:
         self.engine, self.state, self.pending_levels = engine, state, pending_levels
         self.uncommitted = set()
         self.read_pending = True
+        self.depth_due = True  # the next update that changes the book carries all of it
         self.broken = False
         freeze_heap()
         logger.info("%s: rebuilt %d open orders at stream id %s", market.symbol, len(rows), saved.last_stream_id)
@@ -314,7 +317,9 @@ class MarketRunner:
     def prepare(self, entries: list[tuple[str, dict]]) -> Prepared:
         """Apply a batch to the engine and build everything its settlement writes, without writing.
         The cursor moves on in memory at once (the next batch is prepared while this one commits);
-        if the commit fails, the matcher rebuilds the engine and the cursor from PostgreSQL."""
+        if the commit fails, the matcher rebuilds the engine and the cursor from PostgreSQL. The
+        update carries the whole book when the engine was rebuilt or the publisher lost its copy
+        (`wants_depth`), else only the levels that changed."""
         started = time.perf_counter()
         last_applied = stream_id_tuple(self.state["last_stream_id"])
         # A pending entry trimmed away comes back without fields: nothing to apply, only to acknowledge.
@@ -392,6 +397,9 @@ class MarketRunner:
             raise
         self.state = {k: v for k, v in state.items() if k != "expected_applied"}
         self.pending_levels = {}
+        send_depth = bool(levels) and (self.depth_due or self.ctx.market_id in self.wants_depth)
+        if send_depth:
+            self.depth_due = False
         applied = set(batch.dirty)
         self.uncommitted |= applied
         prepared.batch, prepared.state, prepared.applied, prepared.fills = batch, state, applied, len(fills)
@@ -399,7 +407,7 @@ class MarketRunner:
         # The publisher renders later, while the next batches change these tickets: their state now.
         prepared.update = publish.Update(
             ctx=self.ctx, market=self.market, sequence=state["book_sequence"] if levels else None, levels=levels,
-            depth=engine.depth(), trades=[], now=batch.now, balances={}, owners={},
+            depth=engine.depth() if send_depth else None, trades=[], now=batch.now, balances={}, owners={},
             orders=[(t, t.filled_quantity, t.filled_quote, t.fee, t.status, t.reason) for t in batch.dirty.values()],
             status=changes,
         )  # fmt: skip
@@ -504,6 +512,7 @@ class Matcher:
         gc.set_threshold(20_000, 20, 20)
         self.next_discovery = 0.0
         self.next_sweep = 0.0
+        self.next_lag_reading = 0.0
         self.caught_up = False
         self.last_step_entries = 0
         self.last_step_read_new = False
@@ -645,7 +654,7 @@ class Matcher:
             if not self.locks.try_lock(market.pk):
                 continue
             try:
-                runner = MarketRunner(market, self.redis)
+                runner = MarketRunner(market, self.redis, self.publisher.wants_depth)
                 runner.ensure_group()
                 runner.sweep()
             except Exception:
@@ -697,4 +706,6 @@ class Matcher:
                 raise
             self._submit(prepared)
         self.caught_up = not full
-        metrics.update_lag(self.redis, self.runners)
+        if now >= self.next_lag_reading:  # a gauge scraped every few seconds: not a round trip per batch
+            metrics.update_lag(self.redis, self.runners)
+            self.next_lag_reading = now + LAG_READING_SECONDS

@@ -97,3 +97,36 @@ def test_an_order_that_reaches_the_book_is_announced_on_its_owners_orders_channe
     assert announced == {order.pk: "new", stop.pk: "new"}  # the stop is armed, waiting for its trigger
     (update,) = [m["payload"] for group, m in published if group == "book.BTC-USDT"]
     assert update["bids"] == [["99.00", "0.1000"]] and update["sequence"] == 1  # the stop is not in the book
+
+
+def test_a_failed_publication_makes_the_next_update_carry_the_whole_book(market, published, monkeypatch):
+    """The publisher keeps the book as published and applies each batch's changed levels to it. When a
+    publication fails half-way its copy may be wrong: it is dropped, the publisher asks the matcher for
+    the whole book, and until it comes that market's book is not published; then the cache is exact."""
+    maker = trader(btc="10", usdt="100000")
+    with matcher() as m:
+        for price in ("99.00", "98.00"):
+            place(maker, side="buy", type="limit", price=price, quantity="0.1")
+        drain(m)
+        first = json.loads(get_redis().get(publish.book_cache_key("BTC-USDT")))["sequence"]
+        real_send = publish.Publisher._send
+
+        async def fail(self, messages):
+            raise ConnectionError("the channel layer went away")
+
+        monkeypatch.setattr(publish.Publisher, "_send", fail)
+        place(maker, side="buy", type="limit", price="97.00", quantity="0.1")
+        drain(m)
+        assert m.publisher.wants_depth == {market.pk}
+        monkeypatch.setattr(publish.Publisher, "_send", real_send)
+        published.clear()
+        place(maker, side="sell", type="limit", price="101.00", quantity="0.2")
+        drain(m)
+        assert m.publisher.wants_depth == set()
+    (update,) = [message["payload"] for group, message in published if group == "book.BTC-USDT"]
+    assert update["sequence"] == first + 2 and update["asks"] == [["101.00", "0.2000"]]  # only what changed
+    cached = json.loads(get_redis().get(publish.book_cache_key("BTC-USDT")))
+    assert cached["sequence"] == first + 2
+    assert cached["bids"] == [["99.00", "0.1000"], ["98.00", "0.1000"], ["97.00", "0.1000"]]
+    assert cached["asks"] == [["101.00", "0.2000"]]
+    assert update["checksum"] == checksum(cached["bids"], cached["asks"])
