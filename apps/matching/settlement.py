@@ -190,10 +190,15 @@ def write(
     # The market row first, before any account: the batch's foreign keys (trades, candles) lock it at
     # commit anyway, and taken last that lock would close a cycle with the kill switch (which holds
     # market rows FOR UPDATE) and an order entry on another market waiting for an account held here.
+    # The lock and the ids of the batch's trades and ledger transactions in one round trip.
     lock = "FOR NO KEY UPDATE" if any(change["breaker"] for change in changes) else "FOR KEY SHARE"
-    cursor.execute(f"SELECT 1 FROM markets_market WHERE id = %s {lock}", [ctx.market_id])  # noqa: S608
-    trade_ids = _reserve(cursor, "trades_trade_id_seq", len(batch.trades))
-    txn_ids = _reserve(cursor, "wallets_transaction_id_seq", len(batch.postings))
+    cursor.execute(
+        "SELECT ARRAY(SELECT nextval('trades_trade_id_seq') FROM generate_series(1, %s)), "  # noqa: S608
+        "ARRAY(SELECT nextval('wallets_transaction_id_seq') FROM generate_series(1, %s)) "
+        f"FROM markets_market WHERE id = %s {lock}",
+        [len(batch.trades), len(batch.postings), ctx.market_id],
+    )
+    trade_ids, txn_ids = cursor.fetchone()
     if batch.trades:
         with cursor.copy(
             "COPY trades_trade (id, market_id, price, quantity, quote_quantity, taker_side, buy_order_id, "
@@ -333,10 +338,3 @@ def _hold_status(ticket: Ticket) -> str:
     if ticket.hold_left > 0:
         return "active"
     return "released" if ticket.released else "consumed"
-
-
-def _reserve(cursor, sequence: str, n: int) -> list[int]:
-    if not n:
-        return []
-    cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [sequence, n])
-    return [row[0] for row in cursor.fetchall()]
