@@ -1,9 +1,9 @@
 """After a batch commits: the Redis book cache and the events of the channel layer.
 
 Nothing here is needed for correctness of money: a failure is logged and the next batch writes a
-fresh cache. Groups: `book.{SYMBOL}` (updates), `trades.{SYMBOL}`, `user.{id}` (own orders, fills,
-balances); one channel-layer message per group and batch, which consumers unpack into API.md
-messages.
+fresh cache. Groups: `book.{SYMBOL}` (updates), `trades.{SYMBOL}` on the `market_data` layer (Redis
+pub/sub, read by each process's market feed), `user.{id}` (own orders, fills, balances) on the default
+layer; one channel-layer message per group and batch, which consumers unpack into API.md messages.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from apps.matching.settlement import MarketContext
 from apps.orders.serializers import STATIC_FIELDS, OrderFormatter
 
 logger = logging.getLogger(__name__)
+
+
+# The channel layer of public market data (settings.CHANNEL_LAYERS): what apps.markets.feed reads.
+MARKET_DATA_LAYER = "market_data"
 
 
 def book_cache_key(symbol: str) -> str:
@@ -57,6 +61,7 @@ class Publisher:
     def __init__(self, client: redis.Redis, *, queue_size: int = 8):
         self.redis = client
         self.layer = get_channel_layer()
+        self.market_layer = get_channel_layer(MARKET_DATA_LAYER)
         self.formatters: dict[int, tuple] = {}
         self.queue: queue.Queue[Update | None] = queue.Queue(maxsize=queue_size)
         self.thread = threading.Thread(target=self._run, name="matcher-publisher", daemon=True)
@@ -101,7 +106,15 @@ class Publisher:
             logger.exception("%s: publishing a batch failed", update.ctx.symbol)
 
     async def _send(self, messages: list[tuple[str, dict]]) -> None:
-        await asyncio.gather(*(self.layer.group_send(group, message) for group, message in messages))
+        """Private events (`user.{id}`) on the default layer, market data on its own (in order: one
+        connection publishes them one after the other)."""
+        public = [(group, message) for group, message in messages if not group.startswith("user.")]
+        private = [self.layer.group_send(group, message) for group, message in messages if group.startswith("user.")]
+        await asyncio.gather(self._send_market_data(public), *private)
+
+    async def _send_market_data(self, messages: list[tuple[str, dict]]) -> None:
+        for group, message in messages:
+            await self.market_layer.group_send(group, message)
 
     def _build(self, u: Update) -> list[tuple[str, dict]]:
         market, symbol = u.market, u.ctx.symbol
