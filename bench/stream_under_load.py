@@ -117,7 +117,9 @@ def _measure(settings_dict) -> list[Figure]:
     window = SECONDS - 2
     figures: list[Figure] = []
     try:
-        with WebProcess(**web_env) as web, StreamProcess(**web_env) as stream, tempfile.TemporaryDirectory() as tmp:
+        workers = os.environ.get("STREAM_CONCURRENCY", "1")
+        with WebProcess(**web_env) as web, StreamProcess(**web_env, STREAM_CONCURRENCY=workers) as stream, \
+                tempfile.TemporaryDirectory() as tmp:  # fmt: skip
             url = f"http://127.0.0.1:{web.port}"
             _wrk(url, "orders.lua", WARMUP, CONNECTIONS, (_tokens(tmp, users), "1"))
             tokens = _tokens(tmp, users)

@@ -3,11 +3,12 @@ socket together (Procfile `stream:`, `--ws apps.core.wsprotocol:CoalescingWebSoc
 
 uvicorn writes every frame to its socket as it is sent: one `send()` system call per frame and client.
 A market feed hands each subscriber a book update and the batch's trades in one step, so with 200
-subscribers of a busy market that was 20,000-30,000 system calls a second, close to half of the
-stream process's CPU time (bench/stream_under_load.py). Here a `websocket.send` only adds its frame to
-the connection's outgoing buffer, and one callback, scheduled by the first frame, writes what the step
-buffered in one call. Frames keep their order with everything else uvicorn writes (pings, pongs, the
-close frame): each of those writes drains the same buffer, ours included, first. The ASGI contract is
+subscribers of a busy market that was 20,000-30,000 system calls a second, each waking the reader,
+and a quarter of the stream process's CPU time in the kernel (bench/stream_under_load.py). Here a
+`websocket.send` only adds its frame to the connection's outgoing buffer, and one callback, scheduled
+by the first frame, writes what the step buffered in one call. Frames keep their order with
+everything else uvicorn writes (pings, pongs, the close frame): each of those writes drains the same
+buffer, ours included, first. The ASGI contract is
 unchanged: `send` still waits while the transport is paused (a client not reading), and raises once
 the client is gone.
 """
