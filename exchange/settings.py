@@ -13,6 +13,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
+from redis.connection import parse_url as parse_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("EXCHANGE_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -137,14 +138,28 @@ CHANNEL_LAYERS = {
         # redis-py 8 reads with a 5 s socket timeout by default, which is also how long channels-redis
         # blocks waiting for a message: every idle WebSocket would fail after 5 s. Read longer.
         # Every channel of a web process shares one Redis key, so `capacity` bounds what a process may
-        # have waiting (the market feeds read one message per market and batch, whatever the number of
-        # subscribers); past it, messages are dropped and the feeds resynchronise from the cache.
+        # have waiting (the private events of its connections); past it, messages are dropped.
         "CONFIG": {
             "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": "exchange:channels:",
             "capacity": 1000,
         },
-    }
+    },
+    # Public market data (book updates, trades, halts: apps.matching.publish to apps.markets.feed) over
+    # Redis pub/sub. The layer above costs four Redis round trips per message received, one after the
+    # other, shared by every channel of the process: on a busy machine that was 20-50 messages/s, and
+    # the feeds fell seconds behind the matcher. Pub/sub pushes what is published, so a feed reads
+    # whatever has arrived in one go. Nothing is kept for a process that is not connected: the feeds
+    # notice the gap in the sequence and reload the book from the cache. Pub/sub channels are not per
+    # database, so the prefix names REDIS_URL's database (`make run`, `make test` and `make bench`
+    # share the embedded Redis on databases 0, 1 and 2).
+    "market_data": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": f"exchange:{parse_redis_url(REDIS_URL).get('db', 0)}:market:",
+        },
+    },
 }
 
 # --- Auth ---------------------------------------------------------------------------------------

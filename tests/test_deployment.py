@@ -146,7 +146,7 @@ def test_the_image_runs_the_web_pool_and_compose_the_stream_with_the_procfiles_l
     )
     assert cmd[:3] == procfile("web")[1:4] == ["gunicorn", "--config", "exchange/gunicorn.conf.py"]
     stream, command = procfile("stream"), COMPOSE["services"]["stream"]["command"]
-    for flag in ("--ws-max-size", "--timeout-graceful-shutdown", "--ws-per-message-deflate", "--log-config"):
+    for flag in ("--ws", "--ws-max-size", "--timeout-graceful-shutdown", "--ws-per-message-deflate", "--log-config"):
         assert command[command.index(flag) + 1] == stream[stream.index(flag) + 1], flag
     assert {"--proxy-headers", "--no-access-log"} <= set(command) & set(stream)
     stream_stop = int(command[command.index("--timeout-graceful-shutdown") + 1])

@@ -30,7 +30,7 @@ from apps.accounts.tests.factories import PASSWORD
 from apps.core.redis import get_redis
 from apps.markets.client import BookClient
 from apps.matching.book import checksum
-from apps.matching.publish import book_cache_key
+from apps.matching.publish import MARKET_DATA_LAYER, book_cache_key
 from apps.orders.exceptions import OrderClosed
 from apps.orders.models import Order
 from apps.orders.services import request_cancel
@@ -208,7 +208,7 @@ def test_the_reference_client_detects_a_gap_and_resynchronises(market, web_serve
 
 
 def test_a_feed_that_misses_updates_sends_every_subscriber_a_fresh_snapshot(market, web_server):
-    """The channel layer drops what a process cannot take (capacity, expiry). Here the cache moves
+    """A process misses what is published while its pub/sub connection is down. Here the cache moves
     five updates ahead of what the feed was sent; the next update reveals the gap."""
     redis = get_redis()
     fmt = {"symbol": SYMBOL, "sequence": 7, "bids": [["99.00", "1.0000"]], "asks": [["101.00", "2.0000"]]}
@@ -224,7 +224,7 @@ def test_a_feed_that_misses_updates_sends_every_subscriber_a_fresh_snapshot(mark
             bids, asks = [["99.50", "0.5000"], ["99.00", "1.0000"]], [["100.50", "0.1000"], ["101.00", "2.0000"]]
             redis.set(book_cache_key(SYMBOL), json.dumps({"symbol": SYMBOL, "sequence": 12, "bids": bids,
                                                           "asks": asks, "checksum": checksum(bids, asks)}))  # fmt: skip
-            await get_channel_layer().group_send(f"book.{SYMBOL}", {"type": "book.update", "payload": {
+            await get_channel_layer(MARKET_DATA_LAYER).group_send(f"book.{SYMBOL}", {"type": "book.update", "payload": {
                 "channel": "book", "type": "update", "symbol": SYMBOL, "sequence": 12, "bids": [],
                 "asks": [["100.50", "0.1000"]], "checksum": checksum(bids, asks)}})  # fmt: skip
             fresh = await receive(ws)

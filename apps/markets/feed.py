@@ -1,8 +1,10 @@
-"""Per-process market feeds: one reader of the channel layer per market, fanned out to every local
-subscriber of that market.
+"""Per-process market feeds: one reader of the market-data channel layer per market, fanned out to
+every local subscriber of that market.
 
 A web process holds one `MarketFeed` per market that has subscribers. The feed joins the market's
-`book.{SYMBOL}` and `trades.{SYMBOL}` groups once, with a channel of its own, keeps the aggregated
+`book.{SYMBOL}` and `trades.{SYMBOL}` groups once, with a channel of its own, on the `market_data`
+layer (Redis pub/sub: a feed reads whatever the matcher published since its last read at once, with no
+round trip per message), keeps the aggregated
 book (seeded from the matcher's Redis cache, then advanced by the numbered updates), and renders
 each message once per view: a view is one depth (top N levels per side) with its own diff and its
 own checksum, so a client asking depth 10 gets exactly the top 10 and can prove it. Rendered text
@@ -10,9 +12,9 @@ goes to each subscriber's bounded outbox (apps.core.consumers); a client that ca
 disconnected there, and memory never grows with it.
 
 Ordering: a subscriber is added and sent its snapshot in one step of the event loop, between two
-updates the feed applies, so it misses and doubles nothing. A gap in the matcher's sequence
-(a channel-layer message lost or expired) or a checksum that disagrees makes the feed reload the
-cache and send every subscriber a fresh snapshot. When no update arrives for a while the feed
+updates the feed applies, so it misses and doubles nothing. A gap in the matcher's sequence (a
+message published while this process's pub/sub connection was down) or a checksum that disagrees
+makes the feed reload the cache and send every subscriber a fresh snapshot. When no update arrives for a while the feed
 compares its sequence with the cache, so the last update of a burst cannot be lost silently.
 """
 
@@ -35,7 +37,7 @@ from apps.core.redis import get_redis
 from apps.markets import selectors
 from apps.markets.models import Market
 from apps.matching.book import checksum
-from apps.matching.publish import book_cache_key
+from apps.matching.publish import MARKET_DATA_LAYER, book_cache_key
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ class BookView:
 class MarketFeed:
     def __init__(self, market: Market, registry: dict):
         self.market, self.symbol, self.registry = market, market.symbol, registry
-        self.layer = get_channel_layer()
+        self.layer = get_channel_layer(MARKET_DATA_LAYER)
         self.sequence = 0
         self.bids, self.asks = BookSide(descending=True), BookSide(descending=False)
         self.views: dict[int, BookView] = {}
@@ -127,11 +129,12 @@ class MarketFeed:
 
     async def start(self) -> None:
         try:
-            # The default prefix: channels-redis reads every process-specific channel through one
-            # receive loop keyed by it, so a channel of another prefix would never be read.
             self.channel = await self.layer.new_channel()
             await self._join()
-            await self._load()  # after joining: every update past the cache's sequence reaches us
+            # After joining: every update past the cache's sequence reaches us. (Pub/sub confirms a
+            # subscription on the connection that reads; one published in the instant between the
+            # subscribe and this read is caught as a gap by the next update, or by the quiet check.)
+            await self._load()
         except BaseException:
             if self.registry.get(self.symbol) is self:
                 del self.registry[self.symbol]  # waiting subscribers start another
@@ -176,9 +179,8 @@ class MarketFeed:
                     await self.layer.group_discard(group, self.channel)
         for task in self.tasks:
             task.cancel()
+        # The reader's receive, cancelled, unsubscribes the feed's own channel.
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.channel is not None and hasattr(self.layer, "receive_buffer"):
-            self.layer.receive_buffer.pop(self.channel, None)  # channels-redis keeps one per channel read
 
     # -- book ----------------------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """After a batch commits: the Redis book cache and the events of the channel layer.
 
 Nothing here is needed for correctness of money: a failure is logged and the next batch writes a
-fresh cache. Groups: `book.{SYMBOL}` (updates), `trades.{SYMBOL}`, `user.{id}` (own orders, fills,
-balances); one channel-layer message per group and batch, which consumers unpack into API.md
-messages.
+fresh cache. Groups: `book.{SYMBOL}` (updates), `trades.{SYMBOL}` on the `market_data` layer (Redis
+pub/sub, read by each process's market feed), `user.{id}` (own orders, fills, balances) on the default
+layer; one channel-layer message per group and batch, which consumers unpack into API.md messages.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ from apps.matching.settlement import MarketContext
 from apps.orders.serializers import STATIC_FIELDS, OrderFormatter
 
 logger = logging.getLogger(__name__)
+
+
+# The channel layer of public market data (settings.CHANNEL_LAYERS): what apps.markets.feed reads.
+MARKET_DATA_LAYER = "market_data"
 
 
 def book_cache_key(symbol: str) -> str:
@@ -63,6 +67,8 @@ async def group_send_many(layer, messages: list[tuple[str, dict]]) -> None:
     channels-redis's own script and key mapping: what lands in Redis is what group_send writes, and
     a channel in several groups gets its messages in the order given. A layer of several Redis
     hosts (sharded) gets the plain group_send."""
+    if not messages:
+        return
     if not isinstance(layer, RedisChannelLayer) or layer.ring_size != 1:
         await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
         return
@@ -120,6 +126,7 @@ class Publisher:
     def __init__(self, client: redis.Redis, *, queue_size: int = 8):
         self.redis = client
         self.layer = get_channel_layer()
+        self.market_layer = get_channel_layer(MARKET_DATA_LAYER)
         self.formatters: dict[int, tuple] = {}
         # market id -> (bids, asks) as last published: each update applies its changed levels, so
         # writing the cache costs what changed, not the book's size. An update carries the whole
@@ -197,7 +204,16 @@ class Publisher:
         return book
 
     async def _send(self, messages: list[tuple[str, dict]]) -> None:
-        await group_send_many(self.layer, messages)
+        """Private events (`user.{id}`) on the default layer (every group's message in two round trips:
+        group_send_many), market data on its own (in order: one connection publishes them one after
+        the other)."""
+        public = [(group, message) for group, message in messages if not group.startswith("user.")]
+        private = [(group, message) for group, message in messages if group.startswith("user.")]
+        await asyncio.gather(self._send_market_data(public), group_send_many(self.layer, private))
+
+    async def _send_market_data(self, messages: list[tuple[str, dict]]) -> None:
+        for group, message in messages:
+            await self.market_layer.group_send(group, message)
 
     def _build(self, u: Update) -> list[tuple[str, dict]]:
         market, symbol = u.market, u.ctx.symbol

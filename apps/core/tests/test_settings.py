@@ -13,6 +13,7 @@ PROBE = (
     "d = settings.DATABASES['default']; "
     "print(json.dumps({'db': [d['HOST'], str(d['PORT']), d['NAME'], d['USER']], 'redis': settings.REDIS_URL, "
     "'broker': settings.CELERY_BROKER_URL, 'layer': settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'], "
+    "'market_data': settings.CHANNEL_LAYERS['market_data']['CONFIG'], "
     "'cache': settings.CACHES['default']['LOCATION'], 'debug': settings.DEBUG, 'ssl': settings.SECURE_SSL_REDIRECT}))"
 )
 PRODUCTION = {
@@ -64,6 +65,8 @@ def test_without_urls_settings_point_at_the_embedded_servers():
     assert loaded["db"] == ["127.0.0.1", "55432", "exchange", "postgres"]
     assert loaded["redis"] == "redis://127.0.0.1:56379/0"
     assert loaded["broker"] == loaded["redis"] == loaded["cache"] == loaded["layer"][0]["address"]
+    assert loaded["market_data"]["hosts"][0]["address"] == loaded["redis"]
+    assert loaded["market_data"]["prefix"] == "exchange:0:market:"
 
 
 def test_with_urls_every_component_uses_them():
@@ -77,6 +80,9 @@ def test_with_urls_every_component_uses_them():
     assert loaded["db"] == ["db.example", "6543", "ex", "u"]
     assert loaded["redis"] == loaded["broker"] == loaded["cache"] == "redis://cache.example:6380/3"
     assert [host["address"] for host in loaded["layer"]] == ["redis://cache.example:6380/3"]
+    # Pub/sub channels are not per database: the market-data channels carry the database's number.
+    assert [host["address"] for host in loaded["market_data"]["hosts"]] == ["redis://cache.example:6380/3"]
+    assert loaded["market_data"]["prefix"] == "exchange:3:market:"
 
 
 def test_production_defaults_are_safe():

@@ -82,7 +82,7 @@ async def test_a_feed_that_fails_to_start_is_not_handed_out(monkeypatch):
     async def market(symbol):
         return _Market()
 
-    monkeypatch.setattr(feed_module, "get_channel_layer", Layer)
+    monkeypatch.setattr(feed_module, "get_channel_layer", lambda alias: Layer())
     monkeypatch.setattr(feed_module, "_market", market)
     with pytest.raises(ConnectionError):
         await feed_module.feed_for("BTC-USDT")
@@ -106,7 +106,7 @@ async def test_the_reader_survives_a_channel_layer_error(monkeypatch):
         async def group_add(self, group, channel):
             pass
 
-    monkeypatch.setattr(feed_module, "get_channel_layer", Layer)
+    monkeypatch.setattr(feed_module, "get_channel_layer", lambda alias: Layer())
     feed = MarketFeed(_Market(), {})
     feed.channel = "specific.test!reader"
     task = asyncio.create_task(feed._read())
@@ -117,7 +117,7 @@ async def test_the_reader_survives_a_channel_layer_error(monkeypatch):
 
 @pytest.mark.asyncio
 async def test_a_new_ticker_subscriber_gets_a_fresh_ticker(monkeypatch):
-    monkeypatch.setattr(feed_module, "get_channel_layer", lambda: None)
+    monkeypatch.setattr(feed_module, "get_channel_layer", lambda alias: None)
     feed = MarketFeed(_Market(), {})
     values = iter(["100.00", "250.00"])
 

@@ -6,6 +6,7 @@ import random
 from decimal import Decimal as D
 
 import pytest
+from django.conf import settings
 
 from apps.core.redis import get_redis
 from apps.matching import publish
@@ -130,3 +131,29 @@ def test_a_failed_publication_makes_the_next_update_carry_the_whole_book(market,
     assert cached["bids"] == [["99.00", "0.1000"], ["98.00", "0.1000"], ["97.00", "0.1000"]]
     assert cached["asks"] == [["101.00", "0.2000"]]
     assert update["checksum"] == checksum(cached["bids"], cached["asks"])
+
+
+def test_market_data_goes_out_on_its_own_layer_in_order_and_private_events_on_the_default_one():
+    """Book updates, halts and trades on the pub/sub layer the feeds read (one after the other, in the
+    batch's order); a user's events on the default layer, which keeps them for a process briefly
+    disconnected."""
+    import asyncio
+
+    class Layer:
+        def __init__(self):
+            self.sent = []
+
+        async def group_send(self, group, message):
+            await asyncio.sleep(0)
+            self.sent.append((group, message["type"]))
+
+    publisher = publish.Publisher.__new__(publish.Publisher)  # no thread: _send alone
+    publisher.layer, publisher.market_layer = Layer(), Layer()
+    messages = [("book.BTC-USDT", {"type": "book.update"}), ("book.BTC-USDT", {"type": "market.status"}),
+                ("trades.BTC-USDT", {"type": "trades.batch"}), ("user.7", {"type": "user.events"}),
+                ("user.8", {"type": "user.events"})]  # fmt: skip
+    asyncio.run(publisher._send(messages))
+    assert publisher.market_layer.sent == [(g, m["type"]) for g, m in messages[:3]]
+    assert sorted(publisher.layer.sent) == [("user.7", "user.events"), ("user.8", "user.events")]
+    assert publish.MARKET_DATA_LAYER in settings.CHANNEL_LAYERS
+    assert settings.CHANNEL_LAYERS[publish.MARKET_DATA_LAYER]["BACKEND"].endswith("RedisPubSubChannelLayer")
