@@ -108,6 +108,9 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be a PostgreSQL URL (postgres://...).")
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Django's backend, with a pooled connection checked by a round trip only when it has not been in
+# the last second instead of at every request (exchange/postgresql/base.py).
+DATABASES["default"]["ENGINE"] = "exchange.postgresql"
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 # Under ASGI every request runs in a fresh thread, so thread-local persistent connections would
