@@ -77,7 +77,7 @@ MIDDLEWARE = [
     "apps.accounts.middleware.RateLimitHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "apps.core.middleware.PrometheusAfterMiddleware",  # django-prometheus's, its labelled metrics looked up once
 ]
 
 ROOT_URLCONF = "exchange.urls"
@@ -216,6 +216,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],  # with a nesting limit
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CursorPagination",
     "DEFAULT_METADATA_CLASS": "apps.core.metadata.Metadata",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.ContentNegotiation",  # remembered per Accept
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
