@@ -6,8 +6,10 @@ CPU in the web process plus a statement's worth of PostgreSQL's. Here a connecti
 check within the last RECHECK_SECONDS is lent without a round trip, unless the client already knows
 it is broken; one idle for longer (a restart, a proxy's idle timeout, a terminated backend) is checked
 as before. A backend that dies within that second fails the request it is lent to (503
-`service_unavailable`, as a connection lost in mid-request does) and the pool drops it on return.
-Without a pool (DATABASE_POOL=false) nothing changes.
+`service_unavailable`, as a connection lost in mid-request does), the pool drops it on return, and
+from then on every connection is checked again before its next loan (the readiness probe, which
+borrows from the pool itself, tries a second connection then). Without a pool (DATABASE_POOL=false)
+nothing changes.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def check_connection(conn) -> None:
     _checked_at[conn] = now
 
 
+def forget_checks() -> None:
+    """A connection failed in use (PostgreSQL restarted?): every connection is checked again before
+    its next loan, however recently it passed."""
+    _checked_at.clear()
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     @property
     def pool(self):
@@ -44,3 +52,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if pool is not None and pool._check is ConnectionPool.check_connection:
             pool._check = check_connection
         return pool
+
+    def close_if_unusable_or_obsolete(self):
+        if self.errors_occurred and self.pool is not None:
+            forget_checks()
+        super().close_if_unusable_or_obsolete()

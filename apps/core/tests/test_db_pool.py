@@ -48,3 +48,18 @@ def test_a_real_check_passes_on_a_live_connection():
         base._checked_at.pop(conn, None)
         base.check_connection(conn)
         assert conn in base._checked_at
+
+
+def test_after_a_connection_failed_in_use_every_connection_is_checked_again(monkeypatch):
+    round_trips = []
+    monkeypatch.setattr(base.ConnectionPool, "check_connection", staticmethod(round_trips.append))
+    with connection.pool.connection() as conn:
+        base.check_connection(conn)
+        round_trips.clear()
+        base.check_connection(conn)
+        assert round_trips == []  # checked a moment ago
+        connection.ensure_connection()
+        connection.errors_occurred = True  # as after a query that lost its server
+        connection.close_if_unusable_or_obsolete()
+        base.check_connection(conn)
+        assert round_trips == [conn]
