@@ -78,7 +78,7 @@ MIDDLEWARE = [
     "apps.accounts.middleware.RateLimitHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "apps.core.middleware.PrometheusAfterMiddleware",  # django-prometheus's, its labelled metrics looked up once
 ]
 
 ROOT_URLCONF = "exchange.urls"
@@ -109,6 +109,9 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be a PostgreSQL URL (postgres://...).")
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Django's backend, with a pooled connection checked by a round trip only when it has not been in
+# the last second instead of at every request (exchange/postgresql/base.py).
+DATABASES["default"]["ENGINE"] = "exchange.postgresql"
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 # Under ASGI every request runs in a fresh thread, so thread-local persistent connections would
@@ -228,6 +231,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],  # with a nesting limit
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CursorPagination",
     "DEFAULT_METADATA_CLASS": "apps.core.metadata.Metadata",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.ContentNegotiation",  # remembered per Accept
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,

@@ -7,13 +7,15 @@ from apps.accounts.admin_site import ExchangeAdminSite, ExchangeOTPAdminSite
 from apps.core import views as core_views
 from apps.kyc import views as kyc_views
 
+# Order entry first: Django tries the patterns in turn on every request, and no other app's path
+# starts with "orders" (a third of URL resolution's CPU for POST /orders when it came sixth).
 api_v1 = [
+    path("", include("apps.orders.urls")),
     path("", include("apps.core.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.kyc.urls")),
     path("", include("apps.wallets.urls")),
     path("", include("apps.markets.urls")),
-    path("", include("apps.orders.urls")),
     path("", include("apps.trades.urls")),
     path("", include("apps.portfolio.urls")),
 ]

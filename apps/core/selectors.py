@@ -6,14 +6,17 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
+import psycopg
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from psycopg_pool import PoolTimeout
 
 from apps.core import supervision
 from apps.core.fields import format_time
 from apps.core.redis import get_redis
 from apps.core.services import HEARTBEAT_KEY
+from exchange.postgresql.base import forget_checks
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,17 @@ def check_postgres() -> CheckResult:
             # Borrow with the probe's own budget, not the pool's request timeout: a probe must
             # answer 503 within seconds when PostgreSQL is down. The pool checks the connection.
             pool.open(wait=False)
-            with pool.connection(timeout=settings.READINESS_TIMEOUT_SECONDS) as conn:
-                conn.execute("SELECT 1").fetchone()
+            try:
+                with pool.connection(timeout=settings.READINESS_TIMEOUT_SECONDS) as conn:
+                    conn.execute("SELECT 1").fetchone()
+            except PoolTimeout:
+                raise  # none to lend within the probe's budget: PostgreSQL is down
+            except psycopg.OperationalError:
+                # A connection lent unchecked (checked within the last second) whose server went
+                # away: every connection is checked again from now on; a second one says.
+                forget_checks()
+                with pool.connection(timeout=settings.READINESS_TIMEOUT_SECONDS) as conn:
+                    conn.execute("SELECT 1").fetchone()
             return
         try:
             with connection.cursor() as cursor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
@@ -40,11 +42,73 @@ class OrderInput(serializers.Serializer):
         order): (validated data, None) or (None, its errors)."""
         out = []
         for raw in orders:
+            accepted = self.accept_plain(raw)
+            if accepted is not None:
+                out.append((accepted, None))
+                continue
             try:
                 out.append((self.run_validation(raw), None))
             except serializers.ValidationError as invalid:
                 out.append((None, invalid.detail))
         return out
+
+    def accept_plain(self, raw) -> dict | None:
+        """The validated data of a plainly good order, without DRF's field machinery (a third of
+        validation's CPU), or None: anything unusual (a missing or null field, another JSON type, a
+        string with spaces, a bad value) is left to run_validation, which answers exactly as before
+        and words every error. Only ever accepts what run_validation accepts, with the same data
+        (test_serializer_equivalence)."""
+        if type(raw) is not dict:
+            return None
+        get = raw.get
+        symbol, side, kind = get("symbol"), get("side"), get("type")
+        if type(symbol) is not str or not _PLAIN_SYMBOL.fullmatch(symbol) or type(side) is not str \
+                or side not in _SIDES or type(kind) is not str or kind not in _TYPES:  # fmt: skip
+            return None
+        fields = self.fields
+        data = {"symbol": symbol, "side": side, "type": kind}
+        for name in _MONEY:
+            value = get(name, _ABSENT)
+            if value is _ABSENT:
+                continue
+            if type(value) is not str:
+                return None
+            try:
+                data[name] = fields[name].to_internal_value(value)
+            except serializers.ValidationError:
+                return None
+        for name, allowed in (("time_in_force", _TIFS), ("self_trade_prevention", _STPS)):
+            value = get(name, _ABSENT)
+            if value is _ABSENT:
+                data[name] = fields[name].default
+            elif type(value) is str and value in allowed:
+                data[name] = value
+            else:
+                return None
+        post_only = get("post_only", _ABSENT)
+        if post_only is _ABSENT:
+            data["post_only"] = fields["post_only"].default
+        elif type(post_only) is bool:
+            data["post_only"] = post_only
+        else:
+            return None
+        client_order_id = get("client_order_id", _ABSENT)
+        if client_order_id is not _ABSENT:
+            if type(client_order_id) is not str or not _PLAIN_CLIENT_ORDER_ID.fullmatch(client_order_id):
+                return None
+            data["client_order_id"] = client_order_id
+        return data
+
+
+# What OrderInput.accept_plain takes without DRF: ASCII with nothing to trim, within the fields' limits.
+_PLAIN_SYMBOL = re.compile(r"[A-Za-z0-9-]{1,24}")
+_PLAIN_CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+_SIDES = tuple(value for value, _ in Order.Side.choices)
+_TYPES = tuple(value for value, _ in Order.Type.choices)
+_TIFS = tuple(value for value, _ in Order.TimeInForce.choices)
+_STPS = tuple(value for value, _ in Order.SelfTradePrevention.choices)
+_MONEY = ("quantity", "quote_quantity", "price", "stop_price")
+_ABSENT = object()
 
 
 class OrderInputSchema(OpenApiSerializerExtension):

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import redis
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import DomainError
@@ -166,14 +166,26 @@ def _outcome(user, entry: _Prepared, row: tuple) -> tuple[Order, bool] | DomainE
                                           "required": str(needed)})  # fmt: skip
     if not created:
         return _by_client_order_id(user, r.client_order_id), False
-    order = Order(
-        id=order_id, user_id=user.pk, market=market, side=r.side, type=r.type, quantity=r.quantity,
-        quote_quantity=r.quote_quantity, price=r.price, stop_price=r.stop_price, time_in_force=r.time_in_force,
-        post_only=r.post_only, client_order_id=r.client_order_id, self_trade_prevention=r.self_trade_prevention,
-        hold_id=hold_id, created_at=at, updated_at=at,
-    )  # fmt: skip
-    order._state.adding = False
+    values = {
+        **_new_order_defaults(), "id": order_id, "user_id": user.pk, "market_id": market.pk, "side": r.side,
+        "type": r.type, "quantity": r.quantity, "quote_quantity": r.quote_quantity, "price": r.price,
+        "stop_price": r.stop_price, "time_in_force": r.time_in_force, "post_only": r.post_only,
+        "client_order_id": r.client_order_id, "self_trade_prevention": r.self_trade_prevention, "hold_id": hold_id,
+        "created_at": at, "updated_at": at,
+    }  # fmt: skip
+    # The row as the statement wrote it, made as a loaded row is (half the CPU of Order(**fields)).
+    order = Order.from_db(DEFAULT_DB_ALIAS, _ORDER_COLUMNS, [values[name] for name in _ORDER_COLUMNS])
+    Order.market.field.set_cached_value(order, market)
     return order, True
+
+
+_ORDER_COLUMNS = tuple(field.attname for field in Order._meta.concrete_fields)
+
+
+@functools.cache
+def _new_order_defaults() -> dict:
+    """The columns orders_place leaves at their defaults, as Order() would set them."""
+    return {field.attname: field.get_default() for field in Order._meta.concrete_fields}
 
 
 def _repeat_or(user, request: OrderRequest, refusal: DomainError) -> tuple[Order, bool] | DomainError:

@@ -141,3 +141,34 @@ def test_deleted_user_refresh_is_401_not_500(user):
     user.delete()
     response = APIClient().post("/api/v1/auth/refresh", {"refresh": pair["refresh"]}, format="json")
     assert response.status_code == 401
+
+
+def test_a_remembered_access_token_is_refused_once_it_expires(user, monkeypatch):
+    """Validated tokens are remembered per process (JWTAuthentication.get_validated_token); the
+    expiry is still checked on every request."""
+    from rest_framework_simplejwt import tokens
+    from rest_framework_simplejwt.utils import aware_utcnow
+
+    from apps.accounts import authentication
+
+    access = login(user.username).json()["access"]
+    assert bearer(access).get("/api/v1/account").status_code == 200
+    assert access.encode() in authentication._validated
+    later = aware_utcnow() + dt.timedelta(minutes=30)
+    for module in (authentication, tokens):
+        monkeypatch.setattr(module, "aware_utcnow", lambda: later)
+    response = bearer(access).get("/api/v1/account")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_token"
+    assert access.encode() not in authentication._validated
+
+
+def test_a_remembered_access_token_answers_as_a_fresh_one(user):
+    access = login(user.username).json()["access"]
+    first = bearer(access).get("/api/v1/account")
+    second = bearer(access).get("/api/v1/account")
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    header, payload, sig = access.split(".")
+    response = bearer(f"{header}.{payload}.{sig[:-4]}AAAA").get("/api/v1/account")
+    assert response.json()["error"]["code"] == "invalid_token"

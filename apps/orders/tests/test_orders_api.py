@@ -235,3 +235,18 @@ def test_cancel_all_and_listing_filters(market):
     assert client.get(f"{URL}?status=bogus").json()["error"]["code"] == "invalid_request"
     assert client.get(f"{URL}?symbol=NOPE-USDT").json()["error"]["code"] == "unknown_market"
     assert balance(user, "USDT") == (D("1000"), 0)
+
+
+def test_the_placed_order_returned_is_the_row_as_stored(db, buyer):
+    """place_order builds the new order from the statement's answer without reading it back: every
+    column is what the database holds, and it saves and relates as a loaded row does."""
+    from apps.orders.services import OrderRequest, place_order
+
+    request = OrderRequest(symbol="BTC-USDT", side="buy", type="limit", price=D("100.50"), quantity=D("0.5"),
+                           client_order_id="as-stored")  # fmt: skip
+    order, created = place_order(user=buyer, request=request)
+    stored = Order.objects.get(pk=order.pk)
+    assert created and not order._state.adding and order._state.db == stored._state.db
+    for field in Order._meta.concrete_fields:
+        assert getattr(order, field.attname) == getattr(stored, field.attname), field.attname
+    assert order.market is stored.market or order.market.symbol == stored.market.symbol == "BTC-USDT"
