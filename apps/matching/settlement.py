@@ -1,8 +1,9 @@
 """Settlement of one batch of engine events in one PostgreSQL transaction (ARCHITECTURE.md step 2).
 
 The engine decides; this module turns its events into rows, in memory first, then writes them with
-a handful of statements whatever the batch size: trades, ledger transactions and entries by COPY;
-the market's candles by one upsert; balances, holds and orders by one UPDATE ... FROM unnest(...)
+a handful of statements whatever the batch size: trades by COPY; the market's candles by one upsert;
+the ledger's postings (transactions, entries and balances) through `apps.wallets.ledger.post_batch`,
+the ledger being the one writer of balances; holds and orders by one UPDATE ... FROM unnest(...)
 each; the market's cursor last, fenced by the number of commands applied so far so that a matcher
 that lost its lock cannot commit.
 
@@ -15,13 +16,14 @@ an order still holds when it ends is released in the same transaction.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from apps.core.sql import bool_array, numeric_array, text_array
 from apps.markets import registry
 from apps.markets.models import CANDLE_INTERVALS, CIRCUIT_BREAKER, interval_start
+from apps.wallets import ledger
 from apps.wallets.models import Entry, Transaction
 
 AVAILABLE, LOCKED = Entry.Bucket.AVAILABLE, Entry.Bucket.LOCKED
@@ -92,7 +94,6 @@ class Batch:
     now: datetime
     trades: list[tuple] = field(default_factory=list)  # (buy ticket, sell ticket, taker side, price, qty, ...)
     postings: list[tuple[str, str, str, list[tuple]]] = field(default_factory=list)  # kind, key, ref, legs
-    deltas: dict[int, list[Decimal]] = field(default_factory=lambda: defaultdict(lambda: [Decimal(0), Decimal(0)]))
     dirty: dict[int, Ticket] = field(default_factory=dict)
     holds_changed: dict[int, Ticket] = field(default_factory=dict)
     order_rows: list[tuple] = field(default_factory=list)  # set by freeze()
@@ -128,7 +129,6 @@ class Batch:
             legs.append((ctx.fee_account_base, ctx.base, AVAILABLE, buyer_fee))
         trade_index = len(self.trades)
         self.postings.append((Transaction.Kind.TRADE, "trade", trade_index, legs))
-        self._apply(legs)
         for ticket, fee in ((buyer, buyer_fee), (seller, seller_fee)):
             ticket.filled_quantity += qty
             ticket.filled_quote += notional
@@ -149,7 +149,6 @@ class Batch:
             legs = [(ticket.pay_account, self._pay_currency(ticket), LOCKED, -left),
                     (ticket.pay_account, self._pay_currency(ticket), AVAILABLE, left)]  # fmt: skip
             self.postings.append((Transaction.Kind.RELEASE, f"release:order:{ticket.id}", ticket.id, legs))
-            self._apply(legs)
             ticket.hold_left = Decimal(0)
             ticket.released = True
             self.holds_changed[ticket.id] = ticket
@@ -172,11 +171,6 @@ class Batch:
     def _pay_currency(self, ticket: Ticket) -> str:
         return self.ctx.quote if ticket.side == "buy" else self.ctx.base
 
-    def _apply(self, legs) -> None:
-        deltas = self.deltas
-        for account, _currency, bucket, amount in legs:
-            deltas[account][0 if bucket == AVAILABLE else 1] += amount
-
 
 def write(
     cursor, batch: Batch, *, state: dict, changes: list[dict] = ()
@@ -190,15 +184,14 @@ def write(
     # The market row first, before any account: the batch's foreign keys (trades, candles) lock it at
     # commit anyway, and taken last that lock would close a cycle with the kill switch (which holds
     # market rows FOR UPDATE) and an order entry on another market waiting for an account held here.
-    # The lock and the ids of the batch's trades and ledger transactions in one round trip.
+    # The lock and the ids of the batch's trades in one round trip.
     lock = "FOR NO KEY UPDATE" if any(change["breaker"] for change in changes) else "FOR KEY SHARE"
     cursor.execute(
-        "SELECT ARRAY(SELECT nextval('trades_trade_id_seq') FROM generate_series(1, %s)), "  # noqa: S608
-        "ARRAY(SELECT nextval('wallets_transaction_id_seq') FROM generate_series(1, %s)) "
+        "SELECT ARRAY(SELECT nextval('trades_trade_id_seq') FROM generate_series(1, %s)) "  # noqa: S608
         f"FROM markets_market WHERE id = %s {lock}",
-        [len(batch.trades), len(batch.postings), ctx.market_id],
+        [len(batch.trades), ctx.market_id],
     )
-    trade_ids, txn_ids = cursor.fetchone()
+    (trade_ids,) = cursor.fetchone()
     if batch.trades:
         with cursor.copy(
             "COPY trades_trade (id, market_id, price, quantity, quote_quantity, taker_side, buy_order_id, "
@@ -210,42 +203,15 @@ def write(
                 copy.write_row((trade_id, ctx.market_id, price, qty, notional, taker_side, buyer.id, seller.id,
                                 buyer.user_id, seller.user_id, bfee, sfee, now))  # fmt: skip
         _upsert_candles(cursor, batch)
-    balances: dict[int, tuple[Decimal, Decimal]] = {}
-    if batch.postings:
-        accounts = sorted(batch.deltas)
-        # One lock order for the whole system (ascending ids), taken before any entry is written:
-        # every writer locks an account before adding entries to it, so an account's entries
-        # commit in id order (the portfolio reads them with a per-account cursor).
-        cursor.execute("SELECT id FROM wallets_account WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
-                       [numeric_array(accounts)])  # fmt: skip
-        with cursor.copy(
-            "COPY wallets_transaction (id, kind, idempotency_key, reference_type, reference_id, memo, created_at) "
-            "FROM STDIN"
-        ) as copy:
-            for txn_id, (kind, key, ref, _legs) in zip(txn_ids, batch.postings, strict=True):
-                if key == "trade":
-                    ref = trade_ids[ref]
-                    key = f"trade:{ref}"
-                    copy.write_row((txn_id, kind, key, "trade", str(ref), ctx.symbol, now))
-                else:
-                    copy.write_row((txn_id, kind, key, "order", str(ref), ctx.symbol, now))
-        with cursor.copy(
-            "COPY wallets_entry (transaction_id, account_id, currency_id, bucket, amount) FROM STDIN"
-        ) as c:
-            for txn_id, (_kind, _key, _ref, legs) in zip(txn_ids, batch.postings, strict=True):
-                for account, currency, bucket, amount in legs:
-                    c.write_row((txn_id, account, currency, bucket, amount))
-        cursor.execute(
-            "UPDATE wallets_account a SET available = a.available + d.da, locked = a.locked + d.dl "
-            "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) AS d(id, da, dl) WHERE a.id = d.id "
-            "RETURNING a.id, a.available, a.locked",
-            [
-                numeric_array(accounts),
-                numeric_array(batch.deltas[a][0] for a in accounts),
-                numeric_array(batch.deltas[a][1] for a in accounts),
-            ],
-        )
-        balances = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+    # The ledger writes the postings, their entries and the balances (apps.wallets.ledger.post_batch).
+    postings = []
+    for kind, key, ref, legs in batch.postings:
+        if key == "trade":
+            trade_id = str(trade_ids[ref])
+            postings.append(ledger.Posting(kind, f"trade:{trade_id}", "trade", trade_id, legs, ctx.symbol))
+        else:
+            postings.append(ledger.Posting(kind, key, "order", str(ref), legs, ctx.symbol))
+    balances = ledger.post_batch(cursor, postings, at=now)
     if batch.hold_rows:
         holds = batch.hold_rows
         cursor.execute(
@@ -317,21 +283,6 @@ def _upsert_candles(cursor, batch: Batch) -> None:
         [batch.ctx.market_id, prices[0], max(prices), min(prices), prices[-1], volume, quote_volume, len(trades),
          list(CANDLE_INTERVALS), [interval_start(batch.now, interval) for interval in CANDLE_INTERVALS]],
     )  # fmt: skip
-
-
-def numeric_array(values) -> str:
-    """A PostgreSQL array literal: psycopg adapting thousands of Decimals one by one was a tenth of a
-    batch; str() of a Decimal is a valid numeric literal."""
-    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
-
-
-def text_array(values) -> str:
-    # Only our own enum values and reasons pass here: no quotes or backslashes to escape.
-    return "{" + ",".join(f'"{v}"' for v in values) + "}"
-
-
-def bool_array(values) -> str:
-    return "{" + ",".join("t" if v else "f" for v in values) + "}"
 
 
 def _hold_status(ticket: Ticket) -> str:

@@ -33,13 +33,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core import audit
+from apps.core.sql import numeric_array
 from apps.markets.models import Market
 from apps.matching import metrics, publish
 from apps.matching.engine import PPM, Engine, EngineOrder
 from apps.matching.gate import CIRCUIT_BREAKER, BreakerConfig, Gate
 from apps.matching.models import MarketState
 from apps.matching.publish import book_cache_key
-from apps.matching.settlement import Batch, MarketContext, Ticket, numeric_array, write
+from apps.matching.settlement import Batch, MarketContext, Ticket, write
 from apps.orders import streams
 from apps.orders.models import Order
 from apps.wallets import ledger

@@ -1,6 +1,7 @@
 """The only code that writes ledger balances, with its two SQL functions (migration wallets/0013:
 `ledger_user_account`, `ledger_hold_new_owner`), which order entry's one statement calls
-(`orders_place`, migration orders/0003).
+(`orders_place`, migration orders/0003), and `post_batch`, which writes the matcher's settlement
+batches (thousands of postings by COPY in the matcher's transaction).
 
 Guarantees of `post` (and so of everything built on it):
 - balanced: the legs sum to zero per currency (checked here, and by a deferred database trigger);
@@ -26,6 +27,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 
+from apps.core.sql import numeric_array
 from apps.wallets.exceptions import InsufficientFunds, InvalidAmount, UnbalancedTransaction
 from apps.wallets.models import Account, Currency, Entry, Hold, Transaction
 
@@ -226,3 +228,75 @@ def consume(*, hold_id: int, legs_out: list[Leg], kind: str, idempotency_key: st
             held.status = Hold.Status.CONSUMED
         held.save(update_fields=["amount", "status", "updated_at"])
         return txn
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One ledger transaction of a batch (`post_batch`). Legs are (account id, currency, bucket,
+    amount), credit-positive, on liability accounts (users' and fee accounts)."""
+
+    kind: str
+    idempotency_key: str
+    reference_type: str
+    reference_id: str
+    legs: list[tuple[int, str, str, Decimal]]
+    memo: str = ""
+
+
+def post_batch(cursor, postings: list[Posting], *, at) -> dict[int, tuple[Decimal, Decimal]]:
+    """Write many postings in the caller's transaction (its open `cursor`) with four statements
+    whatever their number: the matcher's settlement posts a batch's trades and releases with it.
+
+    - balanced: each posting's legs sum to zero per currency (checked here, and by the deferred
+      trigger at commit);
+    - never negative: the CHECK constraints refuse a balance below zero, failing the caller's
+      transaction (the caller has decided on the holds it consumes);
+    - liability accounts only (a credit raises the balance): a leg on another account fails;
+    - idempotent by key: a key already posted fails the COPY and with it the caller's transaction
+      (the matcher's market cursor makes sure a batch is written once);
+    - deadlock-free: the accounts are locked in ascending id order before any entry is written (so
+      an account's entries also commit in id order, which the portfolio's per-account cursor reads).
+
+    Returns the new (available, locked) of every account it changed."""
+    if not postings:
+        return {}
+    deltas: dict[int, list[Decimal]] = {}
+    for posting in postings:
+        totals: dict[str, Decimal] = {}
+        for account, currency, bucket, amount in posting.legs:
+            totals[currency] = totals.get(currency, 0) + amount
+            delta = deltas.get(account)
+            if delta is None:
+                delta = deltas[account] = [Decimal(0), Decimal(0)]
+            delta[0 if bucket == AVAILABLE else 1] += amount
+        if any(totals.values()):
+            raise UnbalancedTransaction(details={"idempotency_key": posting.idempotency_key,
+                                                 **{k: str(v) for k, v in totals.items() if v}})  # fmt: skip
+    accounts = sorted(deltas)
+    cursor.execute(
+        "SELECT ARRAY(SELECT nextval('wallets_transaction_id_seq') FROM generate_series(1, %s)), "
+        "ARRAY(SELECT id FROM wallets_account WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE)",
+        [len(postings), numeric_array(accounts)],
+    )
+    ids, _locked = cursor.fetchone()  # (an unknown account fails the entries' foreign key)
+    with cursor.copy(
+        "COPY wallets_transaction (id, kind, idempotency_key, reference_type, reference_id, memo, created_at) "
+        "FROM STDIN"
+    ) as copy:
+        for txn_id, p in zip(ids, postings, strict=True):
+            copy.write_row((txn_id, p.kind, p.idempotency_key, p.reference_type, p.reference_id, p.memo, at))
+    with cursor.copy("COPY wallets_entry (transaction_id, account_id, currency_id, bucket, amount) FROM STDIN") as copy:
+        for txn_id, p in zip(ids, postings, strict=True):
+            for account, currency, bucket, amount in p.legs:
+                copy.write_row((txn_id, account, currency, bucket, amount))
+    cursor.execute(
+        "UPDATE wallets_account a SET available = a.available + d.da, locked = a.locked + d.dl "
+        "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) AS d(id, da, dl) "
+        "WHERE a.id = d.id AND a.kind IN ('user', 'fees') RETURNING a.id, a.available, a.locked",
+        [numeric_array(accounts), numeric_array(deltas[a][0] for a in accounts),
+         numeric_array(deltas[a][1] for a in accounts)],
+    )  # fmt: skip
+    balances = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+    if len(balances) != len(accounts):
+        raise InvalidAmount(f"post_batch posts to user and fee accounts only, not {set(accounts) - set(balances)}")
+    return balances
