@@ -3,9 +3,9 @@
 The engine decides; this module turns its events into rows, in memory first, then writes them with
 a handful of statements whatever the batch size: trades by COPY; the market's candles by one upsert;
 the ledger's postings (transactions, entries and balances) through `apps.wallets.ledger.post_batch`,
-the ledger being the one writer of balances; holds and orders by one UPDATE ... FROM unnest(...)
-each; the market's cursor last, fenced by the number of commands applied so far so that a matcher
-that lost its lock cannot commit.
+the ledger being the one writer of balances, and the orders' holds (`ledger.set_holds`); orders by
+one UPDATE ... FROM unnest(...); the market's cursor last, fenced by the number of commands applied
+so far so that a matcher that lost its lock cannot commit.
 
 Money rules (API.md, Orders): a fill's fee is taken from what that side receives (base for the
 buyer, quote for the seller) at the maker or taker rate, rounded half-up to the currency's decimals,
@@ -212,14 +212,7 @@ def write(
         else:
             postings.append(ledger.Posting(kind, key, "order", str(ref), legs, ctx.symbol))
     balances = ledger.post_batch(cursor, postings, at=now)
-    if batch.hold_rows:
-        holds = batch.hold_rows
-        cursor.execute(
-            "UPDATE wallets_hold h SET amount = d.amount, status = d.status, updated_at = %s "
-            "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS d(id, amount, status) WHERE h.id = d.id",
-            [now, numeric_array(h[0] for h in holds), numeric_array(h[1] for h in holds),
-             text_array(h[2] for h in holds)],
-        )  # fmt: skip
+    ledger.set_holds(cursor, batch.hold_rows, at=now)  # what each order still holds, after its postings
     if batch.order_rows:
         rows = batch.order_rows
         cursor.execute(

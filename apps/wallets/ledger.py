@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 
-from apps.core.sql import numeric_array
+from apps.core.sql import numeric_array, text_array
 from apps.wallets.exceptions import InsufficientFunds, InvalidAmount, UnbalancedTransaction
 from apps.wallets.models import Account, Currency, Entry, Hold, Transaction
 
@@ -300,3 +300,17 @@ def post_batch(cursor, postings: list[Posting], *, at) -> dict[int, tuple[Decima
     if len(balances) != len(accounts):
         raise InvalidAmount(f"post_batch posts to user and fee accounts only, not {set(accounts) - set(balances)}")
     return balances
+
+
+def set_holds(cursor, holds: list[tuple[int, Decimal, str]], *, at) -> None:
+    """The remaining amount and status of many holds, (hold id, amount, status), in the caller's
+    transaction with one statement: the matcher's settlement, after `post_batch` has posted what
+    the holds' orders consumed and released (so `locked` still equals the account's live holds when
+    the transaction commits; verify_ledger checks it)."""
+    if not holds:
+        return
+    cursor.execute(
+        "UPDATE wallets_hold h SET amount = d.amount, status = d.status, updated_at = %s "
+        "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS d(id, amount, status) WHERE h.id = d.id",
+        [at, numeric_array(h[0] for h in holds), numeric_array(h[1] for h in holds), text_array(h[2] for h in holds)],
+    )

@@ -142,3 +142,23 @@ def test_random_batches_keep_every_invariant(db, moves):
         assert balances == {pk: tuple(v) for pk, v in expected.items() if pk in balances}
         assert {a.pk: [a.available, a.locked] for a in Account.objects.filter(pk__in=expected)} == expected
     assert _violations() == []
+
+
+def test_holds_set_after_their_postings_keep_locked_equal_to_the_live_holds(btc):
+    """What settlement does for an order that partly filled and then ended: the fill consumes part
+    of the hold, the release gives the rest back, and set_holds writes the hold's end."""
+    alice, bob = _funded(btc), _funded(btc)
+    hold = ledger.hold(account=alice, amount=Decimal(3), owner=("order", "1"))
+    postings = [
+        ledger.Posting("trade", "trade:8", "trade", "8", [(alice.pk, "BTC", LOCKED, Decimal("-1")),
+                                                          (bob.pk, "BTC", AVAILABLE, Decimal("1"))]),
+        ledger.Posting("release", "release:order:1", "order", "1", [(alice.pk, "BTC", LOCKED, Decimal("-2")),
+                                                                    (alice.pk, "BTC", AVAILABLE, Decimal("2"))]),
+    ]  # fmt: skip
+    with transaction.atomic(), connection.cursor() as cursor:
+        balances = ledger.post_batch(cursor, postings, at=timezone.now())
+        ledger.set_holds(cursor, [(hold.pk, Decimal(0), "released")], at=timezone.now())
+    assert balances[alice.pk] == (Decimal(9), 0)
+    hold.refresh_from_db()
+    assert (hold.amount, hold.status) == (0, "released")
+    assert verify_ledger() == []  # every invariant, live holds included
