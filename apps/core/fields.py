@@ -10,6 +10,8 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core import money
+
 # Plain positional notation only: no exponent, no NaN/Infinity, no spaces, no leading '+'.
 # ASCII digits only (\d would admit other scripts' digits); fullmatch, so no trailing newline.
 _DECIMAL_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
@@ -20,15 +22,10 @@ def format_decimal(value: Decimal) -> str:
     return format(value, "f")
 
 
-# 10^-d for the precisions currencies and markets have (0 to 18 decimals): the matcher's publisher
-# formats hundreds of thousands of amounts per second.
-_QUANTA = tuple(Decimal(1).scaleb(-d) for d in range(19))
-
-
 def format_in_precision(value, decimals: int) -> str:
-    """An amount with exactly `decimals` places, as exchanges show them ("0.50000000" for BTC)."""
-    quantum = _QUANTA[decimals] if 0 <= decimals < 19 else Decimal(1).scaleb(-decimals)
-    return format((value if type(value) is Decimal else Decimal(value)).quantize(quantum), "f")
+    """An amount with exactly `decimals` places, as exchanges show them ("0.50000000" for BTC). (The
+    matcher's publisher formats hundreds of thousands of amounts per second: money.unit is a table.)"""
+    return format((value if type(value) is Decimal else Decimal(value)).quantize(money.unit(decimals)), "f")
 
 
 class MoneyField(serializers.Field):

@@ -8,6 +8,8 @@ import zlib
 from bisect import bisect_left, insort
 from decimal import Decimal
 
+from apps.core import money
+
 
 def level_text(value: Decimal) -> str:
     return format(value, "f").replace(".", "").lstrip("0")
@@ -28,8 +30,7 @@ class LevelFormatter:
 
     def __init__(self, tick_size: Decimal, lot_size: Decimal, price_decimals: int, quantity_decimals: int):
         self.tick, self.lot = tick_size, lot_size
-        self.pq = Decimal(1).scaleb(-price_decimals)
-        self.qq = Decimal(1).scaleb(-quantity_decimals)
+        self.pq, self.qq = money.unit(price_decimals), money.unit(quantity_decimals)
 
     def price(self, ticks: int) -> str:
         return format((self.tick * ticks).quantize(self.pq), "f")

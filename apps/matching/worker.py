@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core import audit
+from apps.core import audit, money
 from apps.core.sql import numeric_array
 from apps.markets.models import Market
 from apps.matching import metrics, publish
@@ -166,7 +166,7 @@ class MarketRunner:
         return MarketContext(
             market_id=market.pk, symbol=market.symbol, base=market.base_id, quote=market.quote_id,
             tick_size=market.tick_size, lot_size=market.lot_size,
-            base_step=Decimal(1).scaleb(-market.base.decimals), quote_step=Decimal(1).scaleb(-market.quote.decimals),
+            base_step=money.unit(market.base.decimals), quote_step=money.unit(market.quote.decimals),
             maker_fee=market.maker_fee, taker_fee=market.taker_fee,
             fee_account_base=fees_base.pk, fee_account_quote=fees_quote.pk,
         )  # fmt: skip
@@ -261,10 +261,11 @@ class MarketRunner:
     # --- Conversions -------------------------------------------------------------------------------------
 
     def ticks(self, price: Decimal) -> int:
-        return int(price / self.ctx.tick_size)
+        """Exactly (money.OffGrid otherwise: order entry admits only prices on the market's grid)."""
+        return money.to_steps(price, self.ctx.tick_size)
 
     def lots(self, quantity: Decimal) -> int:
-        return int(quantity / self.ctx.lot_size)
+        return money.to_steps(quantity, self.ctx.lot_size)
 
     @staticmethod
     def _order_rows(where: str, params: list) -> list[dict]:
@@ -299,7 +300,7 @@ class MarketRunner:
         kind = row["type"]
         funds = None
         if row["side"] == "buy" and kind in (Order.Type.MARKET, Order.Type.STOP_MARKET):
-            funds = int(ticket.hold_left / self.ctx.notional_unit)
+            funds = money.whole_steps(ticket.hold_left, self.ctx.notional_unit)  # what the hold can buy
         order = EngineOrder(
             id=row["id"], user_id=row["user_id"], side=row["side"], type=kind,
             price=self.ticks(row["price"]) if row["price"] is not None else None,

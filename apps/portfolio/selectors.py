@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
+from apps.core import money as money_helpers
 from apps.core.fields import format_in_precision
 from apps.portfolio import prices, services
 from apps.portfolio.models import Snapshot
@@ -88,9 +89,9 @@ def unit_price(value: Decimal | None, decimals: int) -> str | None:
     valuation currency has ("2500.000000", "0.333333333333333333")."""
     if value is None:
         return None
-    exact = value.quantize(Decimal(1).scaleb(-18), ROUND_HALF_EVEN).normalize()
+    exact = value.quantize(money_helpers.unit(18), ROUND_HALF_EVEN).normalize()
     if -exact.as_tuple().exponent < decimals:
-        exact = exact.quantize(Decimal(1).scaleb(-decimals))
+        exact = exact.quantize(money_helpers.unit(decimals))
     return format(exact, "f")
 
 

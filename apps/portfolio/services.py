@@ -33,6 +33,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from apps.core import money
 from apps.core.exceptions import ServiceUnavailable
 from apps.portfolio import prices
 from apps.portfolio.models import Position, Snapshot
@@ -40,7 +41,7 @@ from apps.wallets.models import Account, Currency
 
 logger = logging.getLogger(__name__)
 
-STORED = Decimal(1).scaleb(-18)  # NUMERIC(36, 18)
+STORED = money.unit(18)  # NUMERIC(36, 18)
 CHUNK = 5000  # ledger events read per query while catching up
 
 

@@ -17,7 +17,7 @@ from decimal import Decimal, localcontext
 from django.conf import settings
 from django.db import transaction
 
-from apps.core import audit
+from apps.core import audit, money
 from apps.core.exceptions import ServiceUnavailable
 from apps.sandbox import limits
 from apps.sandbox.exceptions import InvalidFaucetRequest, RequestIdReused, SandboxModeOff
@@ -106,5 +106,5 @@ def _check_amount(amount: Decimal, faucet: FaucetLimits) -> None:
         raise InvalidFaucetRequest("amount", f"At most {faucet.max_amount} {currency.code} per request.")
     with localcontext() as context:
         context.prec = 80
-        if amount != amount.quantize(Decimal(1).scaleb(-currency.decimals)):
+        if not money.fits(amount, currency.decimals):
             raise InvalidFaucetRequest("amount", f"{currency.code} has at most {currency.decimals} decimal places.")

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.core import audit
+from apps.core import audit, money
 from apps.wallets import ledger
 from apps.wallets.chain import adapter_for
 from apps.wallets.exceptions import InvalidAmount, UnknownCurrency
@@ -96,7 +96,7 @@ def simulate_deposit(*, user, currency_code: str, amount: Decimal, confirmations
     from apps.wallets.simchain import SimulatedChain
 
     currency = active_currency(currency_code)
-    if amount <= 0 or amount != amount.quantize(Decimal(1).scaleb(-currency.decimals)):
+    if amount <= 0 or not money.fits(amount, currency.decimals):
         raise InvalidAmount(f"Amounts are positive with at most {currency.decimals} decimals.")
     chain = adapter_for(currency.code)
     if not isinstance(chain.adapter, SimulatedChain):

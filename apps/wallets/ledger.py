@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 
+from apps.core import money
 from apps.core.sql import numeric_array, text_array
 from apps.wallets.exceptions import InsufficientFunds, InvalidAmount, UnbalancedTransaction
 from apps.wallets.models import Account, Currency, Entry, Hold, Transaction
@@ -44,9 +45,7 @@ class Leg:
 def quantize_check(amount: Decimal, currency: Currency) -> None:
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise InvalidAmount("Amounts are finite Decimals.")
-    if amount.as_tuple().exponent < -currency.decimals and amount != amount.quantize(
-        Decimal(1).scaleb(-currency.decimals)
-    ):
+    if not money.fits(amount, currency.decimals):
         raise InvalidAmount(f"{currency.code} has {currency.decimals} decimals.")
 
 

@@ -13,11 +13,11 @@ per currency, which is invariant 3: users + fees == hot + cold + in transit.
 Only apps.wallets.ledger writes these tables; entries and transactions are append-only (triggers).
 """
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from apps.core import money
 
 AMOUNT = {"max_digits": 36, "decimal_places": 18}
 
@@ -59,11 +59,10 @@ class Currency(models.Model):
         never be charged)."""
         from django.core.exceptions import ValidationError
 
-        step = Decimal(1).scaleb(-self.decimals) if self.decimals is not None else None
         errors = {}
         for field in ("withdrawal_fee", "min_withdrawal", "auto_approve_limit", "hot_min", "hot_target", "hot_max"):
             value = getattr(self, field)
-            if step is not None and value is not None and value != value.quantize(step):
+            if self.decimals is not None and value is not None and not money.fits(value, self.decimals):
                 errors[field] = f"At most {self.decimals} decimals for {self.code}."
             elif value is not None and value < 0:
                 errors[field] = "Must not be negative."

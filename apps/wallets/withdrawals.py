@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from apps.accounts import selectors as account_selectors
 from apps.accounts import services as account_services
-from apps.core import audit
+from apps.core import audit, money
 from apps.kyc import selectors as kyc_selectors
 from apps.wallets import address_book, halts, ledger
 from apps.wallets.chain import ChainRejected, adapter_for
@@ -59,8 +59,7 @@ def request_withdrawal(*, user, currency_code: str, amount: Decimal, address: st
     `address_cooldown`; the first such request registers the address (that registration is kept)."""
     currency = active_currency(currency_code)
     halts.refuse_if_halted(currency)
-    step = Decimal(1).scaleb(-currency.decimals)
-    if amount <= 0 or amount != amount.quantize(step):
+    if amount <= 0 or not money.fits(amount, currency.decimals):
         raise InvalidAmount(details={"amount": [f"Positive, with at most {currency.decimals} decimals."]})
     if amount < currency.min_withdrawal:
         raise InvalidAmount(details={"amount": [f"The minimum is {currency.min_withdrawal} {currency.code}."]})

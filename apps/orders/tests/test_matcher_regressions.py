@@ -288,3 +288,19 @@ def test_an_order_the_engine_refuses_is_rejected_not_retried_forever(market):
 
     assert balance(buyer, "USDT") == (D("1000"), 0)
     assert_ledger_consistent()
+
+
+@pytest.mark.parametrize("field,value", [("quantity", "0.10005"), ("price", "100.005")])
+def test_an_order_off_the_markets_grid_is_rejected_not_truncated(market, field, value):
+    """1,000.5 lots or a price between two ticks used to become 1,000 lots or the tick below,
+    silently; the matcher's conversion is exact now (apps.core.money.to_steps)."""
+    buyer = trader(usdt="1000")
+    order = place(buyer, side="buy", type="limit", price="100.00", quantity="0.1")
+    Order.objects.filter(pk=order.pk).update(**{field: D(value)})  # as no entry path would write it
+    run_once()
+    order.refresh_from_db()
+    assert (order.status, order.reason) == ("rejected", "invalid")
+    from apps.orders.tests.trading import balance
+
+    assert balance(buyer, "USDT") == (D("1000"), 0)
+    assert_ledger_consistent()
