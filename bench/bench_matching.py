@@ -33,7 +33,7 @@ def run() -> list[Figure]:
     from django.db import connection
 
     from apps.core.redis import get_redis
-    from apps.matching.publish import book_cache_key
+    from apps.markets.book import cache_key as book_cache_key
     from apps.orders import streams
 
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)

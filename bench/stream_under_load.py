@@ -100,7 +100,7 @@ def _groups(web, stream, matcher, client) -> dict[str, list[psutil.Process]]:
 
 def _state() -> tuple[int, int]:
     from apps.core.redis import get_redis
-    from apps.matching.publish import book_cache_key
+    from apps.markets.book import cache_key as book_cache_key
     from apps.trades.models import Trade
 
     cached = get_redis().get(book_cache_key("BTC-USDT"))

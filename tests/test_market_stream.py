@@ -28,9 +28,9 @@ from apps.accounts import services as account_services
 from apps.accounts import signing
 from apps.accounts.tests.factories import PASSWORD
 from apps.core.redis import get_redis
+from apps.markets.book import MARKET_DATA_LAYER, checksum
+from apps.markets.book import cache_key as book_cache_key
 from apps.markets.client import BookClient
-from apps.matching.book import checksum
-from apps.matching.publish import MARKET_DATA_LAYER, book_cache_key
 from apps.orders.exceptions import OrderClosed
 from apps.orders.models import Order
 from apps.orders.services import request_cancel

@@ -243,7 +243,7 @@ def test_book_stream_over_a_real_socket_follows_the_matcher(market, web_server, 
 
     import websockets
 
-    from apps.matching.book import checksum
+    from apps.markets.book import checksum
 
     seller, buyer = trader(btc="10"), trader(usdt="100000")
     s, b = http_client(web_server, seller), http_client(web_server, buyer)

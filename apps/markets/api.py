@@ -1,7 +1,5 @@
 """Market data API (API.md, Markets and market data; no authentication)."""
 
-import json
-
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -12,12 +10,10 @@ from rest_framework.views import APIView
 
 from apps.core.fields import MoneyField, format_decimal, format_time
 from apps.core.pagination import parse_limit, raise_errors
-from apps.core.redis import get_redis
 from apps.core.schema import integer_parameter
+from apps.markets import book as market_book
 from apps.markets import selectors
 from apps.markets.models import Candle
-from apps.matching.book import checksum
-from apps.matching.publish import book_cache_key
 
 
 def _step(value) -> str:
@@ -110,11 +106,10 @@ class BookView(APIView):
         if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or not 1 <= int(raw) <= limit:
             raise serializers.ValidationError({"depth": [f"Must be an integer from 1 to {limit}."]})
         depth = int(raw)
-        cached = get_redis().get(book_cache_key(market.symbol))
-        book = json.loads(cached) if cached else {"sequence": 0, "bids": [], "asks": []}
+        book = market_book.snapshot(market.symbol) or {"sequence": 0, "bids": [], "asks": []}
         bids, asks = book["bids"][:depth], book["asks"][:depth]
         return Response({"symbol": market.symbol, "sequence": book["sequence"], "bids": bids, "asks": asks,
-                         "checksum": checksum(bids, asks)})  # fmt: skip
+                         "checksum": market_book.checksum(bids, asks)})  # fmt: skip
 
 
 class TradesView(APIView):

@@ -33,16 +33,18 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from apps.core.consumers import read_until_cancelled
-from apps.core.redis import get_redis
+from apps.markets import book as market_book
 from apps.markets import selectors
+from apps.markets.book import MARKET_DATA_LAYER, checksum
 from apps.markets.models import Market
-from apps.matching.book import checksum
-from apps.matching.publish import MARKET_DATA_LAYER, book_cache_key
 
 logger = logging.getLogger(__name__)
 
 # How often a feed renews its group memberships (channels-redis forgets a member after a day).
 RENEW_SECONDS = 600.0
+
+
+_snapshot = sync_to_async(market_book.snapshot, thread_sensitive=False)  # the cache, from the event loop
 
 
 def _is_zero(quantity: str) -> bool:
@@ -187,8 +189,7 @@ class MarketFeed:
     async def _load(self, *, older: bool = False, expected: int | None = None) -> None:
         """The book from the cache. An older one is taken only when `older` (the quiet check: the
         market's sequence went back, as after a restore of the database)."""
-        cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
-        book = json.loads(cached) if cached else {"sequence": 0, "bids": [], "asks": []}
+        book = await _snapshot(self.symbol) or {"sequence": 0, "bids": [], "asks": []}
         if book["sequence"] < self.sequence and not older:
             return
         if expected is not None and self.sequence != expected:
@@ -198,8 +199,8 @@ class MarketFeed:
         self.asks.reset(book["asks"])
 
     async def _cached_sequence(self) -> int:
-        cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
-        return json.loads(cached)["sequence"] if cached else 0
+        book = await _snapshot(self.symbol)
+        return book["sequence"] if book else 0
 
     async def _resync(self, why: str, *, older: bool = False, expected: int | None = None) -> None:
         logger.info("%s feed: %s; reloading the book from the cache", self.symbol, why)
@@ -369,8 +370,8 @@ class MarketFeed:
                     renewed = now
                 if now - self.last_message >= check:
                     before = self.sequence
-                    cached = await sync_to_async(get_redis().get, thread_sensitive=False)(book_cache_key(self.symbol))
-                    sequence = json.loads(cached)["sequence"] if cached else None
+                    book = await _snapshot(self.symbol)
+                    sequence = book["sequence"] if book else None
                     quiet = loop.time() - self.last_message >= check
                     if sequence is not None and sequence != self.sequence and quiet:
                         await self._resync(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -11,11 +10,10 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.core.fields import format_in_precision, format_time
-from apps.core.redis import get_redis
+from apps.markets import book as market_book
 from apps.markets import registry
 from apps.markets.exceptions import UnknownMarket
 from apps.markets.models import CANDLE_INTERVALS, Candle, Market, decimals_of, interval_start, is_halted
-from apps.matching.publish import book_cache_key
 from apps.trades.models import Trade
 
 
@@ -93,8 +91,7 @@ def ticker(market: Market, now: datetime | None = None) -> dict:
         )
         last, open_, high, low, volume, quote_volume, (status, reason, until) = cursor.fetchone()
     until = None if until is None else datetime.fromtimestamp(float(until), tz=UTC)
-    cached = get_redis().get(book_cache_key(market.symbol))
-    book = json.loads(cached) if cached else {"bids": [], "asks": []}
+    book = market_book.snapshot(market.symbol) or {"bids": [], "asks": []}
     pd, qd = market.price_decimals, market.quantity_decimals
 
     def price(value):

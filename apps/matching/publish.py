@@ -9,7 +9,6 @@ layer; one channel-layer message per group and batch, which consumers unpack int
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import queue
 import threading
@@ -23,20 +22,13 @@ from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
 from apps.core.fields import format_in_precision, format_time
+from apps.markets import book as market_book
+from apps.markets.book import MARKET_DATA_LAYER, LevelFormatter, SortedLevels, checksum
 from apps.markets.models import Market
-from apps.matching.book import LevelFormatter, SortedLevels, checksum
 from apps.matching.settlement import MarketContext
 from apps.orders.serializers import STATIC_FIELDS, OrderFormatter
 
 logger = logging.getLogger(__name__)
-
-
-# The channel layer of public market data (settings.CHANNEL_LAYERS): what apps.markets.feed reads.
-MARKET_DATA_LAYER = "market_data"
-
-
-def book_cache_key(symbol: str) -> str:
-    return f"exchange:book:{symbol}"
 
 
 # channels-redis 4.3's own script for a group send (RedisChannelLayer.group_send): a message goes to
@@ -224,7 +216,7 @@ class Publisher:
             bids, asks = book[0].top(), book[1].top()
             snapshot = {"symbol": symbol, "sequence": u.sequence, "bids": bids, "asks": asks,
                         "checksum": checksum(bids, asks)}  # fmt: skip
-            self.redis.set(book_cache_key(symbol), json.dumps(snapshot))
+            market_book.write_snapshot(self.redis, symbol, snapshot)
             changed_bids = [
                 [fmt.price(p), fmt.quantity(q)] for (side, p), q in sorted(u.levels.items()) if side == "buy"
             ]

@@ -34,12 +34,12 @@ from django.utils import timezone
 
 from apps.core import audit, money
 from apps.core.sql import numeric_array
+from apps.markets import book as market_book
 from apps.markets.models import Market
 from apps.matching import metrics, publish
 from apps.matching.engine import PPM, Engine, EngineOrder
 from apps.matching.gate import CIRCUIT_BREAKER, BreakerConfig, Gate
 from apps.matching.models import MarketState
-from apps.matching.publish import book_cache_key
 from apps.matching.settlement import Batch, MarketContext, Ticket, write
 from apps.orders import streams
 from apps.orders.models import Order
@@ -184,10 +184,9 @@ class MarketRunner:
         """Subscribers hold the book as last published (the cache). After a rebuild, the next update
         must also carry what differs from it: levels gone while this process was away, and levels
         whose update was committed but never published."""
-        cached = self.redis.get(book_cache_key(self.market.symbol))
-        if not cached:
+        book = market_book.snapshot(self.market.symbol, self.redis)
+        if book is None:
             return rebuilt
-        book = json.loads(cached)
         published = {}
         for side, key in (("buy", "bids"), ("sell", "asks")):
             for price, qty in book[key]:

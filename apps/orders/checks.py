@@ -8,7 +8,6 @@ max_open_orders); an empty field turns its check off. `PRE_TRADE_CHECKS=false` t
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -21,9 +20,9 @@ from django.conf import settings
 from django.db import connection
 
 from apps.core.redis import get_redis
+from apps.markets import book as market_book
 from apps.markets.models import Market
 from apps.matching.models import MarketState
-from apps.matching.publish import book_cache_key
 from apps.orders.exceptions import AboveMaxNotional, AboveMaxQuantity, PriceOutOfBand, TooManyOpenOrders
 from apps.orders.models import Order
 
@@ -57,13 +56,12 @@ def reference_price(market: Market) -> Decimal | None:
     if last is not None:
         return last
     try:
-        cached = get_redis().get(book_cache_key(market.symbol))
+        book = market_book.snapshot(market.symbol, get_redis()) or {}
     except redis.RedisError:
         # Order entry survives a Redis outage (the matcher re-sends what it missed): without a
         # last trade and without the book, there is no reference, and the band cannot apply.
         logger.warning("price band: book cache unreachable", extra={"symbol": market.symbol})
         return None
-    book = json.loads(cached) if cached else {}
     if book.get("bids") and book.get("asks"):
         return (Decimal(book["bids"][0][0]) + Decimal(book["asks"][0][0])) / 2
     return None

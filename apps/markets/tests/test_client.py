@@ -2,8 +2,8 @@
 
 import pytest
 
+from apps.markets.book import checksum
 from apps.markets.client import BookError, LocalBook, book_checksum
-from apps.matching.book import checksum
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,7 +7,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from apps.core.redis import get_redis
-from apps.matching.publish import MARKET_DATA_LAYER
+from apps.markets.book import MARKET_DATA_LAYER
 
 
 async def _until(condition, seconds: float, every: float = 0.05, action=None) -> None:

@@ -9,8 +9,9 @@ import pytest
 from django.conf import settings
 
 from apps.core.redis import get_redis
+from apps.markets.book import cache_key as book_cache_key
+from apps.markets.book import checksum
 from apps.matching import publish
-from apps.matching.book import checksum
 from apps.matching.testing import drain, matcher
 from apps.orders.tests.trading import place, trader
 
@@ -45,7 +46,7 @@ def test_updates_rebuild_the_cached_book_with_matching_checksums(market, publish
                 asks = [list(x) for x in sorted(book["asks"].items(), key=lambda x: D(x[0]))]
                 assert checksum(bids, asks) == update["checksum"], (round_, update)
             published.clear()
-    cached = json.loads(get_redis().get(publish.book_cache_key("BTC-USDT")))
+    cached = json.loads(get_redis().get(book_cache_key("BTC-USDT")))
     assert cached["sequence"] == sequence
     assert (cached["bids"], cached["asks"]) == (bids, asks)
 
@@ -109,7 +110,7 @@ def test_a_failed_publication_makes_the_next_update_carry_the_whole_book(market,
         for price in ("99.00", "98.00"):
             place(maker, side="buy", type="limit", price=price, quantity="0.1")
         drain(m)
-        first = json.loads(get_redis().get(publish.book_cache_key("BTC-USDT")))["sequence"]
+        first = json.loads(get_redis().get(book_cache_key("BTC-USDT")))["sequence"]
         real_send = publish.Publisher._send
 
         async def fail(self, messages):
@@ -126,7 +127,7 @@ def test_a_failed_publication_makes_the_next_update_carry_the_whole_book(market,
         assert m.publisher.wants_depth == set()
     (update,) = [message["payload"] for group, message in published if group == "book.BTC-USDT"]
     assert update["sequence"] == first + 2 and update["asks"] == [["101.00", "0.2000"]]  # only what changed
-    cached = json.loads(get_redis().get(publish.book_cache_key("BTC-USDT")))
+    cached = json.loads(get_redis().get(book_cache_key("BTC-USDT")))
     assert cached["sequence"] == first + 2
     assert cached["bids"] == [["99.00", "0.1000"], ["98.00", "0.1000"], ["97.00", "0.1000"]]
     assert cached["asks"] == [["101.00", "0.2000"]]

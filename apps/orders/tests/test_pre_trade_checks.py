@@ -12,8 +12,8 @@ from django.db import connection
 from apps.core.models import AuditEvent
 from apps.core.redis import get_redis
 from apps.markets import services as market_services
+from apps.markets.book import cache_key as book_cache_key
 from apps.matching.models import MarketState
-from apps.matching.publish import book_cache_key
 from apps.matching.testing import run_once
 from apps.orders import checks
 from apps.orders.exceptions import AboveMaxNotional, AboveMaxQuantity, PriceOutOfBand, TooManyOpenOrders

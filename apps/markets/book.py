@@ -1,14 +1,38 @@
-"""The aggregated order book as clients see it: decimal strings in the market's precision, and the
-CRC32 checksum of API.md (top 10 asks lowest first, then top 10 bids highest first, each level as
-price then quantity with the decimal point removed and leading zeros stripped)."""
+"""The order book as clients see it, owned by markets: its text (decimal strings in the market's
+precision, and the CRC32 checksum of API.md: top 10 asks lowest first, then top 10 bids highest
+first, each level as price then quantity with the decimal point removed and leading zeros
+stripped), its Redis cache (one writer, the matcher's publisher; one reader, `snapshot`) and the
+channel layer that carries its updates (`MARKET_DATA_LAYER`)."""
 
 from __future__ import annotations
 
+import json
 import zlib
 from bisect import bisect_left, insort
 from decimal import Decimal
 
 from apps.core import money
+from apps.core.redis import get_redis
+
+# The channel layer of public market data (settings.CHANNEL_LAYERS): the matcher publishes book
+# updates, trades and halts on it, each process's market feed (apps.markets.feed) reads them.
+MARKET_DATA_LAYER = "market_data"
+
+
+def cache_key(symbol: str) -> str:
+    return f"exchange:book:{symbol}"
+
+
+def snapshot(symbol: str, client=None) -> dict | None:
+    """The cached book {symbol, sequence, bids, asks, checksum} as the matcher last published it
+    (every level, best first), or None before the first publication (or after Redis lost it)."""
+    cached = (client or get_redis()).get(cache_key(symbol))
+    return json.loads(cached) if cached else None
+
+
+def write_snapshot(client, symbol: str, book: dict) -> None:
+    """The matcher's publisher, after each batch that changed the book (apps.matching.publish)."""
+    client.set(cache_key(symbol), json.dumps(book))
 
 
 def level_text(value: Decimal) -> str:
