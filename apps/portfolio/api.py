@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from apps.core.fields import MoneyField
 from apps.core.pagination import parse_limit, raise_errors
 from apps.core.schema import integer_parameter
-from apps.portfolio import selectors
+from apps.portfolio import selectors, services
 
 MAX_LIMIT = 500
 
@@ -63,7 +63,7 @@ class PortfolioView(APIView):
         "unrealized_pnl": MoneyField(allow_negative=True, allow_zero=True),
         "assets": AssetOutput(many=True)})})  # fmt: skip
     def get(self, request):
-        return Response(selectors.portfolio_payload(selectors.portfolio_for(request.user)))
+        return Response(selectors.portfolio_payload(services.portfolio_for(request.user)))
 
 
 def _date(raw: str | None, name: str, errors: dict) -> dt.date | None:

@@ -6,9 +6,11 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
+from django.conf import settings
+
 from apps.core import money as money_helpers
 from apps.core.fields import format_in_precision
-from apps.portfolio import prices, services
+from apps.portfolio import prices
 from apps.portfolio.models import Snapshot
 from apps.wallets.models import Account, Currency
 
@@ -39,10 +41,15 @@ class PortfolioView:
     unrealized_pnl: Decimal
 
 
-def portfolio_for(user) -> PortfolioView:
-    """Bring the user's positions up to date, then value them at the last trade prices."""
-    positions = services.sync_positions(user)
-    valuation = services.valuation_currency()
+def valuation_currency() -> str:
+    return settings.PORTFOLIO_VALUATION_CURRENCY
+
+
+def value_portfolio(user, positions: dict) -> PortfolioView:
+    """The user's balances valued at the last trade prices, with `positions` (account id ->
+    Position, as services.sync_positions returns them) for costs and realized PnL. Reads only:
+    `services.portfolio_for` brings the positions up to date first."""
+    valuation = valuation_currency()
     val_decimals = Currency.objects.values_list("decimals", flat=True).get(pk=valuation)
     graph = prices.MarketGraph(valuation)
     last = prices.last_prices()

@@ -28,14 +28,13 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core import money
 from apps.core.exceptions import ServiceUnavailable
-from apps.portfolio import prices
+from apps.portfolio import prices, selectors
 from apps.portfolio.models import Position, Snapshot
 from apps.wallets.models import Account, Currency
 
@@ -48,10 +47,6 @@ CHUNK = 5000  # ledger events read per query while catching up
 class ValuationCurrencyMissing(ServiceUnavailable):
     code = "valuation_currency_missing"
     default_message = "The portfolio's valuation currency is not listed on this exchange."
-
-
-def valuation_currency() -> str:
-    return settings.PORTFOLIO_VALUATION_CURRENCY
 
 
 @dataclass
@@ -67,7 +62,7 @@ class Event:
 
 def sync_positions(user) -> dict[int, Position]:
     """Apply every ledger entry of the user's accounts not applied yet; returns {account_id: position}."""
-    valuation = valuation_currency()
+    valuation = selectors.valuation_currency()
     if not Currency.objects.filter(pk=valuation).exists():
         raise ValuationCurrencyMissing(details={"valuation_currency": valuation})
     with transaction.atomic():
@@ -279,16 +274,20 @@ def _dispose(position: Position, quantity: Decimal, proceeds: Decimal | None, *,
 # --- Snapshots -----------------------------------------------------------------------------------
 
 
+def portfolio_for(user) -> selectors.PortfolioView:
+    """Bring the user's positions up to date (they follow the ledger: this writes), then value them
+    at the last trade prices (selectors.value_portfolio, which only reads)."""
+    return selectors.value_portfolio(user, sync_positions(user))
+
+
 def take_snapshot(user, *, today: dt.date | None = None) -> tuple[Snapshot, bool]:
     """The user's portfolio value for today (UTC), once: a second call the same day returns the
     first snapshot untouched (created False)."""
-    from apps.portfolio import selectors
-
     today = today or timezone.now().date()
     existing = Snapshot.objects.filter(user=user, date=today).first()
     if existing is not None:
         return existing, False
-    view = selectors.portfolio_for(user)
+    view = portfolio_for(user)
     snapshot = Snapshot(
         user=user, date=today, valuation_currency_id=view.valuation_currency,
         total_value=view.total_value.quantize(STORED, ROUND_HALF_EVEN), total_cost=view.total_cost,

@@ -44,7 +44,7 @@ def trade(maker, taker, *, side: str, price: str, quantity: str, symbol: str = "
 
 
 def assets(user) -> dict:
-    payload = selectors.portfolio_payload(selectors.portfolio_for(user))
+    payload = selectors.portfolio_payload(services.portfolio_for(user))
     return payload | {"assets": {a["currency"]: a for a in payload["assets"]}}
 
 
