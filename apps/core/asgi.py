@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
+from apps.core.bodylimit import PathBodyLimits
 from apps.core.errors import error_body
 
 
@@ -33,7 +34,7 @@ def _json_response_start(status: int, body: bytes, *extra: tuple[bytes, bytes]) 
     }
 
 
-class RequestBodyLimit:
+class RequestBodyLimit(PathBodyLimits):
     """Refuses HTTP request bodies over the limit of their path with 413 `payload_too_large`.
 
     A declared `Content-Length` over the limit is answered at once, without reading the body. A body
@@ -41,14 +42,6 @@ class RequestBodyLimit:
     application is told the client left (Django then drops the request), and nothing more is read.
     Either way the connection is closed, since the rest of the body is never read.
     """
-
-    def __init__(self, application, default_limit: int, path_limits: dict[str, int]):
-        self.application = application
-        self.default_limit = default_limit
-        self.path_limits = path_limits
-
-    def limit_for(self, path: str) -> int:
-        return self.path_limits.get(path, self.default_limit)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -100,7 +93,7 @@ class RequestBodyLimit:
 
 
 def request_body_limit(application) -> RequestBodyLimit:
-    return RequestBodyLimit(application, settings.REQUEST_BODY_MAX_BYTES, settings.REQUEST_BODY_PATH_LIMITS)
+    return RequestBodyLimit.from_settings(application)
 
 
 class StreamPortHTTP:

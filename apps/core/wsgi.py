@@ -15,13 +15,13 @@ import io
 import json
 import os
 
-from django.conf import settings
 from uvicorn.middleware.proxy_headers import _TrustedHosts
 
+from apps.core.bodylimit import PathBodyLimits
 from apps.core.errors import error_body
 
 
-class RequestBodyLimit:
+class RequestBodyLimit(PathBodyLimits):
     """The WSGI form of apps.core.asgi.RequestBodyLimit.
 
     A declared `Content-Length` over the limit is answered at once, without reading the body, and
@@ -29,14 +29,6 @@ class RequestBodyLimit:
     length: Django under WSGI would read it as empty, so it is read here, up to the limit and no
     further, and handed on with its length, as the ASGI server hands it to Django.
     """
-
-    def __init__(self, application, default_limit: int, path_limits: dict[str, int]):
-        self.application = application
-        self.default_limit = default_limit
-        self.path_limits = path_limits
-
-    def limit_for(self, path: str) -> int:
-        return self.path_limits.get(path, self.default_limit)
 
     def __call__(self, environ, start_response):
         limit = self.limit_for(environ.get("PATH_INFO", ""))
@@ -79,7 +71,7 @@ class RequestBodyLimit:
 
 
 def request_body_limit(application) -> RequestBodyLimit:
-    return RequestBodyLimit(application, settings.REQUEST_BODY_MAX_BYTES, settings.REQUEST_BODY_PATH_LIMITS)
+    return RequestBodyLimit.from_settings(application)
 
 
 class ProxyHeaders:
