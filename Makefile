@@ -100,6 +100,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # Front-end libraries: the pinned npm packages of package.json, copied into static/vendor (committed,
 # so neither `make run` nor `make test` needs npm or the network). Run after changing a pin.

@@ -17,8 +17,9 @@ from bench.common import Figure, WebProcess, measure_get
 
 
 def run() -> list[Figure]:
-    from apps.accounts import crypto, services, signing
+    from apps.accounts import services, signing
     from apps.accounts.models import User
+    from apps.core import crypto
 
     name = f"bench-{uuid.uuid4().hex[:8]}"
     user = User.objects.create_user(name, f"{name}@bench.local", "bench-passphrase-unused-1", tier="institutional")

@@ -33,8 +33,8 @@ def run() -> list[Figure]:
     from django.db import connection
 
     from apps.core.redis import get_redis
+    from apps.markets import streams
     from apps.markets.book import cache_key as book_cache_key
-    from apps.orders import streams
 
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
@@ -53,7 +53,7 @@ def _setup(symbol: str, base: str, quote: str, users, rng: random.Random, orders
 
     from apps.core.redis import get_redis
     from apps.markets import services as market_services
-    from apps.orders import streams
+    from apps.markets import streams
     from apps.wallets import ledger
 
     market = market_services.create_market(base=base, quote=quote, tick_size=Decimal("0.01"),
@@ -245,10 +245,10 @@ def _naive(market) -> float:
     from django.utils import timezone
 
     from apps.core.redis import get_redis
+    from apps.markets import streams
     from apps.matching.settlement import Batch
     from apps.matching.settlement import _hold_status as hold_status
     from apps.matching.worker import MarketRunner
-    from apps.orders import streams
     from apps.orders.models import Order
     from apps.trades.models import Trade
     from apps.wallets import ledger

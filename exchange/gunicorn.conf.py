@@ -49,7 +49,7 @@ def post_fork(server, worker):
     its connections must not be shared between processes. Loading the application opens none, but a
     pool the master made anyway (a check at import) is forgotten here, not closed: its sockets are
     the master's."""
-    from django.db import connections
+    from django.db import connections  # here: gunicorn reads this file before Django is set up
 
     for connection in connections.all(initialized_only=True):
         getattr(type(connection), "_connection_pools", {}).pop(connection.alias, None)

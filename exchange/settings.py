@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "apps.portfolio",
     "apps.matching",
     "apps.sandbox",
+    "apps.site",
 ]
 
 MIDDLEWARE = [

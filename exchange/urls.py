@@ -4,14 +4,14 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from apps.accounts.admin_site import ExchangeAdminSite, ExchangeOTPAdminSite
-from apps.core import views as core_views
 from apps.kyc import views as kyc_views
+from apps.site import views as site_views
 
 # Order entry first: Django tries the patterns in turn on every request, and no other app's path
 # starts with "orders" (a third of URL resolution's CPU for POST /orders when it came sixth).
 api_v1 = [
     path("", include("apps.orders.urls")),
-    path("", include("apps.core.urls")),
+    path("", include("apps.site.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.kyc.urls")),
     path("", include("apps.wallets.urls")),
@@ -28,20 +28,20 @@ if settings.EXCHANGE_SANDBOX:
 admin.site.__class__ = ExchangeOTPAdminSite if settings.ADMIN_REQUIRE_OTP else ExchangeAdminSite
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
-    path("trade/", core_views.trade, name="trade"),
-    path("trade/<str:symbol>", core_views.trade, name="trade-market"),
-    path("healthz", core_views.HealthView.as_view(), name="healthz"),
-    path("readyz", core_views.ReadinessView.as_view(), name="readyz"),
-    path("metrics", core_views.prometheus_metrics, name="metrics"),
-    path("ws/v1/", core_views.stream_redirect, name="stream"),
+    path("", site_views.home, name="home"),
+    path("trade/", site_views.trade, name="trade"),
+    path("trade/<str:symbol>", site_views.trade, name="trade-market"),
+    path("healthz", site_views.HealthView.as_view(), name="healthz"),
+    path("readyz", site_views.ReadinessView.as_view(), name="readyz"),
+    path("metrics", site_views.prometheus_metrics, name="metrics"),
+    path("ws/v1/", site_views.stream_redirect, name="stream"),
     path("admin/kyc/documents/<int:document_id>", kyc_views.document, name="kyc-document"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", core_views.SwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", site_views.SwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     # Unknown API paths answer the JSON error format even with DEBUG on (no technical 404 page).
-    re_path(r"^api/", core_views.api_not_found),
+    re_path(r"^api/", site_views.api_not_found),
 ]
 
 handler400 = "apps.core.errors.bad_request"

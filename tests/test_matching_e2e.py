@@ -14,9 +14,9 @@ import pytest
 from apps.accounts import services as account_services
 from apps.accounts.tests.factories import PASSWORD
 from apps.core.redis import get_redis
+from apps.markets import streams
 from apps.matching.engine import Engine, EngineOrder
 from apps.matching.models import MarketState
-from apps.orders import streams
 from apps.orders.models import Order
 from apps.orders.selectors import unsettled_count
 from apps.orders.services import OrderRequest, place_order

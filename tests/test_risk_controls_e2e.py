@@ -13,11 +13,11 @@ import pytest
 from apps.core.models import AuditEvent
 from apps.core.redis import get_redis
 from apps.markets import services as market_services
+from apps.markets import streams
 from apps.matching.engine import Engine, EngineOrder
 from apps.matching.gate import BreakerConfig, Gate
 from apps.matching.models import MarketState
 from apps.matching.worker import stream_id_tuple
-from apps.orders import streams
 from apps.orders.models import Order
 from apps.orders.tests.trading import assert_ledger_consistent, place, trader
 from apps.trades.models import Trade

@@ -7,7 +7,9 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
+        # Imported once the app registry is ready (Django's start-up order): these modules import models.
         from apps.accounts import (
+            consumers,  # noqa: F401 - registers how a WebSocket authenticates
             schema,  # noqa: F401 - registers the OpenAPI auth schemes
             signals,
         )

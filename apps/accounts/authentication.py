@@ -17,6 +17,7 @@ from rest_framework_simplejwt.utils import aware_utcnow
 from apps.accounts import identity, keyring, markers, selectors, services, signing, throttling
 from apps.accounts.exceptions import ApiKeyAuthenticationFailed, IpNotAllowed
 from apps.accounts.net import address_key, client_ip, ip_allowed
+from apps.core.exceptions import StreamAuthenticationFailed
 
 _KEY_ID = re.compile(r"[0-9a-f]{32}")
 _SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
@@ -221,12 +222,6 @@ def verify_signed_request(
         return user, api_key
     # The key's versions kept moving while it was being read: refuse rather than loop.
     raise ApiKeyAuthenticationFailed("invalid_api_key", "Unknown or revoked API key.")
-
-
-class StreamAuthenticationFailed(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 class _Peer:

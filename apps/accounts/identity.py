@@ -19,7 +19,9 @@ import time
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.accounts import markers
 from apps.accounts.markers import UserMarker
 from apps.accounts.models import User
 
@@ -42,14 +44,11 @@ def current(user_id) -> tuple[User, Claims] | None:
     """The user and what a token issued now would claim, read from the database; None if there is no
     such user. Read the user's marker (markers.ensure_user) before calling this: the user's row is
     read under a lock, which waits for a change that moved the marker to commit."""
-    from apps.accounts.selectors import two_factor_enabled
-    from apps.kyc.selectors import level_for
-
     with transaction.atomic():
         user = User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
         if user is None:
             return None
-        claims = Claims(user.pk, user.username, user.email, user.tier, level_for(user), two_factor_enabled(user))
+        claims = Claims(user.pk, user.username, user.email, user.tier, kyc_level(user), two_factor_enabled(user))
     return user, claims
 
 
@@ -94,32 +93,38 @@ def attach(user: User, claims: Claims) -> None:
     user.token_claims_checked_at = time.monotonic()
 
 
-# User id -> when (time.monotonic) this process last changed something a token claims about them.
-_local_changes: dict[int, float] = {}
-
-
-def note_local_change(user_id) -> None:
-    """A change made by this process: a request of that user already past its check (maybe the very
-    request making the change) must not answer from its claims any more."""
-    now = time.monotonic()
-    if len(_local_changes) > 10_000:
-        for stale in [uid for uid, at in list(_local_changes.items()) if now - at > 600]:
-            _local_changes.pop(stale, None)
-    _local_changes[int(user_id)] = now
-
-
 def claims_of(user) -> Claims | None:
     """The checked claims the request's user was made from, or None (read the database instead)."""
     claims = getattr(user, "token_claims", None)
     if claims is None:
         return None
-    if _local_changes.get(claims.user_id, -1.0) >= user.token_claims_checked_at:
+    if markers.changed_here_since(claims.user_id, user.token_claims_checked_at):
         return None
     return claims
 
 
-def may_trade(user) -> bool:
-    """Whether the user's KYC level allows trading: from the claims when there are some, else one query."""
-    from apps.kyc.selectors import limits_for
+def two_factor_enabled(user: User) -> bool:
+    claims = claims_of(user)
+    if claims is not None:
+        return claims.two_factor
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
-    return limits_for(user)["trading"]
+
+def _unverified(user) -> int:
+    return 0
+
+
+# How a user's KYC level is read: apps.kyc registers its reader when the apps load (apps.kyc.apps).
+# kyc sits above accounts (its reads start from the claims kept here), so accounts asks through this
+# one seam instead of importing it; until kyc registers, nobody is verified.
+_kyc_level_reader = _unverified
+
+
+def read_kyc_level_with(reader) -> None:
+    global _kyc_level_reader
+    _kyc_level_reader = reader
+
+
+def kyc_level(user) -> int:
+    """The user's KYC level (0, 1 or 2) as apps.kyc decides it."""
+    return _kyc_level_reader(user)

@@ -37,6 +37,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.db import transaction
 
+from apps.accounts.models import User
 from apps.core import piggyback
 from apps.core.redis import get_redis
 
@@ -188,13 +189,30 @@ def ensure_user(user_id, *, ttl_ms: int | None = None) -> UserMarker:
     return UserMarker(rev, cv)
 
 
+# User id -> when (time.monotonic) this process last changed something a token claims about them.
+_local_changes: dict[int, float] = {}
+
+
+def note_local_change(user_id) -> None:
+    """A change made by this process: a request of that user already past its check (maybe the very
+    request making the change) must not answer from its claims any more."""
+    now = time.monotonic()
+    if len(_local_changes) > 10_000:
+        for stale in [uid for uid, at in list(_local_changes.items()) if now - at > 600]:
+            _local_changes.pop(stale, None)
+    _local_changes[int(user_id)] = now
+
+
+def changed_here_since(user_id, at: float) -> bool:
+    """Whether this process changed something the user's tokens claim at or after `at` (monotonic)."""
+    return _local_changes.get(int(user_id), -1.0) >= at
+
+
 def _hold_user_row(user_id) -> None:
     """Inside a transaction, lock the user's row until the commit before moving a marker: an issuer
     that reads the moved marker then waits on this row (identity.current) and reads the committed
     change, never the data from before it."""
     if transaction.get_connection().in_atomic_block:
-        from apps.accounts.models import User
-
         list(User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True))
 
 
@@ -202,10 +220,8 @@ def user_changed(user_id, *, revoke: bool) -> None:
     """Something a token of the user claims changed (revoke=False: those tokens fall back to the
     database) or the user's tokens must stop working (revoke=True: refused). Raises if Redis is
     unreachable: the change must not commit while tokens would still pass."""
-    from apps.accounts import identity
-
     _hold_user_row(user_id)
-    identity.note_local_change(user_id)
+    note_local_change(user_id)
     _run(_BUMP_USER, [user_key(user_id)], [_new(), _new() if revoke else "", _token_ttl_ms()])
 
 

@@ -35,7 +35,7 @@ def new_key_id() -> str:
 class ApiKey(models.Model):
     """A key a program signs requests with. Acts as its owner with only its permissions.
 
-    The secret is stored encrypted (apps.accounts.crypto) because the server needs it to check
+    The secret is stored encrypted (apps.core.crypto) because the server needs it to check
     HMAC signatures; it is shown once, at creation. Revoked keys are kept for the audit trail."""
 
     class Permission(models.TextChoices):

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.accounts import crypto
-from apps.accounts.identity import claims_of
+from apps.accounts.identity import kyc_level, two_factor_enabled
 from apps.accounts.models import ApiKey, User
-from apps.kyc import selectors as kyc_selectors
-
-
-def two_factor_enabled(user: User) -> bool:
-    claims = claims_of(user)
-    if claims is not None:
-        return claims.two_factor
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+from apps.core import crypto
 
 
 def account_profile(user: User) -> dict:
@@ -24,7 +15,7 @@ def account_profile(user: User) -> dict:
         "email": user.email,
         "username": user.username,
         "tier": user.tier,
-        "kyc_level": kyc_selectors.level_for(user),
+        "kyc_level": kyc_level(user),
         "two_factor_enabled": two_factor_enabled(user),
     }
 

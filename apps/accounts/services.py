@@ -24,8 +24,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from apps.accounts import crypto, identity, markers
+from apps.accounts import identity, markers
 from apps.accounts.exceptions import (
     ApiKeyNotFound,
     InvalidCredentials,
@@ -39,6 +40,7 @@ from apps.accounts.exceptions import (
     WrongOtpCode,
 )
 from apps.accounts.models import ApiKey, User
+from apps.core import crypto
 from apps.core.exceptions import DomainError
 
 TOTP_DEVICE_NAME = "authenticator"
@@ -156,8 +158,6 @@ def _lock_live_refresh_token(refresh: str) -> tuple[RefreshToken, OutstandingTok
 
 
 def _password_hash_claim(user: User) -> str:
-    from rest_framework_simplejwt.utils import get_md5_hash_password
-
     return get_md5_hash_password(user.password)
 
 

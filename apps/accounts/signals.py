@@ -11,6 +11,7 @@ invalidation, not a business rule: nothing else happens here.
 
 from __future__ import annotations
 
+from django.db.models import signals
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts import markers
@@ -76,8 +77,6 @@ def api_key_deleted(sender, instance, **kwargs) -> None:
 
 
 def connect() -> None:
-    from django.db.models import signals
-
     for signal, receiver, sender in (
         (signals.post_init, user_loaded, User),
         (signals.post_save, user_saved, User),

@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.core.signals import request_started
+from prometheus_client import REGISTRY
 
 
 class CoreConfig(AppConfig):
@@ -7,9 +9,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
-        from django.core.signals import request_started
-        from prometheus_client import REGISTRY
-
+        # Imported once the app registry is ready (Django's start-up order): these modules import models.
         from apps.core import piggyback
 
         request_started.connect(piggyback.forget, dispatch_uid="core.piggyback.forget")

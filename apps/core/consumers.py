@@ -29,6 +29,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.core import metrics, parsers
+from apps.core.exceptions import StreamAuthenticationFailed
 from apps.core.fields import format_time
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ logger = logging.getLogger(__name__)
 SUBSCRIPTION_HANDLERS: dict[str, Any] = {}
 # channel-layer message type ("user.events") -> async callable(consumer, message) that forwards it.
 MESSAGE_HANDLERS: dict[str, Any] = {}
+# How a connection authenticates, registered by the app that owns users (apps.accounts.consumers):
+# "authenticate": (content, *, ip) -> (user, api_key or None, token or None), raising
+# StreamAuthenticationFailed; "still_authenticated": (user, api_key, token) -> bool.
+AUTHENTICATION: dict[str, Any] = {}
 
 MAX_MESSAGE_BYTES = 4096
 PRIVATE_CHANNELS = {"orders"}
@@ -279,10 +284,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def _recheck_authentication(self) -> None:
         """Every WS_AUTH_RECHECK_SECONDS: a revoked API key, a password change (which revokes its
         tokens) or a deactivated user ends what the connection may see, at once."""
-        from apps.accounts.authentication import still_authenticated
-
         try:
-            valid = await database_sync_to_async(still_authenticated)(self.user, self.api_key, self.credential)
+            still_authenticated = database_sync_to_async(AUTHENTICATION["still_authenticated"])
+            valid = await still_authenticated(self.user, self.api_key, self.credential)
         except Exception:
             logger.warning("re-checking a WebSocket's authentication failed; kept until the next check", exc_info=True)
             return
@@ -296,14 +300,13 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def authenticate(self, content: dict) -> None:
         """`token` (a JWT access token) or `api_key` + `timestamp` + `signature` (HMAC of timestamp +
         "GET" + "/ws/v1/"). The connection acts as that user until it closes."""
-        from apps.accounts.authentication import StreamAuthenticationFailed, authenticate_stream
-
         if self.user is not None:
             await self.send_error("already_authenticated", "This connection is already authenticated.")
             return
         client = self.scope.get("client") or ("", 0)
         try:
-            user, api_key, token = await database_sync_to_async(authenticate_stream)(content, ip=client[0] or "")
+            authenticate = database_sync_to_async(AUTHENTICATION["authenticate"])
+            user, api_key, token = await authenticate(content, ip=client[0] or "")
         except StreamAuthenticationFailed as exc:
             await self.send_error(exc.code, exc.message)
             return

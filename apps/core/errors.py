@@ -21,12 +21,13 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.template.response import TemplateResponse
 from django_guid import get_guid
+from psycopg_pool import PoolTimeout
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from apps.core.exceptions import DomainError
+from apps.core.exceptions import DomainError, ServiceUnavailable
 
 logger = logging.getLogger("apps.core.errors")
 
@@ -126,17 +127,11 @@ def _is_store_outage(exc: Exception) -> bool:
     rate limit and the revocation markers), as opposed to a bug."""
     if isinstance(exc, (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)):
         return True
-    try:
-        from psycopg_pool import PoolTimeout
-    except ImportError:  # pragma: no cover - the pool is a pinned dependency
-        return False
     return isinstance(exc, PoolTimeout)
 
 
 def _translate_django_exception(exc: Exception) -> Exception:
     """Django and database errors DRF leaves alone, as the API error they mean."""
-    from apps.core.exceptions import ServiceUnavailable
-
     if isinstance(exc, RequestDataTooBig):
         return _PayloadTooLarge()
     if isinstance(exc, SuspiciousOperation):
@@ -147,10 +142,6 @@ def _translate_django_exception(exc: Exception) -> Exception:
     if _is_store_outage(exc):
         logger.warning("store unavailable: %s", exc)
         return ServiceUnavailable()
-    from apps.wallets.breaker import ChainUnavailable
-
-    if isinstance(exc, ChainUnavailable):  # a currency's node is failing: its breaker is open
-        return ServiceUnavailable(str(exc))
     return exc
 
 

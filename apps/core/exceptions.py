@@ -30,3 +30,11 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
     status_code = 503
     default_message = "A dependency is unavailable; try again shortly."
+
+
+class StreamAuthenticationFailed(Exception):
+    """A WebSocket `auth` message refused: `code` and `message` as the REST API would answer them."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message

@@ -26,7 +26,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
-from apps.accounts import crypto
+from apps.core import crypto
 from apps.core.exceptions import Conflict, DomainError
 from apps.core.models import IdempotencyKey
 

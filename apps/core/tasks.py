@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from apps.core import services
+from apps.core.idempotency import purge_expired
 
 
 @shared_task(name="apps.core.tasks.record_heartbeat", ignore_result=False)
@@ -14,6 +15,4 @@ def record_heartbeat() -> str:
 @shared_task(name="apps.core.tasks.purge_idempotency_keys")
 def purge_idempotency_keys() -> int:
     """Idempotency keys past their lifetime (24 h) are forgotten."""
-    from apps.core.idempotency import purge_expired
-
     return purge_expired()

@@ -112,31 +112,6 @@ class BookView(APIView):
                          "checksum": market_book.checksum(bids, asks)})  # fmt: skip
 
 
-class TradesView(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes = []
-
-    @extend_schema(
-        tags=["markets"], parameters=[integer_parameter("limit", minimum=1, maximum=500, default=100,
-                                                          description="Trades, 1..500 (100).")],
-        responses={200: inline_serializer("PublicTrade", {
-            "id": serializers.IntegerField(),
-            "price": MoneyField(help_text="In the market's price precision."),
-            "quantity": MoneyField(help_text="Base amount, in the market's quantity precision."),
-            "taker_side": serializers.ChoiceField(choices=["buy", "sell"], help_text="Side of the order that took "
-                                                  "liquidity: `buy` means the price was lifted."),
-            "time": serializers.CharField(help_text="ISO-8601 UTC with milliseconds.")}, many=True)},
-        description="The market's most recent trades, newest first: a plain list (like Binance's recent trades), "
-        "not a paginated one. 400 `invalid_request`, 404 `unknown_market`.",
-    )  # fmt: skip
-    def get(self, request, symbol: str):
-        market = selectors.market_by_symbol(symbol)
-        errors: dict = {}
-        limit = parse_limit(request.query_params, errors, default=100, maximum=500)
-        raise_errors(errors)
-        return Response(selectors.recent_trades(market, limit))
-
-
 class TickerView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []

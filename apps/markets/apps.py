@@ -7,6 +7,7 @@ class MarketsConfig(AppConfig):
     verbose_name = "Markets"
 
     def ready(self):
+        # Imported once the app registry is ready (Django's start-up order): these modules import models.
         from apps.markets import (
             consumers,  # noqa: F401 - registers the book, trades and ticker channels
             signals,

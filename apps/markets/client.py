@@ -23,6 +23,8 @@ import zlib
 from collections.abc import Callable
 from decimal import Decimal
 
+import websockets
+
 
 def book_checksum(bids: list[list[str]], asks: list[list[str]]) -> int:
     """API.md: CRC32 of the top 10 asks (lowest first) then the top 10 bids (highest first), each
@@ -113,8 +115,6 @@ class BookClient:
         return True
 
     async def run(self, on_book: Callable[[LocalBook, dict], object] | None = None, stop=None) -> None:
-        import websockets
-
         async with websockets.connect(self.url, origin=self.origin, max_size=2**24) as ws:
             self.ws = ws
             await self.subscribe()

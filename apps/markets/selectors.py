@@ -1,4 +1,6 @@
-"""Market reads: the registry, and market data (candles, 24-hour ticker, recent trades)."""
+"""Market reads: the registry, and market data (candles, 24-hour ticker). A market's recent trades are
+read by apps.trades, which owns them; the ticker's one query reads the latest trade's price from its
+table in SQL (one round trip for the whole ticker, no import of the app above)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from apps.markets import book as market_book
 from apps.markets import registry
 from apps.markets.exceptions import UnknownMarket
 from apps.markets.models import CANDLE_INTERVALS, Candle, Market, decimals_of, interval_start, is_halted
-from apps.trades.models import Trade
 
 
 def markets():
@@ -115,15 +116,3 @@ def ticker(market: Market, now: datetime | None = None) -> dict:
         "change_24h": change,
         "status": "halted" if is_halted(status, reason, until, now) else "trading",
     }
-
-
-def recent_trades(market: Market, limit: int) -> list[dict]:
-    """The market's public trades, newest first (the (market, -id) index)."""
-    rows = Trade.objects.filter(market=market).order_by("-id")[:limit]
-    pd, qd = market.price_decimals, market.quantity_decimals
-    return [
-        {"id": id_, "price": format_in_precision(price, pd), "quantity": format_in_precision(qty, qd),
-         "taker_side": taker_side, "time": format_time(time)}
-        for id_, price, qty, taker_side, time in rows.values_list("id", "price", "quantity", "taker_side",
-                                                                  "created_at")
-    ]  # fmt: skip

@@ -11,9 +11,10 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.core import audit
+from apps.markets import streams
 from apps.markets.models import CIRCUIT_BREAKER, KILL_SWITCH, Market
-from apps.orders import streams
 from apps.wallets import ledger
+from apps.wallets.halts import halt_withdrawals, resume_withdrawals
 from apps.wallets.models import Account, Currency
 
 
@@ -99,8 +100,6 @@ def engage_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
     """Halt every trading market and every currency's withdrawals at once, in one transaction, with
     who and why in the audit log. Markets already halted keep their own reason (and stay halted when
     the switch is released). Returns what it halted."""
-    from apps.wallets.halts import halt_withdrawals
-
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("The kill switch needs a reason.")
@@ -123,8 +122,6 @@ def engage_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
 def release_kill_switch(*, reason: str, actor, via: str = "admin") -> dict:
     """Resume what the kill switch halted (markets and withdrawals halted with reason `kill_switch`);
     what staff halted for another reason stays halted."""
-    from apps.wallets.halts import resume_withdrawals
-
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("Releasing the kill switch needs a reason.")

@@ -35,13 +35,13 @@ from django.utils import timezone
 from apps.core import audit, money
 from apps.core.sql import numeric_array
 from apps.markets import book as market_book
+from apps.markets import streams
 from apps.markets.models import Market
 from apps.matching import metrics, publish
 from apps.matching.engine import PPM, Engine, EngineOrder
 from apps.matching.gate import CIRCUIT_BREAKER, BreakerConfig, Gate
 from apps.matching.models import MarketState
 from apps.matching.settlement import Batch, MarketContext, Ticket, write
-from apps.orders import streams
 from apps.orders.models import Order
 from apps.wallets import ledger
 from apps.wallets.models import Account

@@ -7,4 +7,5 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self):
+        # Imported once the app registry is ready (Django's start-up order): these modules import models.
         from apps.orders import consumers  # noqa: F401 - registers the private orders channel

@@ -22,7 +22,7 @@ from django.db import connection
 from apps.core.redis import get_redis
 from apps.markets import book as market_book
 from apps.markets.models import Market
-from apps.matching.models import MarketState
+from apps.orders import selectors
 from apps.orders.exceptions import AboveMaxNotional, AboveMaxQuantity, PriceOutOfBand, TooManyOpenOrders
 from apps.orders.models import Order
 
@@ -51,7 +51,7 @@ def reference_price(market: Market) -> Decimal | None:
     now = time.monotonic()
     read_at, last = _last_prices.get(market.pk, (-math.inf, None))
     if now - read_at >= settings.PRICE_BAND_REFERENCE_SECONDS:
-        last = MarketState.objects.filter(market=market).values_list("last_price", flat=True).first()
+        last = selectors.last_price(market)
         _last_prices[market.pk] = (now, last)
     if last is not None:
         return last

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.db.models import Q
+
+from apps.markets.models import Market
 from apps.markets.selectors import market_by_symbol
 from apps.orders.exceptions import InvalidOrder, OrderNotFound
 from apps.orders.models import Order
+
+
+def last_price(market) -> Decimal | None:
+    """The market's last trade price as the matcher recorded it (its state row, `Market.state`),
+    reached through the market: orders does not import the matcher, which sits above it."""
+    return Market.objects.filter(pk=market.pk).values_list("state__last_price", flat=True).first()
+
 
 STATUS_FILTERS = {"open": Order.OPEN, "closed": Order.FINAL, "all": None}
 
@@ -34,8 +46,6 @@ def order_for(user, order_id: int) -> Order:
 def unsettled_count() -> int:
     """Orders the matcher has still to act on: accepted but not yet applied, or open with a cancel
     requested. Zero once the matching engine has caught up with everything accepted."""
-    from django.db.models import Q
-
     return Order.objects.filter(
         Q(applied=False, status=Order.Status.NEW) | Q(status__in=Order.OPEN, cancel_requested_at__isnull=False)
     ).count()

@@ -25,11 +25,11 @@ from django.utils import timezone
 from apps.core.exceptions import DomainError
 from apps.core.fields import format_time
 from apps.kyc.selectors import limits_for
+from apps.markets import streams
 from apps.markets.exceptions import MarketHalted
 from apps.markets.models import Market
 from apps.markets.selectors import market_by_symbol
-from apps.matching.models import MarketState
-from apps.orders import checks, streams
+from apps.orders import checks, selectors
 from apps.orders.exceptions import (
     BelowMinNotional,
     InvalidOrder,
@@ -293,7 +293,7 @@ def estimated_notional(market: Market, r: OrderRequest) -> Decimal | None:
         return r.quote_quantity
     price = r.price if r.price is not None else r.stop_price
     if price is None:
-        price = MarketState.objects.filter(market=market).values_list("last_price", flat=True).first()
+        price = selectors.last_price(market)
     return None if price is None else price * r.quantity
 
 

@@ -36,6 +36,7 @@ from apps.core import money
 from apps.core.exceptions import ServiceUnavailable
 from apps.portfolio import prices, selectors
 from apps.portfolio.models import Position, Snapshot
+from apps.trades.models import Trade
 from apps.wallets.models import Account, Currency
 
 logger = logging.getLogger(__name__)
@@ -180,8 +181,6 @@ class _Accountant:
         return self._graph
 
     def prepare(self, events: list[Event]) -> None:
-        from apps.trades.models import Trade
-
         # The trades of this chunk only: memory stays bounded however long the backlog.
         ids = {int(e.reference_id) for e in events if e.reference_type == "trade" and e.kind == "trade"}
         rows = (

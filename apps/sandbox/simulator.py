@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
 import httpx
+import websockets
 
 from apps.markets.client import BookError, LocalBook
 
@@ -255,8 +256,6 @@ class Simulator:
     # -- the streams -------------------------------------------------------------------------------
 
     async def follow_public(self) -> None:
-        import websockets
-
         books = {symbol: LocalBook(symbol) for symbol in self.symbols}
         async with websockets.connect(self.ws_url, origin=self.base_url, max_size=2**24) as ws:
 
@@ -295,8 +294,6 @@ class Simulator:
                                                   "depth": 20}))  # fmt: skip
 
     async def follow_private(self, bot: Bot) -> None:
-        import websockets
-
         async with websockets.connect(self.ws_url, origin=self.base_url, max_size=2**24) as ws:
             await ws.send(json.dumps({"op": "auth", "token": bot.access}))
             authenticated = False

@@ -11,6 +11,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
@@ -152,3 +153,30 @@ async def _csv_stream(user, flt: selectors.FillFilter, chunk: int = 1000):
             yield text
         if after is None:
             return
+
+
+class PublicTradesView(APIView):
+    """`GET /markets/{symbol}/trades`: a market's public trades (trades owns the table it reads)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        tags=["markets"], parameters=[integer_parameter("limit", minimum=1, maximum=500, default=100,
+                                                          description="Trades, 1..500 (100).")],
+        responses={200: inline_serializer("PublicTrade", {
+            "id": serializers.IntegerField(),
+            "price": MoneyField(help_text="In the market's price precision."),
+            "quantity": MoneyField(help_text="Base amount, in the market's quantity precision."),
+            "taker_side": serializers.ChoiceField(choices=["buy", "sell"], help_text="Side of the order that took "
+                                                  "liquidity: `buy` means the price was lifted."),
+            "time": serializers.CharField(help_text="ISO-8601 UTC with milliseconds.")}, many=True)},
+        description="The market's most recent trades, newest first: a plain list (like Binance's recent trades), "
+        "not a paginated one. 400 `invalid_request`, 404 `unknown_market`.",
+    )  # fmt: skip
+    def get(self, request, symbol: str):
+        market = market_by_symbol(symbol)
+        errors: dict = {}
+        limit = parse_limit(request.query_params, errors, default=100, maximum=500)
+        raise_errors(errors)
+        return Response(selectors.recent_trades(market, limit))

@@ -21,6 +21,7 @@ from django.db import connection
 
 from apps.core.fields import format_in_precision, format_time
 from apps.markets.models import Market
+from apps.trades.models import Trade
 
 FIELDS = ("id", "order_id", "symbol", "side", "price", "quantity", "fee", "fee_currency", "liquidity", "time")
 
@@ -135,3 +136,15 @@ class FillRenderer:
 
     def payload(self, row: tuple) -> dict:
         return dict(zip(FIELDS, self.values(row), strict=True))
+
+
+def recent_trades(market: Market, limit: int) -> list[dict]:
+    """The market's public trades, newest first (the (market, -id) index)."""
+    rows = Trade.objects.filter(market=market).order_by("-id")[:limit]
+    pd, qd = market.price_decimals, market.quantity_decimals
+    return [
+        {"id": id_, "price": format_in_precision(price, pd), "quantity": format_in_precision(qty, qd),
+         "taker_side": taker_side, "time": format_time(time)}
+        for id_, price, qty, taker_side, time in rows.values_list("id", "price", "quantity", "taker_side",
+                                                                  "created_at")
+    ]  # fmt: skip

@@ -18,14 +18,16 @@ import pybreaker
 import redis
 from django.conf import settings
 
+from apps.core.exceptions import ServiceUnavailable
 from apps.wallets.chain import ChainAdapter, ChainRejected
 
 NAMESPACE = "exchange:chain-breaker:{currency}"
 STATE_VALUES = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
 
 
-class ChainUnavailable(OSError):
-    """The currency's node is failing (its breaker is open): try again later."""
+class ChainUnavailable(ServiceUnavailable, OSError):
+    """The currency's node is failing (its breaker is open): try again later. A ServiceUnavailable,
+    so the API answers 503 `service_unavailable` with this message; an OSError, so tasks retry."""
 
 
 _breakers: dict[str, pybreaker.CircuitBreaker] = {}

@@ -44,8 +44,8 @@ class ReconciliationCollector(Collector):
         yield mismatches
         yield age
         yield from hot_wallet_figures()
-        from apps.core.selectors import chain_breakers
         from apps.wallets.breaker import STATE_VALUES
+        from apps.wallets.selectors import chain_breakers
         from apps.wallets.withdrawals import hot_wallet_shortfall_seconds
 
         breakers = GaugeMetricFamily(

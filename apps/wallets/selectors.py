@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from apps.wallets import breaker
 from apps.wallets.models import Account, Currency, Deposit, WithdrawalAddress
 
 
@@ -35,3 +36,13 @@ def hot_wallets() -> list[tuple[str, Decimal, Decimal]]:
         .order_by("currency_id")
         .values_list("currency_id", "available", "currency__hot_min")
     )
+
+
+def chain_breakers() -> dict[str, str]:
+    """Each active currency's chain breaker state (reported, not failing readiness: the exchange
+    trades while a node is down; withdrawals and deposits of that currency wait)."""
+    try:
+        codes = list(Currency.objects.filter(is_active=True).values_list("code", flat=True))
+    except Exception:  # noqa: BLE001 - PostgreSQL down is reported by its own check
+        return {}
+    return {code: breaker.state(code) for code in codes}

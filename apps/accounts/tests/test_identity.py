@@ -16,6 +16,7 @@ from apps.accounts.models import ApiKey, User
 from apps.accounts.tests.conftest import as_meta, bearer, totp_code
 from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.kyc.models import Submission
+from apps.kyc.selectors import limits_for
 
 pytestmark = pytest.mark.django_db
 
@@ -185,7 +186,7 @@ def test_a_change_made_by_this_process_is_not_answered_from_the_requests_own_cla
     assert identity.claims_of(made) is not None
     approved_identity(made)
     assert identity.claims_of(made) is None
-    assert identity.may_trade(made) is True
+    assert limits_for(made)["trading"] is True
 
 
 def test_a_lost_marker_falls_back_to_the_database_which_still_refuses_a_changed_password(

@@ -15,10 +15,10 @@ from apps.accounts.tests.factories import UserFactory
 from apps.core.models import AuditEvent
 from apps.core.redis import get_redis
 from apps.kyc.tests.test_admin_queue import admin_login
-from apps.markets import services
+from apps.markets import services, streams
 from apps.markets.exceptions import MarketHalted
 from apps.markets.models import CIRCUIT_BREAKER, KILL_SWITCH, Market
-from apps.orders import checks, streams
+from apps.orders import checks
 from apps.orders.models import Order
 from apps.orders.tests.trading import client_for, place, trader
 from apps.wallets.models import Currency

@@ -13,6 +13,7 @@ from apps.markets.models import Candle
 from apps.matching import worker
 from apps.matching.testing import drain, matcher, run_once
 from apps.orders.tests.trading import assert_ledger_consistent, place, trader
+from apps.trades import selectors as trade_selectors
 from apps.trades.models import Trade
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -276,7 +277,7 @@ def test_recent_trades_newest_first_with_a_limit(market, seller, buyer, clock, a
          "time": "2026-11-26T10:03:30.000Z"},
     ]  # fmt: skip
     assert [t["id"] for t in api_client.get("/api/v1/markets/BTC-USDT/trades?limit=2").json()] == ids[:2]
-    assert selectors.recent_trades(market, 500) == response.json()
+    assert trade_selectors.recent_trades(market, 500) == response.json()
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ import redis
 
 from apps.core.redis import get_redis
 from apps.markets import services as market_services
+from apps.markets import streams
 from apps.matching import worker
 from apps.matching.testing import drain, matcher, run_once
-from apps.orders import streams
 from apps.orders.exceptions import OrderClosed
 from apps.orders.models import Order
 from apps.orders.tests.test_matching_settlement import refreshed

@@ -11,10 +11,10 @@ from django.utils import timezone
 from apps.core.models import AuditEvent
 from apps.core.redis import get_redis
 from apps.markets import services as market_services
+from apps.markets import streams
 from apps.markets.models import CIRCUIT_BREAKER, Market
 from apps.matching.models import MarketState
 from apps.matching.testing import drain, matcher
-from apps.orders import streams
 from apps.orders.models import Order
 from apps.orders.services import request_cancel
 from apps.orders.tests.trading import assert_ledger_consistent, balance, client_for, place, trader

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.redis import get_redis
-from apps.orders import streams
+from apps.markets import streams
 from apps.orders.models import Order
 from apps.orders.tests.trading import assert_ledger_consistent, balance, client_for, trader
 from apps.wallets.models import Hold, Transaction

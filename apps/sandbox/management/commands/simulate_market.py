@@ -21,6 +21,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.accounts.models import User
+from apps.kyc.models import Submission
+from apps.markets.models import Market
+from apps.sandbox.simulator import Bot, Simulator
+from apps.wallets import ledger
+from apps.wallets.models import Account, Transaction
+
 # What a bot holds of each currency at the start of a run (topped up to this when below half).
 FUNDS = {"BTC": Decimal("100"), "ETH": Decimal("2000"), "USDT": Decimal("10000000")}
 OTHER_FUNDS = Decimal("1000000")
@@ -44,8 +51,6 @@ class Command(BaseCommand):
         parser.add_argument("--allow-errors", action="store_true", help="exit 0 even after 5xx or network errors")
 
     def handle(self, *args, **options):
-        from apps.sandbox.simulator import Simulator
-
         if not settings.EXCHANGE_SANDBOX:
             raise CommandError("simulate_market funds its bots with test money: it runs in sandbox mode only "
                                "(EXCHANGE_SANDBOX=true)")  # fmt: skip
@@ -71,8 +76,6 @@ class Command(BaseCommand):
 
     def prepare_bots(self, markets: list[str], makers: int, takers: int):
         """The markets to trade (every trading market when none is named) and the funded bots."""
-        from apps.markets.models import Market
-
         listed = {m.symbol: m for m in Market.objects.select_related("base", "quote")}
         symbols = markets or sorted(s for s, m in listed.items() if m.status == Market.Status.TRADING)
         unknown = [s for s in symbols if s not in listed]
@@ -85,12 +88,6 @@ class Command(BaseCommand):
 
     def _bot(self, username: str, role: str, currencies: set[str]):
         """The bot's user (institutional tier, approved identity), a fresh password, and its funds."""
-        from apps.accounts.models import User
-        from apps.kyc.models import Submission
-        from apps.sandbox.simulator import Bot
-        from apps.wallets import ledger
-        from apps.wallets.models import Account, Transaction
-
         user, _ = get_user_model().objects.get_or_create(
             username=username, defaults={"email": f"{username}@simulator.invalid", "tier": User.Tier.INSTITUTIONAL}
         )

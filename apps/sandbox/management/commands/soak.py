@@ -18,6 +18,15 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, connections
+
+from apps.core.processes import CeleryWorker, MatcherProcess, Process, WebServer, database_url, procfile_command
+from apps.orders.selectors import unsettled_count
+from apps.sandbox.management.commands.simulate_market import Command as Simulate
+from apps.sandbox.simulator import Simulator
+from apps.wallets.reconciliation import reconcile
+from apps.wallets.verification import verify_ledger
+from exchange.celery import app as celery_app
 
 
 class Command(BaseCommand):
@@ -32,11 +41,6 @@ class Command(BaseCommand):
         parser.add_argument("--log-dir", default="", help="where the processes' logs go (default: a temporary one)")
 
     def handle(self, *args, **options):
-        from django.db import connection
-
-        from apps.core.processes import CeleryWorker, MatcherProcess, Process, WebServer, database_url, procfile_command
-        from exchange.celery import app as celery_app
-
         if not settings.EXCHANGE_SANDBOX:
             raise CommandError("soak runs the market simulator, which trades test money: sandbox mode only "
                                "(EXCHANGE_SANDBOX=true)")  # fmt: skip
@@ -99,16 +103,11 @@ class Command(BaseCommand):
         self.stdout.write("soak: ledger verified, reconciliation clean, every order settled")
 
     async def _trade_under_chaos(self, base_url: str, options: dict, chaos):
-        from apps.sandbox.management.commands.simulate_market import Command as Simulate
-        from apps.sandbox.simulator import Simulator
-
         logging.getLogger("httpx").setLevel(logging.WARNING)
         simulate = Simulate()
         markets = [s.strip().upper() for s in options["markets"].split(",") if s.strip()]
 
         def prepare():
-            from django.db import connections
-
             try:
                 return simulate.prepare_bots(markets, 2, 2)
             finally:
@@ -126,8 +125,6 @@ class Command(BaseCommand):
 
     def _wait_until_settled(self, timeout: float) -> None:
         """Every accepted order applied by the matcher and every requested cancel carried out."""
-        from apps.orders.selectors import unsettled_count
-
         deadline = time.monotonic() + timeout
         while (left := unsettled_count()) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -135,9 +132,6 @@ class Command(BaseCommand):
             raise CommandError(f"{left} orders still wait for the matcher after {timeout:g} s")
 
     def _check_books(self) -> list[str]:
-        from apps.wallets.reconciliation import reconcile
-        from apps.wallets.verification import verify_ledger
-
         problems = [f"ledger: {v}" for v in verify_ledger()]
         run = reconcile(trigger="command")
         problems += [f"reconciliation: {m}" for m in run.mismatches]

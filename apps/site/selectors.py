@@ -1,4 +1,4 @@
-"""Core reads: readiness of the stores and the last Celery heartbeat."""
+"""The site's reads: readiness of the stores, the last Celery heartbeat and the chains' breakers."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from apps.core import supervision
 from apps.core.fields import format_time
 from apps.core.redis import get_redis
 from apps.core.services import HEARTBEAT_KEY
+from apps.wallets import selectors as wallet_selectors
 from exchange.postgresql.base import forget_checks
 
 
@@ -102,7 +103,7 @@ def readiness() -> tuple[bool, dict]:
         "failing": [name for name, result in checks.items() if not result.ok],
         "celery": celery_heartbeat(),
         # Read from both stores: only when both answered (a dead one would stall the probe).
-        "chain": chain_breakers() if ready else {},
+        "chain": wallet_selectors.chain_breakers() if ready else {},
     }
     # Under `make run`: each supervised process's state and restarts (reported, not failing readiness:
     # the web process serves while supervisord brings a crashed matcher or worker back).
@@ -110,16 +111,3 @@ def readiness() -> tuple[bool, dict]:
     if supervised is not None:
         report["processes"] = supervised
     return ready, report
-
-
-def chain_breakers() -> dict[str, str]:
-    """Each active currency's chain breaker state (reported, not failing readiness: the exchange
-    trades while a node is down; withdrawals and deposits of that currency wait)."""
-    from apps.wallets.breaker import state
-    from apps.wallets.models import Currency
-
-    try:
-        codes = list(Currency.objects.filter(is_active=True).values_list("code", flat=True))
-    except Exception:  # noqa: BLE001 - PostgreSQL down is reported by its own check
-        return {}
-    return {code: state(code) for code in codes}

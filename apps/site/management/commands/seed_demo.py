@@ -1,16 +1,32 @@
 """Idempotent demo data for `make run`: an admin and two traders whose credentials are printed.
 
 Passwords are generated on first run and kept in var/demo-credentials.json (git-ignored, mode 600),
-so every run prints the right ones. Other apps add their demo data (markets, balances) as they land.
+so every run prints the right ones. It lives in the site app, above the apps whose rows it creates
+(docs/architecture.md).
 """
 
+import datetime as dt
+import io
 import json
 import secrets
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from PIL import Image, ImageDraw
+
+from apps.kyc import services as kyc_services
+from apps.kyc.models import Submission
+from apps.kyc.roles import COMPLIANCE_GROUP, ensure_compliance_group
+from apps.kyc.selectors import submissions_for
+from apps.markets import services as market_services
+from apps.markets.models import Market
+from apps.wallets import ledger
+from apps.wallets.models import Account, Currency, Transaction
 
 DEMO_USERS = [
     # username, email, tier, staff
@@ -63,19 +79,11 @@ class Command(BaseCommand):
         user.is_superuser = username == "admin"
         user.save()
         if username == "carol":
-            from django.contrib.auth.models import Group
-
-            from apps.kyc.roles import COMPLIANCE_GROUP, ensure_compliance_group
-
             ensure_compliance_group()
             user.groups.add(Group.objects.get(name=COMPLIANCE_GROUP))
         return password
 
     def _ensure_currencies(self) -> None:
-        from decimal import Decimal
-
-        from apps.wallets.models import Currency
-
         for code, name, decimals, confirmations, fee, minimum, auto, hot, price in [
             ("BTC", "Bitcoin", 8, 2, "0.0002", "0.001", "0.5", ("1", "5", "10"), "60000"),
             ("ETH", "Ether", 18, 12, "0.003", "0.01", "10", ("20", "100", "200"), "3000"),
@@ -91,15 +99,6 @@ class Command(BaseCommand):
     def _ensure_markets_and_funds(self) -> None:
         """Three markets, an approved identity for bob (alice's is pending: level 1, may trade) and
         demo balances for both traders, credited like confirmed deposits (idempotent keys)."""
-        import datetime as dt
-        from decimal import Decimal
-
-        from apps.kyc.models import Submission
-        from apps.markets import services as market_services
-        from apps.markets.models import Market
-        from apps.wallets import ledger
-        from apps.wallets.models import Account, Transaction
-
         for base, quote, tick, lot, minimum in [
             ("BTC", "USDT", "0.01", "0.0001", "5"),
             ("ETH", "USDT", "0.01", "0.0001", "5"),
@@ -134,15 +133,6 @@ class Command(BaseCommand):
 
     def _ensure_demo_kyc(self) -> None:
         """A pending KYC case for alice, so the review queue has work in it."""
-        import datetime as dt
-        import io
-
-        from django.core.files.uploadedfile import SimpleUploadedFile
-        from PIL import Image, ImageDraw
-
-        from apps.kyc import services as kyc_services
-        from apps.kyc.selectors import submissions_for
-
         alice = get_user_model().objects.get(username="alice")
         if submissions_for(alice).exists():
             return

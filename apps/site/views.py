@@ -17,11 +17,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core import metrics, selectors, stream
+from apps.core import metrics, stream
 from apps.core.errors import error_body, page_not_found
 from apps.core.fields import format_time
 from apps.markets.exceptions import UnknownMarket
 from apps.markets.selectors import market_by_symbol
+from apps.site import selectors
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.core import views
+from apps.site import views
 
 urlpatterns = [
     path("time", views.ServerTimeView.as_view(), name="server-time"),
