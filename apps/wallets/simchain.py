@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import F, Q, Sum
 
-from apps.wallets.chain import ChainRejected, IncomingTransfer
+from apps.wallets.chain_interface import ChainRejected, IncomingTransfer
 from apps.wallets.models import SimAddress, SimBlockHeight, SimTransaction
 
 PREFIX = "sim1"
