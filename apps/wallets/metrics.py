@@ -7,6 +7,9 @@ reads the stored run (one indexed query per scrape) exports the same figures fro
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
+from apps.wallets.reconciliation import latest_run
+from apps.wallets.selectors import hot_wallets
+
 
 class ReconciliationCollector(Collector):
     def describe(self):
@@ -20,8 +23,6 @@ class ReconciliationCollector(Collector):
         yield GaugeMetricFamily("exchange_hot_wallet_minimum", "", labels=["currency"])
 
     def collect(self):
-        from apps.wallets.reconciliation import latest_run
-
         try:
             run = latest_run()
         except Exception:  # noqa: BLE001 - the database being down must not break the scrape
@@ -70,8 +71,6 @@ class ReconciliationCollector(Collector):
 def hot_wallet_figures():
     """The hot wallet's available balance now (the ledger's hot account) beside each currency's
     `hot_min`: below it, withdrawals wait for a refill from cold storage (alert on it)."""
-    from apps.wallets.selectors import hot_wallets
-
     try:
         rows = hot_wallets()
     except Exception:  # noqa: BLE001 - the database being down must not break the scrape
