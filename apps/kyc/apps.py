@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class KycConfig(AppConfig):
@@ -8,8 +9,6 @@ class KycConfig(AppConfig):
 
     def ready(self):
         # Imported once the app registry is ready (Django's start-up order): these modules import models.
-        from django.db.models.signals import post_migrate
-
         from apps.accounts import identity
         from apps.kyc import selectors, signals
         from apps.kyc.roles import ensure_compliance_group

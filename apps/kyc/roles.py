@@ -1,5 +1,7 @@
 """The compliance reviewers' group, kept in step with the KYC permissions after every migrate."""
 
+from django.contrib.auth.models import Group, Permission
+
 COMPLIANCE_GROUP = "Compliance reviewers"
 COMPLIANCE_PERMISSIONS = [
     ("kyc", "view_submission"),
@@ -11,8 +13,6 @@ COMPLIANCE_PERMISSIONS = [
 
 
 def ensure_compliance_group(**kwargs) -> None:
-    from django.contrib.auth.models import Group, Permission
-
     group, _ = Group.objects.get_or_create(name=COMPLIANCE_GROUP)
     for app_label, codename in COMPLIANCE_PERMISSIONS:
         permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()

@@ -7,15 +7,13 @@ transaction and, for decisions, notifies the user after commit.
 
 from __future__ import annotations
 
-import datetime as dt
-
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core import audit
+from apps.kyc import tasks
 from apps.kyc.exceptions import (
     AlreadyClaimed,
     AlreadyVerified,
@@ -24,6 +22,13 @@ from apps.kyc.exceptions import (
     SubmissionRejected,
 )
 from apps.kyc.files import RejectedFile, check_upload
+
+# The notices and the retention sweep live in apps.kyc.housekeeping (the tasks run them); they stay
+# callable from here as they always were.
+from apps.kyc.housekeeping import delete_files
+from apps.kyc.housekeeping import purge_expired_documents as purge_expired_documents
+from apps.kyc.housekeeping import resend_missing_notices as resend_missing_notices
+from apps.kyc.housekeeping import send_decision_email as send_decision_email
 from apps.kyc.models import Document, Submission
 
 S = Submission.Status
@@ -86,18 +91,12 @@ def submit(*, user, data: dict, files: dict) -> Submission:
                 document.save()
             audit.record(actor=user, action="kyc.submit", target=submission, documents=sorted(checked))
     except IntegrityError as exc:  # a concurrent submission won the race for the open slot
-        _delete_files(saved)
+        delete_files(saved)
         raise OpenSubmissionExists() from exc
     except BaseException:
-        _delete_files(saved)
+        delete_files(saved)
         raise
     return submission
-
-
-def _delete_files(documents) -> None:
-    for document in documents:
-        if document.file.name:
-            document.file.storage.delete(document.file.name)
 
 
 # --- Reviewing ----------------------------------------------------------------------------------
@@ -124,8 +123,6 @@ def _transition(*, submission_id: int, reviewer, action: str, changes: dict, rea
             **{"from": previous, "to": target},
         )  # fmt: skip
         if target in (S.APPROVED, S.REJECTED, S.RESUBMISSION_REQUESTED):
-            from apps.kyc import tasks
-
             # robust: a broker outage must not undo or interrupt the decision; the hourly sweep
             # (resend_missing_notices) sends what could not be queued.
             transaction.on_commit(lambda: tasks.notify_decision.delay(submission.pk), robust=True)
@@ -181,61 +178,3 @@ def request_resubmission(*, submission_id: int, reviewer, missing: str) -> Submi
         submission_id=submission_id, reviewer=reviewer, action="request_resubmission", reason=missing,
         changes={"decided_at": timezone.now(), "decision_note": missing},
     )  # fmt: skip
-
-
-# --- Notifications and retention ---------------------------------------------------------------
-
-
-def send_decision_email(*, submission_id: int) -> bool:
-    """Tell the user what was decided. Idempotent per decision: the audit log remembers it was sent."""
-    from django.core.mail import send_mail
-
-    submission = Submission.objects.select_related("user").get(pk=submission_id)
-    if submission.status not in (S.APPROVED, S.REJECTED, S.RESUBMISSION_REQUESTED):
-        return False
-    key = f"{submission.status}@{submission.decided_at.isoformat() if submission.decided_at else ''}"
-    if audit.history(submission).filter(action="kyc.notify", data__decision=key).exists():
-        return False
-    subject, body = {
-        S.APPROVED: ("Your identity is verified", "Your identity verification was approved."),
-        S.REJECTED: (
-            "Your identity verification was not accepted",
-            f"Reason: {submission.get_rejection_reason_display()}. {submission.decision_note}".strip(),
-        ),
-        S.RESUBMISSION_REQUESTED: (
-            "Please submit your identity documents again",
-            f"What is missing: {submission.decision_note}",
-        ),
-    }[submission.status]
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [submission.user.email])
-    audit.record(actor=None, action="kyc.notify", target=submission, decision=key)
-    return True
-
-
-def resend_missing_notices(*, within_days: int = 7) -> int:
-    """Send the notices of recent decisions that have none yet (the queue was down at the time).
-    Safe to run any time: send_decision_email sends once per decision."""
-    since = timezone.now() - dt.timedelta(days=within_days)
-    decided = Submission.objects.filter(
-        status__in=(S.APPROVED, S.REJECTED, S.RESUBMISSION_REQUESTED), decided_at__gte=since
-    ).values_list("pk", flat=True)
-    return sum(send_decision_email(submission_id=pk) for pk in decided)
-
-
-def purge_expired_documents(*, now: dt.datetime | None = None) -> int:
-    """Delete the files of submissions rejected more than KYC_REJECTED_RETENTION_DAYS ago.
-    The submission rows (and the audit trail) stay. Idempotent. Files go only after the rows'
-    deletion has committed, so a failure never leaves rows pointing at missing files."""
-    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.KYC_REJECTED_RETENTION_DAYS)
-    purged = 0
-    expired = Submission.objects.filter(status=S.REJECTED, decided_at__lt=cutoff, files_purged_at__isnull=True)
-    for submission in expired:
-        with transaction.atomic():
-            documents = list(submission.documents.all())
-            submission.documents.all().delete()
-            submission.files_purged_at = timezone.now()
-            submission.save(update_fields=["files_purged_at"])
-            audit.record(actor=None, action="kyc.purge_documents", target=submission, files=len(documents))
-            transaction.on_commit(lambda documents=documents: _delete_files(documents))
-        purged += 1
-    return purged

@@ -2,7 +2,10 @@
 tokens claim: any change of it makes those claims stale (apps.accounts.markers). From the model's
 signals, so that every path (services, the admin, factories) moves the marker."""
 
+from django.db.models.signals import post_delete, post_save
+
 from apps.accounts import markers
+from apps.kyc.models import Submission
 
 
 def submission_saved(sender, instance, created, update_fields=None, raw=False, **kwargs) -> None:
@@ -15,9 +18,5 @@ def submission_deleted(sender, instance, **kwargs) -> None:
 
 
 def connect() -> None:
-    from django.db.models import signals
-
-    from apps.kyc.models import Submission
-
-    signals.post_save.connect(submission_saved, sender=Submission, dispatch_uid="kyc.markers.submission_saved")
-    signals.post_delete.connect(submission_deleted, sender=Submission, dispatch_uid="kyc.markers.submission_deleted")
+    post_save.connect(submission_saved, sender=Submission, dispatch_uid="kyc.markers.submission_saved")
+    post_delete.connect(submission_deleted, sender=Submission, dispatch_uid="kyc.markers.submission_deleted")

@@ -2,9 +2,12 @@ from decimal import Decimal
 
 from django import forms as django_forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
 from apps.core.exceptions import DomainError
+from apps.wallets import custody, deposits, halts, reconciliation, withdrawals
 from apps.wallets.models import (
     Account,
     Currency,
@@ -41,10 +44,6 @@ class CurrencyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Halt withdrawals…", permissions=["change"])
     def halt_withdrawals(self, request, queryset):
-        from django.template.response import TemplateResponse
-
-        from apps.wallets import halts
-
         form = HaltWithdrawalsForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             try:
@@ -67,8 +66,6 @@ class CurrencyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume withdrawals", permissions=["change"])
     def resume_withdrawals(self, request, queryset):
-        from apps.wallets import halts
-
         codes = halts.resume_withdrawals(currencies=[c.code for c in queryset], actor=request.user,
                                          reason=f"resumed in the admin by {request.user}")  # fmt: skip
         self.message_user(request, f"Withdrawals resumed: {', '.join(codes) or 'none (none was halted)'}.",
@@ -155,9 +152,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Run a reconciliation now")
     def run_now(self, request, queryset):
-        from apps.wallets.reconciliation import reconcile
-
-        run = reconcile(trigger="admin", actor=request.user)
+        run = reconciliation.reconcile(trigger="admin", actor=request.user)
         level = messages.SUCCESS if run.ok else messages.ERROR
         self.message_user(request, f"Reconciliation #{run.pk}: {len(run.mismatches)} mismatch(es).", level)
 
@@ -169,8 +164,6 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
             and not request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
         ):
             self.run_now(request, self.get_queryset(request).none())
-            from django.http import HttpResponseRedirect
-
             return HttpResponseRedirect(request.get_full_path())
         return super().changelist_view(request, extra_context)
 
@@ -205,15 +198,11 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Approve (send from the hot wallet)")
     def approve(self, request, queryset):
-        from apps.wallets import withdrawals
-
         self._each(request, queryset, "Approved",
                    lambda w: withdrawals.approve(withdrawal_id=w.pk, reviewer=request.user))  # fmt: skip
 
     @admin.action(description="Reject (release the funds)")
     def reject(self, request, queryset):
-        from apps.wallets import withdrawals
-
         self._each(request, queryset, "Rejected", lambda w: withdrawals.cancel(
             withdrawal_id=w.pk, actor=request.user, reason=f"rejected by {request.user}"))  # fmt: skip
 
@@ -232,8 +221,6 @@ class CustodyTransferAdmin(WithdrawalAdmin):
 
     @admin.action(description="Approve refill (four eyes: not your own request)")
     def approve_refill(self, request, queryset):
-        from apps.wallets import custody
-
         self._each(request, queryset, "Approved",
                    lambda t: custody.approve_refill(transfer_id=t.pk, approver=request.user))  # fmt: skip
 
@@ -255,10 +242,6 @@ class DepositAddressAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Inject a deposit on the simulated chain…")
     def inject_deposit(self, request, queryset):
-        from django.template.response import TemplateResponse
-
-        from apps.wallets import deposits
-
         if not request.user.is_superuser:
             self.message_user(request, "Only superusers can inject deposits.", messages.ERROR)
             return None

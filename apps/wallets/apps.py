@@ -7,6 +7,7 @@ class WalletsConfig(AppConfig):
     verbose_name = "Wallets and ledger"
 
     def ready(self):
+        # Here, not at the top: metrics imports the models, which cannot load before the registry is ready.
         from apps.wallets import metrics
 
         metrics.register()

@@ -19,7 +19,7 @@ import redis
 from django.conf import settings
 
 from apps.core.exceptions import ServiceUnavailable
-from apps.wallets.chain import ChainAdapter, ChainRejected
+from apps.wallets.chain_interface import ChainAdapter, ChainRejected
 
 NAMESPACE = "exchange:chain-breaker:{currency}"
 STATE_VALUES = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}

@@ -17,6 +17,7 @@ from apps.wallets import ledger
 from apps.wallets.chain import adapter_for
 from apps.wallets.exceptions import InvalidAmount, UnknownCurrency
 from apps.wallets.models import Account, Currency, Deposit, DepositAddress
+from apps.wallets.simchain import SimulatedChain
 
 
 def active_currency(code: str) -> Currency:
@@ -93,8 +94,6 @@ def process_deposits() -> dict[str, int]:
 def simulate_deposit(*, user, currency_code: str, amount: Decimal, confirmations: int = 0) -> str:
     """Development and tests: money arrives on the simulated chain at the user's deposit address,
     then `confirmations` blocks are mined. The beat task detects and credits it like any deposit."""
-    from apps.wallets.simchain import SimulatedChain
-
     currency = active_currency(currency_code)
     if amount <= 0 or not money.fits(amount, currency.decimals):
         raise InvalidAmount(f"Amounts are positive with at most {currency.decimals} decimals.")

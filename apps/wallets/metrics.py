@@ -7,6 +7,11 @@ reads the stored run (one indexed query per scrape) exports the same figures fro
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
+from apps.wallets.breaker import STATE_VALUES
+from apps.wallets.reconciliation import latest_run
+from apps.wallets.selectors import chain_breakers, hot_wallets
+from apps.wallets.withdrawals import hot_wallet_shortfall_seconds
+
 
 class ReconciliationCollector(Collector):
     def describe(self):
@@ -20,8 +25,6 @@ class ReconciliationCollector(Collector):
         yield GaugeMetricFamily("exchange_hot_wallet_minimum", "", labels=["currency"])
 
     def collect(self):
-        from apps.wallets.reconciliation import latest_run
-
         try:
             run = latest_run()
         except Exception:  # noqa: BLE001 - the database being down must not break the scrape
@@ -44,9 +47,6 @@ class ReconciliationCollector(Collector):
         yield mismatches
         yield age
         yield from hot_wallet_figures()
-        from apps.wallets.breaker import STATE_VALUES
-        from apps.wallets.selectors import chain_breakers
-        from apps.wallets.withdrawals import hot_wallet_shortfall_seconds
 
         breakers = GaugeMetricFamily(
             "exchange_chain_breaker_state",
@@ -70,8 +70,6 @@ class ReconciliationCollector(Collector):
 def hot_wallet_figures():
     """The hot wallet's available balance now (the ledger's hot account) beside each currency's
     `hot_min`: below it, withdrawals wait for a refill from cold storage (alert on it)."""
-    from apps.wallets.selectors import hot_wallets
-
     try:
         rows = hot_wallets()
     except Exception:  # noqa: BLE001 - the database being down must not break the scrape

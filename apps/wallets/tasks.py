@@ -3,7 +3,9 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from apps.wallets import deposits
+from apps.wallets import custody, deposits, reconciliation, withdrawals
+from apps.wallets.models import Currency
+from apps.wallets.simchain import SimulatedChain
 
 # Transient failures (a dropped connection, a deadlock victim, the node unreachable) are retried
 # with exponential backoff; every task is idempotent, so a retry or a duplicate run is harmless.
@@ -19,35 +21,24 @@ def process_deposits() -> dict:
 @shared_task(name="apps.wallets.tasks.mine_simulated_blocks", **RETRY)
 def mine_simulated_blocks() -> dict:
     """Development only: the simulated chain makes a block for every currency it carries."""
-    from apps.wallets.models import Currency
-    from apps.wallets.simchain import SimulatedChain
-
     return {c.code: SimulatedChain(c.code).mine() for c in Currency.objects.filter(is_active=True)}
 
 
 @shared_task(name="apps.wallets.tasks.reconcile", **RETRY)
 def reconcile() -> bool:
-    from apps.wallets.reconciliation import reconcile as run
-
-    return run(trigger="beat").ok
+    return reconciliation.reconcile(trigger="beat").ok
 
 
 @shared_task(name="apps.wallets.tasks.send_withdrawals", **RETRY)
 def send_withdrawals() -> dict:
-    from apps.wallets import withdrawals
-
     return withdrawals.send_approved()
 
 
 @shared_task(name="apps.wallets.tasks.follow_withdrawals", **RETRY)
 def follow_withdrawals() -> int:
-    from apps.wallets import withdrawals
-
     return withdrawals.follow_confirmations()
 
 
 @shared_task(name="apps.wallets.tasks.custody_policy", **RETRY)
 def custody_policy() -> dict:
-    from apps.wallets import custody
-
     return custody.run_policy()

@@ -38,7 +38,7 @@ from apps.wallets.exceptions import (
     WithdrawalNotCancellable,
     WithdrawalNotFound,
 )
-from apps.wallets.models import Account, Withdrawal
+from apps.wallets.models import Account, CustodyTransfer, Withdrawal
 
 logger = logging.getLogger(__name__)
 W = Withdrawal.Status
@@ -269,8 +269,6 @@ def in_flight(currency) -> Decimal:
 
 
 def pending_sweeps(currency) -> Decimal:
-    from apps.wallets.models import CustodyTransfer
-
     return CustodyTransfer.objects.filter(currency=currency, direction="sweep", status="approved").aggregate(
         s=Sum("amount")
     )["s"] or Decimal(0)

@@ -1,4 +1,4 @@
-"""The double-entry ledger.
+"""The double-entry ledger: currencies, accounts, transactions and their entries, holds.
 
 Sign convention: an entry's `amount` is credit-positive, and every transaction's entries sum to
 zero per currency (a deferred database trigger refuses to commit one that does not). Each account
@@ -14,11 +14,13 @@ Only apps.wallets.ledger writes these tables; entries and transactions are appen
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from apps.core import money
 
+# Every amount column of the exchange (other apps' tables too): 18 decimals, the most a currency has.
 AMOUNT = {"max_digits": 36, "decimal_places": 18}
 
 
@@ -57,8 +59,6 @@ class Currency(models.Model):
     def clean(self):
         """Amounts of the policy fit the currency's precision (a fee of 0.000000001 BTC could
         never be charged)."""
-        from django.core.exceptions import ValidationError
-
         errors = {}
         for field in ("withdrawal_fee", "min_withdrawal", "auto_approve_limit", "hot_min", "hot_target", "hot_max"):
             value = getattr(self, field)
@@ -195,191 +195,3 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"hold of {self.amount} for {self.owner_type}:{self.owner_id} ({self.status})"
-
-
-class DepositAddress(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deposit_addresses")
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
-    address = models.CharField(max_length=128, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "currency"], name="wallets_one_deposit_address")]
-
-    def __str__(self) -> str:
-        return self.address
-
-
-class Deposit(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for confirmations"
-        CREDITED = "credited", "Credited"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deposits")
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
-    address = models.CharField(max_length=128)
-    txid = models.CharField(max_length=128)
-    output_index = models.PositiveIntegerField(default=0)
-    amount = models.DecimalField(**AMOUNT)
-    confirmations = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    ledger_transaction = models.OneToOneField(Transaction, null=True, blank=True, on_delete=models.PROTECT)
-    detected_at = models.DateTimeField(auto_now_add=True)
-    credited_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-detected_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["currency", "txid", "output_index"], name="wallets_deposit_once"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="wallets_deposit_positive"),
-            models.CheckConstraint(
-                condition=Q(status="pending", ledger_transaction__isnull=True)
-                | Q(status="credited", ledger_transaction__isnull=False),
-                name="wallets_deposit_credited_has_transaction",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.amount} {self.currency_id} to {self.user} ({self.status})"
-
-
-class ReconciliationRun(models.Model):
-    """One reconciliation: the figures per currency and every mismatch found (kept for the record)."""
-
-    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    trigger = models.CharField(max_length=16, default="beat")  # beat | admin | command
-    ok = models.BooleanField(default=False)
-    figures = models.JSONField(default=dict)  # {currency: {users, fees, hot, cold, in_transit, chain_hot, ...}}
-    mismatches = models.JSONField(default=list)  # [{check, subject, detail}]
-
-    class Meta:
-        ordering = ["-started_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"reconciliation {self.started_at:%Y-%m-%d %H:%M} {'OK' if self.ok else 'MISMATCH'}"
-
-
-class Withdrawal(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        REVIEW = "review", "Waiting for staff review"
-        APPROVED = "approved", "Approved, waiting to be sent"
-        SENT = "sent", "Sent"
-        CONFIRMED = "confirmed", "Confirmed"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    CANCELLABLE = (Status.PENDING, Status.REVIEW, Status.APPROVED)
-    COUNTING = (Status.PENDING, Status.REVIEW, Status.APPROVED, Status.SENT, Status.CONFIRMED)
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="withdrawals")
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
-    address = models.CharField(max_length=128)
-    amount = models.DecimalField(**AMOUNT, help_text="What the address receives.")
-    fee = models.DecimalField(**AMOUNT)
-    reference_value = models.DecimalField(**AMOUNT, help_text="Amount in KYC_LIMIT_CURRENCY, for limits.")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
-    hold = models.OneToOneField(Hold, null=True, blank=True, on_delete=models.PROTECT)
-    txid = models.CharField(max_length=128, blank=True)
-    confirmations = models.PositiveIntegerField(default=0)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")  # fmt: skip
-    failure_reason = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    # Set and committed before the chain is asked to send: from then on the withdrawal cannot be
-    # cancelled (the coins may be on their way) and every retry re-sends with the same reference.
-    send_started_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0) & Q(fee__gte=0), name="wallets_withdrawal_amounts")
-        ]
-
-    def __str__(self) -> str:
-        return f"withdrawal #{self.pk} {self.amount} {self.currency_id} ({self.status})"
-
-
-class WithdrawalAddress(models.Model):
-    """An entry of a user's withdrawal address book (apps.wallets.address_book).
-
-    Confirmed with a 2FA code, it can be withdrawn to at once. An entry is also registered,
-    unconfirmed, by the first withdrawal to an address not in the book; that address becomes usable
-    WITHDRAWAL_ADDRESS_COOLDOWN_HOURS after `created_at`."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="withdrawal_addresses")
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
-    address = models.CharField(max_length=128)
-    label = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="When a 2FA code confirmed it.")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["user", "currency", "address"], name="wallets_one_withdrawal_address")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.address} ({self.currency_id}, {'confirmed' if self.confirmed_at else 'cooling down'})"
-
-
-class CustodyTransfer(models.Model):
-    """A movement between the exchange's own hot and cold wallets."""
-
-    class Direction(models.TextChoices):
-        SWEEP = "sweep", "Sweep hot to cold"
-        REFILL = "refill", "Refill cold to hot"
-
-    class Status(models.TextChoices):
-        REQUESTED = "requested", "Requested (needs a second person's approval)"
-        APPROVED = "approved", "Approved"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        REJECTED = "rejected", "Rejected"
-
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
-    direction = models.CharField(max_length=8, choices=Direction.choices)
-    amount = models.DecimalField(**AMOUNT)
-    status = models.CharField(max_length=10, choices=Status.choices)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+", help_text="Empty when the system asked (policy).")  # fmt: skip
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")  # fmt: skip
-    txid = models.CharField(max_length=128, blank=True)
-    failure_reason = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="wallets_custody_positive"),
-            # Four eyes: whoever approves a refill is not whoever asked for it.
-            models.CheckConstraint(
-                condition=Q(approved_by__isnull=True)
-                | Q(requested_by__isnull=True)
-                | ~Q(approved_by=models.F("requested_by")),
-                name="wallets_custody_four_eyes",
-            ),
-            models.UniqueConstraint(
-                fields=["currency"],
-                condition=Q(direction="refill", status__in=["requested", "approved"]),
-                name="wallets_one_open_refill_per_currency",
-            ),
-            models.UniqueConstraint(
-                fields=["currency"],
-                condition=Q(direction="sweep", status="approved"),
-                name="wallets_one_open_sweep_per_currency",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_direction_display()} {self.amount} {self.currency_id} ({self.status})"
-
-
-# The simulated chain's tables live in this app (apps.wallets.simchain).
-from apps.wallets.simchain import SimAddress, SimBlockHeight, SimTransaction  # noqa: E402, F401
