@@ -22,7 +22,7 @@ export WEB_HOST WEB_PORT STREAM_PORT STREAM_CONCURRENCY FLOWER_PORT
 run: export DEBUG ?= true
 # The demo admin logs in without a TOTP code; seed_demo says so where it prints the credentials.
 run: export ADMIN_REQUIRE_OTP ?= false
-# The demo is a sandbox: POST /api/v1/sandbox/faucet credits test funds (README "Sandbox mode").
+# The demo is a sandbox: POST /api/v1/sandbox/faucet credits test funds (docs/risk-controls.md "Sandbox mode").
 # Only `make run`: tests switch it per test, and production never has it unless told.
 run: export EXCHANGE_SANDBOX ?= true
 # Tests import settings in development mode whatever the shell says; production settings are

@@ -1,7 +1,7 @@
 """`make bench`: run every bench/bench_*.py and print its figures.
 
 Each module has `run() -> list[Figure]`. Workloads are stated in each module's docstring; run on the
-machine the README names, with the embedded PostgreSQL and Redis that `make bench` starts.
+machine docs/benchmarks.md names, with the embedded PostgreSQL and Redis that `make bench` starts.
 """
 
 from __future__ import annotations

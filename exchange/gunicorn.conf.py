@@ -2,7 +2,7 @@
 
 WEB_CONCURRENCY worker processes (default 2: a worker is a whole interpreter, so two use both cores
 that one cannot, the GIL), each with WEB_THREADS threads (default 4) of gunicorn's gthread worker.
-Measured with wrk on /healthz (README, "Processes"), gthread answered up to 1.5-2.5 times what sync
+Measured with wrk on /healthz (docs/architecture.md "Processes"), gthread answered up to 1.5-2.5 times what sync
 workers did: sync workers close every connection after one answer, so each request paid a new TCP
 connection, while gthread keeps connections alive. The threads let a worker go on while another
 request waits on PostgreSQL or Redis (an order's balance lock); more than a few only add GIL

@@ -1,4 +1,4 @@
-"""WebSocket routes (API.md, WebSocket /ws/v1/)."""
+"""WebSocket routes (docs/api.md "WebSocket /ws/v1/")."""
 
 from django.urls import path
 

@@ -1,4 +1,4 @@
-"""Settings, read from the environment (12-factor). Every variable is listed in README.md.
+"""Settings, read from the environment (12-factor). Every variable is listed in docs/configuration.md.
 
 Without DATABASE_URL / REDIS_URL the defaults point at the embedded servers that `make run` and
 `make test` start (tools/devstack.py). With DEBUG off the defaults are production-safe: a secret
@@ -526,7 +526,7 @@ if SIMCHAIN_BLOCK_SECONDS:
         "options": {"expires": SIMCHAIN_BLOCK_SECONDS},
     }
 
-# --- Sandbox mode (README "Sandbox mode") ------------------------------------------------------
+# --- Sandbox mode (docs/risk-controls.md "Sandbox mode") ------------------------------------------------
 # A test venue: POST /api/v1/sandbox/faucet credits test funds (a ledger transaction from the
 # sandbox issuance account). Off, the endpoint is not routed at all. Never on where funds are real.
 EXCHANGE_SANDBOX = env.bool("EXCHANGE_SANDBOX", default=False)

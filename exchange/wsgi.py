@@ -1,6 +1,6 @@
 """WSGI entry point: the web process (gunicorn, Procfile `web:`) serves REST, the admin and the pages
 here. WebSockets are the stream process's (exchange.asgi): Django's ASGI handler answers a quarter of
-the requests the same views answer under WSGI (ARCHITECTURE.md, Floors), and a REST flood in the ASGI
+the requests the same views answer under WSGI (docs/architecture.md "Floors"), and a REST flood in the ASGI
 process would hold the market data back behind it."""
 
 import gc

@@ -73,7 +73,7 @@ def test_env_prints_what_a_manage_command_needs_for_the_development_stack(tmp_pa
         assert result.returncode == 0, result.stderr
         exports = dict(line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines())
         assert set(exports) == {"DATABASE_URL", "REDIS_URL", "DEBUG"} and exports["DEBUG"] == "true"
-        # What README tells a new user to do: eval the lines, then run a command of manage.py.
+        # What docs/development.md tells a new user to do: eval the lines, then run a command of manage.py.
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY")}
         check = subprocess.run(
             [sys.executable, "manage.py", "check"],
@@ -100,7 +100,8 @@ def make_manage(args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 def test_make_manage_runs_a_command_with_the_development_settings(tmp_path):
-    """`make manage ARGS=...` (README) against the development stack needs no DEBUG or SECRET_KEY by hand."""
+    """`make manage ARGS=...` (docs/development.md) against the development stack needs no DEBUG or
+    SECRET_KEY by hand."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY")}
     result = make_manage("check", {**env, "EXCHANGE_VAR_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr

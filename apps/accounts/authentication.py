@@ -1,4 +1,4 @@
-"""Request authentication: JWT bearer tokens and signed API-key requests (API.md, Conventions)."""
+"""Request authentication: JWT bearer tokens and signed API-key requests (docs/api.md "Authentication")."""
 
 from __future__ import annotations
 
@@ -235,7 +235,7 @@ STREAM_PATH = "/ws/v1/"
 
 
 def authenticate_stream(content: dict, *, ip: str):
-    """Authenticate a WebSocket connection (API.md, WebSocket): `{"token": <JWT access>}` or
+    """Authenticate a WebSocket connection (docs/api.md "WebSocket"): `{"token": <JWT access>}` or
     `{"api_key", "timestamp", "signature"}` with the signature over timestamp + "GET" + "/ws/v1/".
     The same checks and failure budget as the REST API. Returns (user, api_key or None); raises
     StreamAuthenticationFailed with the API error code. The caller keeps the answer's `credential`

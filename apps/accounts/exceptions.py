@@ -1,4 +1,4 @@
-"""Account errors (API.md, Accounts). Rendered by apps.core.errors."""
+"""Account errors (docs/api.md "Accounts"). Rendered by apps.core.errors."""
 
 from rest_framework import exceptions, status
 

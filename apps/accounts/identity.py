@@ -1,4 +1,4 @@
-"""Who is asking, without a database query: the claims an access token carries (README "Authentication").
+"""Who is asking, without a database query: the claims an access token carries (docs/accounts.md "Authentication").
 
 Besides simplejwt's own (`user_id`, `exp`, `iat`, `jti`, `token_type`, `hash_password`) a token claims:
 `sid` (the session: the login it descends from, kept by refresh rotation, ended by logout), `rev` and

@@ -23,7 +23,7 @@ existed: the password hash and `is_active` are checked there, so only logouts of
 minutes are lost with Redis's data (their session markers are gone too).
 
 A change moves its marker before it commits (so a change cannot commit while Redis is unreachable:
-everything a token could do also needs Redis, see README "Rate limits"), holding the changed user's
+everything a token could do also needs Redis, see docs/api.md "Rate limits"), holding the changed user's
 or key's row locked until the commit; whoever issues claims reads the marker first and then the rows
 under a lock, so a token or cached key carrying the new marker never holds the data from before it."""
 

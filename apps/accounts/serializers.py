@@ -1,4 +1,4 @@
-"""Input and output shapes of the accounts API (API.md, Accounts)."""
+"""Input and output shapes of the accounts API (docs/api.md "Accounts")."""
 
 import ipaddress
 

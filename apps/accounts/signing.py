@@ -1,4 +1,4 @@
-"""Signed requests with an API key (API.md, Conventions). No Django import: clients use this too.
+"""Signed requests with an API key (docs/api.md "Authentication"). No Django import: clients use this too.
 
     signature = hex(HMAC-SHA256(secret, timestamp + METHOD + path_with_query + body))
 

@@ -1,4 +1,4 @@
-"""The WebSocket endpoint /ws/v1/ (API.md).
+"""The WebSocket endpoint /ws/v1/ (docs/api.md).
 
 This consumer owns the connection: JSON messages with an `op`, `ping`/`pong`, `auth`, error messages
 for anything malformed (the socket stays usable), and the way frames leave. Channels (book, trades,

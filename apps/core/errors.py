@@ -1,4 +1,4 @@
-"""One place that turns every error into the API.md format:
+"""One place that turns every error into the docs/api.md format:
 
     {"error": {"code": "<snake_case>", "message": "<human text>", "details": {...}}}
 
@@ -31,7 +31,7 @@ from apps.core.exceptions import DomainError, ServiceUnavailable
 
 logger = logging.getLogger("apps.core.errors")
 
-# DRF's own codes where API.md names a different one.
+# DRF's own codes where docs/api.md names a different one.
 CODE_OVERRIDES = {
     exceptions.ValidationError: "invalid_request",
     exceptions.Throttled: "rate_limited",

@@ -1,4 +1,4 @@
-"""Domain errors. Services raise these; apps.core.errors renders them in the API.md error format.
+"""Domain errors. Services raise these; apps.core.errors renders them in the docs/api.md error format.
 
 Each app defines its own subclasses (InsufficientFunds, MarketHalted, ...) with a code, a status and
 a default message, so views never build error responses by hand.

@@ -1,4 +1,4 @@
-"""Serializer fields for the API.md conventions: decimal-string money and millisecond UTC times."""
+"""Serializer fields for the docs/api.md conventions: decimal-string money and millisecond UTC times."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cursor pagination in the API.md shape: {"results": [...], "next": "<url or null>"}."""
+"""Cursor pagination in the docs/api.md shape: {"results": [...], "next": "<url or null>"}."""
 
 import re
 

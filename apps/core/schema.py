@@ -53,7 +53,7 @@ def add_error_responses(result, generator, request, public):
             responses.setdefault(
                 "default",
                 {
-                    "description": "Any error: the status says its kind, `error.code` which one (see the README).",
+                    "description": "Any error: the status says its kind, `error.code` which one (docs/api.md, Errors).",
                     "content": {"application/json": {"schema": reference}},
                 },
             )

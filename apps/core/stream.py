@@ -1,4 +1,4 @@
-"""Where clients find the WebSocket stream (API.md, WebSocket /ws/v1/).
+"""Where clients find the WebSocket stream (docs/api.md "WebSocket /ws/v1/").
 
 The stream is served by a process of its own (Procfile `stream:`, uvicorn on exchange.asgi, port
 STREAM_PORT), so that market data never waits behind REST in the web pool (gunicorn, WEB_PORT). A

@@ -1,4 +1,4 @@
-"""KYC API (API.md, KYC): submit identity data, read level, status and limits."""
+"""KYC API (docs/api.md "KYC"): submit identity data, read level, status and limits."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status

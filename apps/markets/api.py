@@ -1,4 +1,4 @@
-"""Market data API (API.md, Markets and market data; no authentication)."""
+"""Market data API (docs/api.md "Markets and market data"; no authentication)."""
 
 from django.conf import settings
 from django.utils import timezone

@@ -1,5 +1,5 @@
 """The order book as clients see it, owned by markets: its text (decimal strings in the market's
-precision, and the CRC32 checksum of API.md: top 10 asks lowest first, then top 10 bids highest
+precision, and the CRC32 checksum of docs/api.md: top 10 asks lowest first, then top 10 bids highest
 first, each level as price then quantity with the decimal point removed and leading zeros
 stripped), its Redis cache (one writer, the matcher's publisher; one reader, `snapshot`) and the
 channel layer that carries its updates (`MARKET_DATA_LAYER`)."""

@@ -3,7 +3,7 @@
     python -m apps.markets.client BTC-USDT [--url ws://127.0.0.1:8000/ws/v1/] [--depth 50] [--levels 5]
 
 It subscribes to the `book` channel, applies the snapshot and then every update in sequence, checks
-the CRC32 checksum of API.md after each message, and prints the top of the book. A gap in the
+the CRC32 checksum of docs/api.md after each message, and prints the top of the book. A gap in the
 sequence or a checksum that does not match makes it resubscribe (a fresh snapshot) and say so.
 `LocalBook` is the part to copy into your own client: it has no dependency on Django.
 
@@ -27,7 +27,7 @@ import websockets
 
 
 def book_checksum(bids: list[list[str]], asks: list[list[str]]) -> int:
-    """API.md: CRC32 of the top 10 asks (lowest first) then the top 10 bids (highest first), each
+    """docs/api.md: CRC32 of the top 10 asks (lowest first) then the top 10 bids (highest first), each
     level as price then quantity with the decimal point removed and leading zeros stripped."""
     text = "".join(p.replace(".", "").lstrip("0") + q.replace(".", "").lstrip("0") for p, q in [*asks[:10], *bids[:10]])
     return zlib.crc32(text.encode()) & 0xFFFFFFFF

@@ -1,4 +1,4 @@
-"""Public market-data channels of /ws/v1/: `book`, `trades` and `ticker` (API.md, WebSocket).
+"""Public market-data channels of /ws/v1/: `book`, `trades` and `ticker` (docs/api.md "WebSocket").
 
 Each subscription is served by the process's feed of that market (apps.markets.feed): one reader
 of the channel layer per market and process, whatever the number of subscribers.

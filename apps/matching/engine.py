@@ -10,7 +10,7 @@ Rules
 - Price-time priority: best price first, then FIFO by `priority`, a counter stamped when an order
   rests or a stop is armed. A fill is at the maker's price.
 - A GTC limit's remainder rests; an IOC's expires ("ioc_remainder"), also when nothing filled (the
-  whole order is its remainder: API.md, as Binance). Market orders behave as IOC, but FOK is honoured
+  whole order is its remainder: docs/api.md "Orders", as Binance). Market orders behave as IOC, but FOK is honoured
   for them too, and one that fills nothing is rejected ("no_liquidity").
 - Post-only: rejected ("post_only_would_cross") if the best opposite price crosses its limit.
 - FOK: a dry run first counts what would fill (other users' lots only, within the limit and funds);

@@ -3,7 +3,7 @@
 Nothing here is needed for correctness of money: a failure is logged and the next batch writes a
 fresh cache. Groups: `book.{SYMBOL}` (updates), `trades.{SYMBOL}` on the `market_data` layer (Redis
 pub/sub, read by each process's market feed), `user.{id}` (own orders, fills, balances) on the default
-layer; one channel-layer message per group and batch, which consumers unpack into API.md messages.
+layer; one channel-layer message per group and batch, which consumers unpack into docs/api.md messages.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Settlement of one batch of engine events in one PostgreSQL transaction (ARCHITECTURE.md step 2).
+"""Settlement of one batch of engine events in one PostgreSQL transaction (docs/architecture.md "The life
+of an order", step 2).
 
 The engine decides; this module turns its events into rows, in memory first, then writes them with
 a handful of statements whatever the batch size: trades by COPY; the market's candles by one upsert;
@@ -7,7 +8,7 @@ the ledger being the one writer of balances, and the orders' holds (`ledger.set_
 one UPDATE ... FROM unnest(...); the market's cursor last, fenced by the number of commands applied
 so far so that a matcher that lost its lock cannot commit.
 
-Money rules (API.md, Orders): a fill's fee is taken from what that side receives (base for the
+Money rules (docs/api.md "Orders"): a fill's fee is taken from what that side receives (base for the
 buyer, quote for the seller) at the maker or taker rate, rounded half-up to the currency's decimals,
 and credited to the fee account. A limit buy holds price x quantity at its limit; a fill below the
 limit gives the difference back at once, so its remaining hold is always remaining x limit. Whatever

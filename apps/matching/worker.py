@@ -1,4 +1,4 @@
-"""The matcher process (ARCHITECTURE.md, The life of an order, steps 2 to 4).
+"""The matcher process (docs/architecture.md "The life of an order", steps 2 to 4).
 
 One `MarketRunner` per market this process owns (a PostgreSQL advisory lock per market, held on a
 connection of its own, so two matchers never run one market and several split the markets). The

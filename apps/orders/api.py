@@ -1,4 +1,4 @@
-"""Order API (API.md, Orders). Thin: validate the shape, call a service, render."""
+"""Order API (docs/api.md "Orders"). Thin: validate the shape, call a service, render."""
 
 import json
 import threading

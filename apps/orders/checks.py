@@ -1,4 +1,4 @@
-"""Pre-trade risk checks (README "Risk controls"): each a small function of one order, run in one
+"""Pre-trade risk checks (docs/risk-controls.md): each a small function of one order, run in one
 place (`run`) by order entry after the market's filters and before any hold is taken.
 
 A market configures them in the admin (Market.max_order_quantity, max_order_notional, price_band,

@@ -1,4 +1,4 @@
-"""The private `orders` channel of /ws/v1/ (API.md, WebSocket): the authenticated user's orders,
+"""The private `orders` channel of /ws/v1/ (docs/api.md "WebSocket"): the authenticated user's orders,
 fills and balances, as the matcher settles them.
 
 The matcher sends one channel-layer message per user and batch to the group `user.{id}`; only

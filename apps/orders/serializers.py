@@ -1,4 +1,4 @@
-"""Order input and output in the API.md shape (decimal strings in the market's precision)."""
+"""Order input and output in the docs/api.md shape (decimal strings in the market's precision)."""
 
 from __future__ import annotations
 
@@ -299,11 +299,11 @@ def repeats(values: list) -> dict[int, int]:
 
 class BatchPlaceResult(serializers.Serializer):
     """One order's outcome: `status` is the HTTP status POST /orders would have answered (201 placed,
-    200 a repeated client_order_id, 4xx refused), with `order` or `error` (API.md's error object)."""
+    200 a repeated client_order_id, 4xx refused), with `order` or `error` (docs/api.md's error object)."""
 
     status = serializers.IntegerField()
     order = OrderOutput(required=False)
-    error = serializers.DictField(required=False, help_text="`{code, message, details}` as API.md's errors.")
+    error = serializers.DictField(required=False, help_text="`{code, message, details}` as docs/api.md's errors.")
 
 
 class BatchPlaceOutput(serializers.Serializer):

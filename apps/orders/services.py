@@ -1,4 +1,4 @@
-"""Order entry: placement and cancellation (ARCHITECTURE.md, The life of an order, steps 1 and 3).
+"""Order entry: placement and cancellation (docs/architecture.md "The life of an order", steps 1 and 3).
 
 `place_order` guarantees: the order row and its hold commit together or not at all (the user's
 account rows are locked in id order, the hold moves funds from available to locked through the
@@ -190,7 +190,7 @@ def _new_order_defaults() -> dict:
 
 def _repeat_or(user, request: OrderRequest, refusal: DomainError) -> tuple[Order, bool] | DomainError:
     """A request refused before the database may still repeat an earlier client_order_id: that
-    answers with the first order, as the statement would have (API.md: a repeat answers 200)."""
+    answers with the first order, as the statement would have (docs/api.md: a repeat answers 200)."""
     if request.client_order_id and isinstance(request.client_order_id, str):
         existing = _by_client_order_id(user, request.client_order_id)
         if existing is not None:
@@ -282,7 +282,7 @@ def validate_order(market: Market, r: OrderRequest) -> Decimal | None:
 
 
 def places(value: Decimal) -> int:
-    """Decimal places as written ("100.000" has 3): API.md refuses more than the market allows."""
+    """Decimal places as written ("100.000" has 3): docs/api.md refuses more than the market allows."""
     return max(0, -value.as_tuple().exponent)
 
 

@@ -1,4 +1,5 @@
-"""Portfolio API (API.md, GET /portfolio) and its value history. Thin: parse, call, render."""
+"""Portfolio API (docs/api.md "Trades, portfolio, wallets": GET /portfolio) and its value history. Thin:
+parse, call, render."""
 
 from __future__ import annotations
 

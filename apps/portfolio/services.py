@@ -1,6 +1,6 @@
 """Portfolio accounting: weighted average cost in the valuation currency, realized PnL, snapshots.
 
-The method (README, "Portfolio"), per user and currency, applied to the account's ledger entries in
+The method (docs/portfolio.md "Portfolio"), per user and currency, applied to the account's ledger entries in
 the order the balance changed (one event per ledger transaction; holds and releases move nothing):
 
 - **Acquisition** (quantity goes up) adds its value to the cost basis: a buy fill costs the quote

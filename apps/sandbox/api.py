@@ -1,4 +1,4 @@
-"""Sandbox API: the faucet (README "Sandbox mode"). Routed only when EXCHANGE_SANDBOX is on."""
+"""Sandbox API: the faucet (docs/risk-controls.md "Sandbox mode"). Routed only when EXCHANGE_SANDBOX is on."""
 
 from django.conf import settings
 from django_guid import get_guid

@@ -1,5 +1,5 @@
-"""Own fills (API.md, Trades): a cursor-paginated list and a streamed CSV export. Thin: parse the
-query, call the selector, render."""
+"""Own fills (docs/api.md "Trades, portfolio, wallets"): a cursor-paginated list and a streamed CSV
+export. Thin: parse the query, call the selector, render."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A user's own fills (API.md, GET /trades and /trades/export.csv).
+"""A user's own fills (docs/api.md "Trades, portfolio, wallets": GET /trades and /trades/export.csv).
 
 A trade row has two sides; a user's fills are the rows where they bought plus those where they
 sold (never both: self-trades are prevented by a constraint). Each side is read from its own index
@@ -115,7 +115,7 @@ def fills_page(user, flt: FillFilter, *, after: Position | None = None, limit: i
 
 
 class FillRenderer:
-    """Rows of fills_page as API.md's fill objects (the same shape as the `fill` stream event)."""
+    """Rows of fills_page as docs/api.md's fill objects (the same shape as the `fill` stream event)."""
 
     def __init__(self):
         self._markets: dict[int, Market] = {}

@@ -1,4 +1,4 @@
-"""Wallet API (API.md, Trades, portfolio, wallets)."""
+"""Wallet API (docs/api.md "Trades, portfolio, wallets")."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status

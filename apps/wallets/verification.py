@@ -1,4 +1,4 @@
-"""Ledger invariants (ARCHITECTURE.md, Money 1-4), checked in SQL over the whole ledger.
+"""Ledger invariants (docs/architecture.md "Money: the ledger", invariants 1-4), checked in SQL over the whole ledger.
 
 1. each ledger transaction sums to zero per currency;
 2. each balance equals the sum of its account's entries (on the account's normal side);

@@ -1,4 +1,4 @@
-// The REST client of the trading page: the public API of API.md and nothing else.
+// The REST client of the trading page: the public API of docs/api.md and nothing else.
 // Tokens: the access token (5 minutes) and the refresh token live in sessionStorage, so a reload keeps
 // the session and closing the tab ends it; the page's Content-Security-Policy lets no other script run.
 
@@ -81,7 +81,7 @@ export class Api extends EventTarget {
     return this.refreshing;
   }
 
-  /** JSON in and out; ApiError with the API.md error body on any non-2xx answer. An expired access token
+  /** JSON in and out; ApiError with the docs/api.md error body on any non-2xx answer. An expired access token
    * is refreshed once and the request sent again. */
   async request(method, path, body = undefined, { auth = true, retried = false } = {}) {
     const headers = { Accept: "application/json" };

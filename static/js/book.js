@@ -1,5 +1,5 @@
 // The local order book of one market, kept from the WebSocket `book` channel and proven by the
-// checksum of API.md after every message. Mirrors LocalBook in apps/markets/client.py.
+// checksum of docs/api.md after every message. Mirrors LocalBook in apps/markets/client.py.
 import { canonical, compare, scaleOf, toUnits, fromUnits } from "./decimal.js";
 
 const CRC_TABLE = (() => {
@@ -21,7 +21,7 @@ export function crc32(text) {
 
 const digits = (text) => text.replace(".", "").replace(/^0+/, "");
 
-/** The API.md checksum: the top 10 asks (lowest first), then the top 10 bids (highest first), each level
+/** The docs/api.md checksum: the top 10 asks (lowest first), then the top 10 bids (highest first), each level
  * as its price then its quantity with the point removed and leading zeros stripped. */
 export function bookChecksum(bids, asks) {
   let text = "";

@@ -1,4 +1,4 @@
-// The WebSocket `/ws/v1/` of API.md, kept alive: it reconnects by itself after a drop (backoff with
+// The WebSocket `/ws/v1/` of docs/api.md, kept alive: it reconnects by itself after a drop (backoff with
 // jitter), authenticates again, sends every subscription again (so each book starts from a fresh
 // snapshot), and says what it is doing through `status` events.
 

@@ -1,5 +1,5 @@
 // The trading page: market data for everyone, orders, fills, balances and portfolio for a logged-in
-// trader. Only the public REST API and the WebSocket stream of API.md; everything live comes from the
+// trader. Only the public REST API and the WebSocket stream of docs/api.md; everything live comes from the
 // stream, and REST fills the gaps after each (re)connection.
 import { Account } from "./account.js";
 import { Api } from "./api.js";

@@ -1,4 +1,4 @@
-"""Every error DRF or Django can raise comes out in the API.md format."""
+"""Every error DRF or Django can raise comes out in the docs/api.md format."""
 
 import json
 

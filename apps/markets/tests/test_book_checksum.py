@@ -1,6 +1,7 @@
 """The book's checksum is the same rule on both paths: a REST book and a WebSocket snapshot of the
 same depth at the same sequence carry the same checksum, computed over the first min(depth, 10)
-levels of each side of what the message shows (API.md, WebSocket; README, Market data)."""
+levels of each side of what the message shows (docs/api.md "Markets and market data", the book
+checksum; docs/streaming.md)."""
 
 from __future__ import annotations
 

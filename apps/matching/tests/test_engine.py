@@ -116,7 +116,7 @@ def test_ioc_remainder_expires():
 
 @pytest.mark.parametrize("book", [[], [("sell", 101)]], ids=["empty book", "book not crossed"])
 def test_ioc_that_fills_nothing_expires_whole_not_rejected(book):
-    # API.md: `rejected` is for post-only, FOK and market orders; an IOC's remainder, the whole order
+    # docs/api.md "Orders": `rejected` is for post-only, FOK and market orders; an IOC's remainder, the whole order
     # included, is `expired` (issue 20).
     engine = book_with(*(order(side, price, 1, user=1) for side, price in book))
     taker = order("buy", 100, 3, user=2, tif="ioc")

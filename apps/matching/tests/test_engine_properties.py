@@ -114,7 +114,7 @@ class Model:
             o.priority = self.seq
             self.resting.append(o)
             self.events.append(("rest", o.id))
-        elif o.filled or is_limit:  # an IOC limit's remainder, also the whole order (API.md)
+        elif o.filled or is_limit:  # an IOC limit's remainder, also the whole order (docs/api.md)
             self._done(o, "expired", "ioc_remainder")
         else:  # a market order that filled nothing
             self._done(o, "rejected", "no_liquidity")
@@ -330,7 +330,7 @@ def test_a_market_order_never_trades_beyond_its_collar(case, ppm):
 @PROPERTIES
 @given(streams)
 def test_final_statuses_follow_the_api_status_table(case):
-    """API.md: `rejected` only for a post-only that would cross, a FOK that cannot fill and a market
+    """docs/api.md "Orders": `rejected` only for a post-only that would cross, a FOK that cannot fill and a market
     order that finds no liquidity; an IOC's remainder, the whole order included, is `expired`."""
     last_price, stream = case
     engine = Engine(last_price=last_price)

@@ -101,7 +101,7 @@ def test_ioc_remainder_expires_fok_that_cannot_fill_is_rejected_post_only_never_
 
 
 def test_ioc_that_fills_nothing_expires_in_the_api_and_the_orders_channel(market, published):
-    """API.md's status table: an IOC's remainder, the whole order included, is `expired`, not
+    """The status table of docs/api.md "Orders": an IOC's remainder, the whole order included, is `expired`, not
     `rejected` (issue 20). Through the API, a real matcher and the private channel's event."""
     from apps.orders.tests.trading import client_for
 

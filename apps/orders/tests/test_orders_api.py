@@ -1,4 +1,4 @@
-"""POST/GET/DELETE /api/v1/orders: the contract of API.md, every error code, no partial writes."""
+"""POST/GET/DELETE /api/v1/orders: the contract of docs/api.md, every error code, no partial writes."""
 
 import threading
 from decimal import Decimal as D

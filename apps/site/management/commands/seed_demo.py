@@ -105,7 +105,7 @@ class Command(BaseCommand):
             ("ETH", "BTC", "0.00001", "0.001", "0.0001"),
         ]:
             if not Market.objects.filter(symbol=f"{base}-{quote}").exists():
-                # With the risk controls a real venue runs (README, Risk controls), staff can change them.
+                # With the risk controls a real venue runs (docs/risk-controls.md), staff can change them.
                 market_services.create_market(base=base, quote=quote, tick_size=Decimal(tick), lot_size=Decimal(lot),
                                               min_notional=Decimal(minimum), price_band=Decimal("0.2"),
                                               max_open_orders=200, market_order_collar=Decimal("0.05"),
