@@ -25,7 +25,7 @@ from apps.core.fields import format_in_precision, format_time
 from apps.markets import book as market_book
 from apps.markets.book import MARKET_DATA_LAYER, LevelFormatter, SortedLevels, checksum
 from apps.markets.models import Market
-from apps.matching.rows import OrderState, TradeRow
+from apps.matching.rows import OrderState, StatusChange, TradeRow
 from apps.matching.settlement import MarketContext
 from apps.orders.serializers import STATIC_FIELDS, OrderFormatter
 
@@ -108,7 +108,7 @@ class Update:
     owners: dict[int, tuple[int, str]]  # user account id -> (user, currency); fee accounts are absent
     now: datetime
     committed_at: datetime | None = None  # when the batch's transaction committed (book updates' `time`)
-    status: list[dict] = field(default_factory=list)  # halts and resumes (matching.gate), in order
+    status: list[StatusChange] = field(default_factory=list)  # halts and resumes (matching.gate), in order
 
 
 class Publisher:
@@ -231,9 +231,9 @@ class Publisher:
                 "time": format_time(u.committed_at or u.now)}}))  # fmt: skip
         for change in u.status:  # the book and ticker subscribers are told (apps.markets.feed)
             messages.append((f"book.{symbol}", {"type": "market.status", "payload": {
-                "type": "status", "symbol": symbol, "status": change["status"], "reason": change["reason"] or None,
-                "resumes_at": format_time(change["until"]) if change["until"] else None,
-                "time": format_time(change["at"])}}))  # fmt: skip
+                "type": "status", "symbol": symbol, "status": change.status, "reason": change.reason or None,
+                "resumes_at": format_time(change.until) if change.until else None,
+                "time": format_time(change.at)}}))  # fmt: skip
         time = format_time(u.now)
         pd, qd = market.price_decimals, market.quantity_decimals
         per_user: dict[int, list[dict]] = {}

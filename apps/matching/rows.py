@@ -87,6 +87,18 @@ class HoldChange(NamedTuple):
     status: str
 
 
+class StatusChange(NamedTuple):
+    """A halt or resume the gate decided in a batch (matching.gate), as settlement writes it (only the
+    breaker's own: staff halts and resumes were written by the staff action that sent the command)
+    and subscribers see it."""
+
+    status: str  # "halted" or "trading"
+    reason: str
+    until: datetime | None  # when a breaker halt's cool-down ends
+    at: datetime
+    breaker: bool  # decided by the circuit breaker, not by staff
+
+
 class OrderState(NamedTuple):
     """An order as of one batch, for the publisher (publish.Update.orders): the next batches change
     the ticket while the publisher renders this one."""

@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from apps.core.sql import bool_array, numeric_array, text_array
 from apps.markets import registry
 from apps.markets.models import CANDLE_INTERVALS, CIRCUIT_BREAKER, interval_start
-from apps.matching.rows import HoldChange, OrderChange, PendingPosting, TradeRow
+from apps.matching.rows import HoldChange, OrderChange, PendingPosting, StatusChange, TradeRow
 from apps.wallets import ledger
 from apps.wallets.models import Entry, Transaction
 
@@ -175,7 +175,7 @@ class Batch:
 
 
 def write(
-    cursor, batch: Batch, *, state: dict, changes: list[dict] = ()
+    cursor, batch: Batch, *, state: dict, changes: list[StatusChange] = ()
 ) -> tuple[list[int], dict[int, tuple[Decimal, Decimal]]]:
     """Write the batch with the open cursor (inside the caller's transaction). `state` is the new
     market cursor {last_stream_id, book_sequence, last_price, commands_applied, gate (JSON),
@@ -187,7 +187,7 @@ def write(
     # commit anyway, and taken last that lock would close a cycle with the kill switch (which holds
     # market rows FOR UPDATE) and an order entry on another market waiting for an account held here.
     # The lock and the ids of the batch's trades in one round trip.
-    lock = "FOR NO KEY UPDATE" if any(change["breaker"] for change in changes) else "FOR KEY SHARE"
+    lock = "FOR NO KEY UPDATE" if any(change.breaker for change in changes) else "FOR KEY SHARE"
     cursor.execute(
         "SELECT ARRAY(SELECT nextval('trades_trade_id_seq') FROM generate_series(1, %s)) "  # noqa: S608
         f"FROM markets_market WHERE id = %s {lock}",
@@ -229,13 +229,13 @@ def write(
                     numeric_array(r.priority for r in rows), bool_array(r.triggered for r in rows))],
         )  # fmt: skip
     for change in changes:
-        if not change["breaker"]:
+        if not change.breaker:
             continue
         registry.changed()  # the market row is written with SQL here: no signal tells the registry
-        if change["status"] == "halted":  # unless staff halted it meanwhile: their halt stands
+        if change.status == "halted":  # unless staff halted it meanwhile: their halt stands
             cursor.execute("UPDATE markets_market SET status = 'halted', status_reason = %s, halted_until = %s, "
                            "updated_at = %s WHERE id = %s AND status = 'trading'",
-                           [change["reason"], change["until"], now, ctx.market_id])  # fmt: skip
+                           [change.reason, change.until, now, ctx.market_id])  # fmt: skip
         else:  # the cool-down ended: only the breaker's own halt ends with it
             cursor.execute("UPDATE markets_market SET status = 'trading', status_reason = '', halted_until = NULL, "
                            "updated_at = %s WHERE id = %s AND status = 'halted' AND status_reason = %s",

@@ -43,7 +43,7 @@ from apps.matching import grid, metrics, publish
 from apps.matching.gate import CIRCUIT_BREAKER
 from apps.matching.locks import AdvisoryLocks
 from apps.matching.recovery import Recovery, order_rows
-from apps.matching.rows import OrderState
+from apps.matching.rows import OrderState, StatusChange
 from apps.matching.settlement import Batch, write
 from apps.orders import streams
 from apps.orders.models import Order
@@ -68,7 +68,7 @@ class Prepared:
     fills: int = 0
     commands: int = 0
     update: publish.Update | None = None
-    changes: list[dict] = field(default_factory=list)  # halts and resumes this batch decided
+    changes: list[StatusChange] = field(default_factory=list)  # halts and resumes this batch decided
 
 
 def command_id(fields: dict) -> int | None:
@@ -224,13 +224,12 @@ class MarketRunner(Recovery):
         return prepared
 
     @staticmethod
-    def _change(status: str, reason: str, until_ms: int | None, at_ms: int, source: str) -> dict:
-        """A halt or resume decided by the gate, as settlement writes it and subscribers see it. The
-        matcher writes the market's status only for the breaker's own decisions: staff halts and
-        resumes were written by the staff action that sent the command."""
+    def _change(status: str, reason: str, until_ms: int | None, at_ms: int, source: str) -> StatusChange:
+        """A halt or resume decided by the gate (its times in milliseconds), as settlement writes it and
+        subscribers see it."""
         until = None if until_ms is None else datetime.fromtimestamp(until_ms / 1000, tz=UTC)
-        return {"status": status, "reason": reason, "until": until, "at": datetime.fromtimestamp(at_ms / 1000, tz=UTC),
-                "breaker": source != "staff"}  # fmt: skip
+        at = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
+        return StatusChange(status=status, reason=reason, until=until, at=at, breaker=source != "staff")
 
     def commit(self, prepared: Prepared) -> None:
         """Write a prepared batch in one transaction (called by the committer thread, in order)."""
@@ -238,11 +237,11 @@ class MarketRunner(Recovery):
         with transaction.atomic(), connection.cursor() as cursor:
             trade_ids, balances = write(cursor, batch, state=prepared.state, changes=prepared.changes)
             for change in prepared.changes:
-                if change["breaker"]:
-                    action = "market.circuit_breaker" if change["status"] == "halted" else "market.breaker_ended"
-                    until = change["until"] and change["until"].isoformat()
-                    audit.record(actor=None, action=action, target=self.market, reason=change["reason"],
-                                 at=change["at"].isoformat(), until=until)  # fmt: skip
+                if change.breaker:
+                    action = "market.circuit_breaker" if change.status == "halted" else "market.breaker_ended"
+                    until = change.until and change.until.isoformat()
+                    audit.record(actor=None, action=action, target=self.market, reason=change.reason,
+                                 at=change.at.isoformat(), until=until)  # fmt: skip
         update.trades = list(zip(trade_ids, batch.trades, strict=True))
         update.balances = balances
         update.owners = {a: self.owners[a] for a in balances if a in self.owners}
