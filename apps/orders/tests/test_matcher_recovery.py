@@ -90,7 +90,7 @@ def test_a_failed_commit_leaves_no_trace_in_the_engine(market, monkeypatch):
         monkeypatch.setattr(worker, "write", write_then_fail)
         with pytest.raises(RuntimeError):
             m.step()
-            m.flush()  # the commit runs in the committer thread: its failure surfaces here
+            m.flush()  # a failed commit surfaces at the next wait, as the committer thread's would
         monkeypatch.undo()
         runner = next(iter(m.runners.values()))
         # Rebuilt from PostgreSQL: the sell rests untouched; the buy is not in the engine.
