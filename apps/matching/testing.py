@@ -95,6 +95,9 @@ def commits_inside(using: str = DEFAULT_DB_ALIAS):
     such block runs at once, as in autocommit. Callbacks of a block that rolled back are dropped (Django
     drops them with the savepoint). Only the calling thread's connection is concerned."""
     conn = connections[using]
+    if not conn.in_atomic_block:  # autocommit (a transaction=True test): commits are real already
+        yield
+        return
     base = len(conn.savepoint_ids)  # the test's own blocks: the code's blocks are the ones above
     original_exit, original_on_commit = transaction.Atomic.__exit__, conn.on_commit
 
