@@ -3,8 +3,9 @@
 import pytest
 import redis
 
-# Trading fixtures (a market, funded traders) are shared by the markets, orders and cross-app tests.
-pytest_plugins = ["apps.orders.tests.trading"]
+# Trading fixtures (a market, funded traders) are shared by the markets, orders and cross-app tests;
+# the matcher's test support gives rolled-back tests `in_test_transaction` (apps.matching.testing).
+pytest_plugins = ["apps.orders.tests.trading", "apps.matching.testing"]
 
 
 @pytest.fixture(scope="session", autouse=True)

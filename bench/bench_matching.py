@@ -246,6 +246,8 @@ def _naive(market) -> float:
 
     from apps.core.redis import get_redis
     from apps.markets import streams
+    from apps.matching import grid
+    from apps.matching.recovery import order_rows
     from apps.matching.settlement import Batch
     from apps.matching.settlement import _hold_status as hold_status
     from apps.matching.worker import MarketRunner
@@ -265,14 +267,14 @@ def _naive(market) -> float:
             batch = Batch(ctx=runner.ctx, now=timezone.now())
             fills: list = []
             if fields["op"] == "new":
-                (row,) = runner._order_rows("o.id = %s", [order_id])
-                runner._load_accounts([row])
+                (row,) = order_rows("o.id = %s", [order_id])
+                runner.load_accounts([row])
                 ticket = runner.ticket(row)
                 batch.touch(ticket)
-                if row["cancel_requested_at"] is not None:
+                if row.cancel_requested_at is not None:
                     batch.finish(ticket, "cancelled", "cancelled")
                 else:
-                    runner.engine.submit(runner.engine_order(row, ticket))
+                    runner.engine.submit(grid.engine_order(row, ticket, runner.ctx))
             elif not runner.engine.cancel(order_id):
                 continue
             runner._settle_events(runner.engine.drain_events(), batch, fills)

@@ -25,6 +25,7 @@ from apps.core.fields import format_in_precision, format_time
 from apps.markets import book as market_book
 from apps.markets.book import MARKET_DATA_LAYER, LevelFormatter, SortedLevels, checksum
 from apps.markets.models import Market
+from apps.matching.rows import OrderState, StatusChange, TradeRow
 from apps.matching.settlement import MarketContext
 from apps.orders.serializers import STATIC_FIELDS, OrderFormatter
 
@@ -101,13 +102,13 @@ class Update:
     sequence: int | None  # None: the book did not change in this batch
     levels: dict
     depth: tuple[list, list] | None  # the whole book (ticks, lots) after a rebuild or when asked, else None
-    trades: list
-    orders: list[tuple]  # (ticket, filled_quantity, filled_quote, fee, status, reason) as of this batch
+    trades: list[tuple[int, TradeRow]]  # (trade id, trade), set when the batch committed
+    orders: list[OrderState]  # as of this batch
     balances: dict[int, tuple[Decimal, Decimal]]
     owners: dict[int, tuple[int, str]]  # user account id -> (user, currency); fee accounts are absent
     now: datetime
     committed_at: datetime | None = None  # when the batch's transaction committed (book updates' `time`)
-    status: list[dict] = field(default_factory=list)  # halts and resumes (matching.gate), in order
+    status: list[StatusChange] = field(default_factory=list)  # halts and resumes (matching.gate), in order
 
 
 class Publisher:
@@ -230,21 +231,22 @@ class Publisher:
                 "time": format_time(u.committed_at or u.now)}}))  # fmt: skip
         for change in u.status:  # the book and ticker subscribers are told (apps.markets.feed)
             messages.append((f"book.{symbol}", {"type": "market.status", "payload": {
-                "type": "status", "symbol": symbol, "status": change["status"], "reason": change["reason"] or None,
-                "resumes_at": format_time(change["until"]) if change["until"] else None,
-                "time": format_time(change["at"])}}))  # fmt: skip
+                "type": "status", "symbol": symbol, "status": change.status, "reason": change.reason or None,
+                "resumes_at": format_time(change.until) if change.until else None,
+                "time": format_time(change.at)}}))  # fmt: skip
         time = format_time(u.now)
         pd, qd = market.price_decimals, market.quantity_decimals
         per_user: dict[int, list[dict]] = {}
         if u.trades:
             public = []
-            for trade_id, (buyer, seller, taker_side, price, qty, _notional, bfee, sfee, _) in u.trades:
-                price_s, qty_s = format_in_precision(price, pd), format_in_precision(qty, qd)
+            for trade_id, trade in u.trades:
+                taker_side = trade.taker_side
+                price_s, qty_s = format_in_precision(trade.price, pd), format_in_precision(trade.quantity, qd)
                 public.append({"channel": "trades", "type": "trade", "symbol": symbol, "id": trade_id, "price": price_s,
                                "quantity": qty_s, "taker_side": taker_side, "time": time})  # fmt: skip
                 for ticket, side, fee, fee_currency, decimals in (
-                    (buyer, "buy", bfee, market.base_id, market.base.decimals),
-                    (seller, "sell", sfee, market.quote_id, market.quote.decimals),
+                    (trade.buyer, "buy", trade.buyer_fee, market.base_id, market.base.decimals),
+                    (trade.seller, "sell", trade.seller_fee, market.quote_id, market.quote.decimals),
                 ):
                     per_user.setdefault(ticket.user_id, []).append({"channel": "orders", "type": "fill", "trade": {
                         "id": trade_id, "order_id": ticket.id, "symbol": symbol, "side": side, "price": price_s,
@@ -253,13 +255,14 @@ class Publisher:
             messages.append((f"trades.{symbol}", {"type": "trades.batch", "payload": public}))
         if u.orders:
             formatter = self._formatter(market)
-            for ticket, filled_quantity, filled_quote, fee, status, reason in u.orders:
+            for o in u.orders:
+                ticket = o.ticket
                 if ticket.static is None:  # only this thread reads or writes `static`
                     row = ticket.row
-                    ticket.static = formatter.static(**{name: row[name] for name in STATIC_FIELDS})
+                    ticket.static = formatter.static(**{name: getattr(row, name) for name in STATIC_FIELDS})
                 per_user.setdefault(ticket.user_id, []).append({"channel": "orders", "type": "order", "order":
-                    formatter.payload(ticket.static, filled_quantity=filled_quantity, filled_quote=filled_quote,
-                                      fee=fee, status=status, reason=reason, updated_at=u.now)})  # fmt: skip
+                    formatter.payload(ticket.static, filled_quantity=o.filled_quantity, filled_quote=o.filled_quote,
+                                      fee=o.fee, status=o.status, reason=o.reason, updated_at=u.now)})  # fmt: skip
         if u.balances:
             owners = u.owners
             decimals = {market.base_id: market.base.decimals, market.quote_id: market.quote.decimals}

@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from apps.core.sql import bool_array, numeric_array, text_array
 from apps.markets import registry
 from apps.markets.models import CANDLE_INTERVALS, CIRCUIT_BREAKER, interval_start
+from apps.matching.rows import HoldChange, OrderChange, PendingPosting, StatusChange, TradeRow
 from apps.wallets import ledger
 from apps.wallets.models import Entry, Transaction
 
@@ -93,15 +94,15 @@ class Batch:
 
     ctx: MarketContext
     now: datetime
-    trades: list[tuple] = field(default_factory=list)  # (buy ticket, sell ticket, taker side, price, qty, ...)
-    postings: list[tuple[str, str, str, list[tuple]]] = field(default_factory=list)  # kind, key, ref, legs
+    trades: list[TradeRow] = field(default_factory=list)
+    postings: list[PendingPosting] = field(default_factory=list)
     dirty: dict[int, Ticket] = field(default_factory=dict)
     holds_changed: dict[int, Ticket] = field(default_factory=dict)
-    order_rows: list[tuple] = field(default_factory=list)  # set by freeze()
-    hold_rows: list[tuple] = field(default_factory=list)
+    order_rows: list[OrderChange] = field(default_factory=list)  # set by freeze()
+    hold_rows: list[HoldChange] = field(default_factory=list)
     last_price: Decimal | None = None
 
-    def fill(self, taker: Ticket, maker: Ticket, price_ticks: int, lots: int) -> tuple:
+    def fill(self, taker: Ticket, maker: Ticket, price_ticks: int, lots: int) -> TradeRow:
         ctx = self.ctx
         qty = ctx.lot_size * lots
         price = ctx.tick_size * price_ticks
@@ -129,7 +130,7 @@ class Batch:
         if buyer_fee:
             legs.append((ctx.fee_account_base, ctx.base, AVAILABLE, buyer_fee))
         trade_index = len(self.trades)
-        self.postings.append((Transaction.Kind.TRADE, "trade", trade_index, legs))
+        self.postings.append(PendingPosting(Transaction.Kind.TRADE, "trade", trade_index, legs))
         for ticket, fee in ((buyer, buyer_fee), (seller, seller_fee)):
             ticket.filled_quantity += qty
             ticket.filled_quote += notional
@@ -138,7 +139,7 @@ class Batch:
                 ticket.status = "partially_filled"
             self.dirty[ticket.id] = ticket
             self.holds_changed[ticket.id] = ticket
-        row = (buyer, seller, taker.side, price, qty, notional, buyer_fee, seller_fee, taker is buyer)
+        row = TradeRow(buyer, seller, taker.side, price, qty, notional, buyer_fee, seller_fee, taker is buyer)
         self.trades.append(row)
         self.last_price = price
         return row
@@ -149,7 +150,8 @@ class Batch:
         if left > 0:
             legs = [(ticket.pay_account, self._pay_currency(ticket), LOCKED, -left),
                     (ticket.pay_account, self._pay_currency(ticket), AVAILABLE, left)]  # fmt: skip
-            self.postings.append((Transaction.Kind.RELEASE, f"release:order:{ticket.id}", ticket.id, legs))
+            key = f"release:order:{ticket.id}"
+            self.postings.append(PendingPosting(Transaction.Kind.RELEASE, key, ticket.id, legs))
             ticket.hold_left = Decimal(0)
             ticket.released = True
             self.holds_changed[ticket.id] = ticket
@@ -161,9 +163,9 @@ class Batch:
         """Copy what the write needs out of the tickets: the next batch changes them while this one
         is being committed (in another thread)."""
         # Sorted by id: rows are locked in id order, as order entry and cancels lock them.
-        self.order_rows = sorted((t.id, t.status, t.reason, t.filled_quantity, t.filled_quote, t.fee, t.priority,
-                                  t.triggered) for t in self.dirty.values())  # fmt: skip
-        self.hold_rows = sorted((t.hold_id, t.hold_left, _hold_status(t)) for t in self.holds_changed.values()
+        self.order_rows = sorted(OrderChange(t.id, t.status, t.reason, t.filled_quantity, t.filled_quote, t.fee,
+                                             t.priority, t.triggered) for t in self.dirty.values())  # fmt: skip
+        self.hold_rows = sorted(HoldChange(t.hold_id, t.hold_left, _hold_status(t)) for t in self.holds_changed.values()
                                 if t.hold_id is not None)  # fmt: skip
 
     def touch(self, ticket: Ticket) -> None:
@@ -174,7 +176,7 @@ class Batch:
 
 
 def write(
-    cursor, batch: Batch, *, state: dict, changes: list[dict] = ()
+    cursor, batch: Batch, *, state: dict, changes: list[StatusChange] = ()
 ) -> tuple[list[int], dict[int, tuple[Decimal, Decimal]]]:
     """Write the batch with the open cursor (inside the caller's transaction). `state` is the new
     market cursor {last_stream_id, book_sequence, last_price, commands_applied, gate (JSON),
@@ -186,7 +188,7 @@ def write(
     # commit anyway, and taken last that lock would close a cycle with the kill switch (which holds
     # market rows FOR UPDATE) and an order entry on another market waiting for an account held here.
     # The lock and the ids of the batch's trades in one round trip.
-    lock = "FOR NO KEY UPDATE" if any(change["breaker"] for change in changes) else "FOR KEY SHARE"
+    lock = "FOR NO KEY UPDATE" if any(change.breaker for change in changes) else "FOR KEY SHARE"
     cursor.execute(
         "SELECT ARRAY(SELECT nextval('trades_trade_id_seq') FROM generate_series(1, %s)) "  # noqa: S608
         f"FROM markets_market WHERE id = %s {lock}",
@@ -198,20 +200,19 @@ def write(
             "COPY trades_trade (id, market_id, price, quantity, quote_quantity, taker_side, buy_order_id, "
             "sell_order_id, buyer_id, seller_id, buyer_fee, seller_fee, created_at) FROM STDIN"
         ) as copy:
-            for trade_id, (buyer, seller, taker_side, price, qty, notional, bfee, sfee, _) in zip(
-                trade_ids, batch.trades, strict=True
-            ):
-                copy.write_row((trade_id, ctx.market_id, price, qty, notional, taker_side, buyer.id, seller.id,
-                                buyer.user_id, seller.user_id, bfee, sfee, now))  # fmt: skip
+            for trade_id, t in zip(trade_ids, batch.trades, strict=True):
+                buyer, seller = t.buyer, t.seller
+                copy.write_row((trade_id, ctx.market_id, t.price, t.quantity, t.notional, t.taker_side, buyer.id,
+                                seller.id, buyer.user_id, seller.user_id, t.buyer_fee, t.seller_fee, now))  # fmt: skip
         _upsert_candles(cursor, batch)
     # The ledger writes the postings, their entries and the balances (apps.wallets.ledger.post_batch).
     postings = []
-    for kind, key, ref, legs in batch.postings:
-        if key == "trade":
-            trade_id = str(trade_ids[ref])
-            postings.append(ledger.Posting(kind, f"trade:{trade_id}", "trade", trade_id, legs, ctx.symbol))
+    for p in batch.postings:
+        if p.key == "trade":
+            trade_id = str(trade_ids[p.ref])
+            postings.append(ledger.Posting(p.kind, f"trade:{trade_id}", "trade", trade_id, p.legs, ctx.symbol))
         else:
-            postings.append(ledger.Posting(kind, key, "order", str(ref), legs, ctx.symbol))
+            postings.append(ledger.Posting(p.kind, p.key, "order", str(p.ref), p.legs, ctx.symbol))
     balances = ledger.post_batch(cursor, postings, at=now)
     ledger.set_holds(cursor, batch.hold_rows, at=now)  # what each order still holds, after its postings
     if batch.order_rows:
@@ -223,19 +224,19 @@ def write(
             "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[], "
             "%s::bigint[], %s::boolean[]) AS d(id, status, reason, filled, quote, fee, priority, triggered) "
             "WHERE o.id = d.id",
-            [now, *(numeric_array(r[0] for r in rows), text_array(r[1] for r in rows), text_array(r[2] for r in rows),
-                    numeric_array(r[3] for r in rows), numeric_array(r[4] for r in rows),
-                    numeric_array(r[5] for r in rows), numeric_array(r[6] for r in rows),
-                    bool_array(r[7] for r in rows))],
+            [now, *(numeric_array(r.id for r in rows), text_array(r.status for r in rows),
+                    text_array(r.reason for r in rows), numeric_array(r.filled_quantity for r in rows),
+                    numeric_array(r.filled_quote for r in rows), numeric_array(r.fee for r in rows),
+                    numeric_array(r.priority for r in rows), bool_array(r.triggered for r in rows))],
         )  # fmt: skip
     for change in changes:
-        if not change["breaker"]:
+        if not change.breaker:
             continue
         registry.changed()  # the market row is written with SQL here: no signal tells the registry
-        if change["status"] == "halted":  # unless staff halted it meanwhile: their halt stands
+        if change.status == "halted":  # unless staff halted it meanwhile: their halt stands
             cursor.execute("UPDATE markets_market SET status = 'halted', status_reason = %s, halted_until = %s, "
                            "updated_at = %s WHERE id = %s AND status = 'trading'",
-                           [change["reason"], change["until"], now, ctx.market_id])  # fmt: skip
+                           [change.reason, change.until, now, ctx.market_id])  # fmt: skip
         else:  # the cool-down ended: only the breaker's own halt ends with it
             cursor.execute("UPDATE markets_market SET status = 'trading', status_reason = '', halted_until = NULL, "
                            "updated_at = %s WHERE id = %s AND status = 'halted' AND status_reason = %s",
@@ -269,9 +270,9 @@ def _upsert_candles(cursor, batch: Batch) -> None:
     trades' transaction: candles are exactly the trades' aggregate whatever crashes. `open` stays
     the first trade's price when the candle exists; `close` becomes this batch's last."""
     trades = batch.trades
-    prices = [t[3] for t in trades]
-    volume = sum((t[4] for t in trades), Decimal(0))
-    quote_volume = sum((t[5] for t in trades), Decimal(0))
+    prices = [t.price for t in trades]
+    volume = sum((t.quantity for t in trades), Decimal(0))
+    quote_volume = sum((t.notional for t in trades), Decimal(0))
     cursor.execute(
         _CANDLE_UPSERT,
         [batch.ctx.market_id, prices[0], max(prices), min(prices), prices[-1], volume, quote_volume, len(trades),

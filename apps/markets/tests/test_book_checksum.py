@@ -16,6 +16,8 @@ from apps.matching.testing import run_once
 from apps.orders.tests.trading import place, trader
 from exchange.asgi import application
 
+# The WebSocket consumer reads the market from a thread of its own (database_sync_to_async), on its own
+# connection: the orders must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DEPTHS = (1, 5, 9, 10, 11, 15, 50)

@@ -152,7 +152,7 @@ def test_staff_without_the_permission_cannot_open_the_kill_switch(market):
     assert status_of(market) == [("trading", "")]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # threads, each on its own connection
 def test_no_order_is_accepted_after_the_switch_commits(market, monkeypatch):
     """Order entry racing the switch. Each order's transaction is slowed down after its status check
     (a pre-trade check that sleeps), so that without the share lock an order that saw `trading` would
@@ -191,7 +191,7 @@ def test_no_order_is_accepted_after_the_switch_commits(market, monkeypatch):
     assert len(refused) == len(users)  # every thread met the halt
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # three transactions on three connections at once
 def test_the_kill_switch_never_deadlocks_with_order_entry_and_a_settling_batch(markets, monkeypatch):
     """Three transactions at once: the matcher settling a BTC-USDT trade of user U (it holds U's
     accounts until it commits), U entering an order on ETH-USDT (it holds that market's row in share

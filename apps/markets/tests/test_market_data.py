@@ -16,7 +16,7 @@ from apps.orders.tests.trading import assert_ledger_consistent, place, trader
 from apps.trades import selectors as trade_selectors
 from apps.trades.models import Trade
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 T0 = datetime(2026, 11, 26, 10, 3, 30, tzinfo=UTC)
 BACKFILL_SQL = importlib.import_module("apps.markets.migrations.0002_candles").BACKFILL_SQL

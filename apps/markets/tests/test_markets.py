@@ -75,7 +75,8 @@ def test_book_endpoint_unknown_market_and_bad_depth(market, api_client):
     assert (empty["bids"], empty["asks"], empty["sequence"]) == ([], [], 0)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
+@pytest.mark.usefixtures("in_test_transaction")
 def test_book_endpoint_serves_the_matchers_cache(market, api_client):
     seller, buyer = trader(btc="1"), trader(usdt="1000")
     place(seller, side="sell", type="limit", price="101.00", quantity="0.2")

@@ -15,7 +15,7 @@ from apps.matching import publish
 from apps.matching.testing import drain, matcher
 from apps.orders.tests.trading import place, trader
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def test_updates_rebuild_the_cached_book_with_matching_checksums(market, published):

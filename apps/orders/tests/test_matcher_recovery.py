@@ -21,7 +21,7 @@ from apps.orders.tests.trading import assert_ledger_consistent, balance, place, 
 from apps.trades.models import Trade
 from apps.wallets.exceptions import InsufficientFunds
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def test_time_priority_survives_a_restart(market):
@@ -90,7 +90,7 @@ def test_a_failed_commit_leaves_no_trace_in_the_engine(market, monkeypatch):
         monkeypatch.setattr(worker, "write", write_then_fail)
         with pytest.raises(RuntimeError):
             m.step()
-            m.flush()  # the commit runs in the committer thread: its failure surfaces here
+            m.flush()  # a failed commit surfaces at the next wait, as the committer thread's would
         monkeypatch.undo()
         runner = next(iter(m.runners.values()))
         # Rebuilt from PostgreSQL: the sell rests untouched; the buy is not in the engine.
@@ -102,6 +102,8 @@ def test_a_failed_commit_leaves_no_trace_in_the_engine(market, monkeypatch):
     assert_ledger_consistent()
 
 
+# The committer thread commits batch N on its own connection while this thread matches batch N+1.
+@pytest.mark.django_db(transaction=True)
 def test_a_failed_commit_with_the_next_batch_already_matched_loses_and_doubles_nothing(market, monkeypatch):
     """Batch N+1 is matched while batch N commits (the committer thread): when N's commit fails, the
     engine holds both, neither is acknowledged, and both are applied exactly once afterwards."""
@@ -166,6 +168,8 @@ def test_a_crash_between_commit_and_ack_applies_nothing_twice(market, monkeypatc
     assert_ledger_consistent()
 
 
+# Two matchers, so two lock connections: on one connection the advisory locks are re-entrant.
+@pytest.mark.django_db(transaction=True)
 def test_two_matchers_never_run_one_market_and_new_markets_are_picked_up(market):
     with matcher() as first, matcher() as second:
         drain(first)

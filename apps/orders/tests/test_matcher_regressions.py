@@ -8,7 +8,7 @@ from apps.matching.testing import run_once
 from apps.orders.models import Order
 from apps.orders.tests.trading import assert_ledger_consistent, client_for, place, trader
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def test_triggered_stop_limit_that_rests_survives_a_restart(market):

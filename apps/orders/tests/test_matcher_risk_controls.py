@@ -20,7 +20,7 @@ from apps.orders.services import request_cancel
 from apps.orders.tests.trading import assert_ledger_consistent, balance, client_for, place, trader
 from apps.trades.models import Trade
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def statuses(published) -> list[dict]:

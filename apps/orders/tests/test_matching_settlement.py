@@ -8,7 +8,7 @@ from apps.matching.testing import run_once
 from apps.orders.tests.trading import assert_ledger_consistent, balance, fees, place, trader
 from apps.trades.models import Trade
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def test_limit_orders_cross_and_settle_with_fees(market):

@@ -164,7 +164,8 @@ def test_anonymous_clients_cannot_place(db, buyer):
     assert response.status_code == 401
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
+@pytest.mark.usefixtures("in_test_transaction")
 def test_a_repeated_client_order_id_returns_the_original(market):
     user = trader(usdt="1000")
     client = client_for(user)
@@ -175,7 +176,7 @@ def test_a_repeated_client_order_id_returns_the_original(market):
     assert balance(user, "USDT") == (D("990"), D("10"))
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # eight threads, eight connections: each must see the others' commits
 def test_a_burst_of_identical_client_order_ids_creates_one_order(market):
     user = trader(usdt="1000")
     results = []
@@ -202,7 +203,8 @@ def test_a_burst_of_identical_client_order_ids_creates_one_order(market):
     assert_ledger_consistent()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
+@pytest.mark.usefixtures("in_test_transaction")
 def test_cancel_rules(market):
     owner, other = trader(usdt="1000"), trader(usdt="1000")
     client = client_for(owner)
@@ -220,7 +222,8 @@ def test_cancel_rules(market):
     assert balance(owner, "USDT") == (D("1000"), 0)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
+@pytest.mark.usefixtures("in_test_transaction")
 def test_cancel_all_and_listing_filters(market):
     user = trader(usdt="1000")
     client = client_for(user)

@@ -151,7 +151,7 @@ def test_a_repeat_inside_a_batch_is_refused_in_its_place(market, django_capture_
     assert [(f["op"], int(f["id"])) for _, f in entries] == [("cancel", first)]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # autocommit: in a test transaction order entry adds a savepoint
 @pytest.mark.parametrize("path", ["/api/v1/orders", URL])
 def test_order_entry_through_the_api_is_one_database_statement(market, path):
     """Identity from the token's claims, the market from the registry, the rate limit in Redis: the
@@ -171,7 +171,7 @@ def test_order_entry_through_the_api_is_one_database_statement(market, path):
     assert len(statements) == 1 and "orders_place" in statements[0], statements
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # threads, each on its own connection
 def test_concurrent_orders_of_one_account_accept_exactly_the_affordable_ones(market):
     user = trader(usdt="55")  # 5 orders of 10 USDT fit, 12 are sent at once
     results = at_once(12, lambda client: client.post("/api/v1/orders", limit(), format="json").status_code, user)
@@ -182,7 +182,7 @@ def test_concurrent_orders_of_one_account_accept_exactly_the_affordable_ones(mar
     assert_ledger_consistent()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # threads, each on its own connection
 def test_parallel_batches_repeating_client_order_ids_create_each_order_once(market):
     user = trader(usdt="1000")
     body = {"orders": [limit(client_order_id=f"p-{i}") for i in range(10)]}

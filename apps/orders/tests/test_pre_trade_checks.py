@@ -21,7 +21,7 @@ from apps.orders.models import Order
 from apps.orders.tests.trading import balance, client_for, place, trader
 from apps.wallets.models import Hold
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 @pytest.fixture(autouse=True)
@@ -128,6 +128,7 @@ def test_refused_orders_get_a_clear_error_and_change_nothing(market, limit, body
     assert (Order.objects.count(), Hold.objects.count(), balance(buyer, "USDT")) == (orders, holds, funds)
 
 
+@pytest.mark.django_db(transaction=True)  # ten threads, ten connections: each must see the others' commits
 def test_open_orders_limit_holds_under_concurrent_entry(market):
     user = trader(usdt="100000", btc="10")
     limits(market, max_open_orders=3)

@@ -17,7 +17,7 @@ from apps.portfolio.tasks import take_snapshots
 from apps.wallets import ledger
 from apps.wallets.models import Account, Currency, Transaction
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def deposit(user, code: str, amount: str, *, key: str | None = None) -> Transaction:

@@ -15,7 +15,7 @@ from apps.matching.testing import run_once
 from apps.orders.tests.trading import client_for, place, trader
 from apps.trades.models import Trade
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def fills(client, query: str = "") -> list[dict]:
