@@ -3,8 +3,8 @@
 import pytest
 import redis
 
-# Trading fixtures (a market, funded traders) are shared by the markets, orders and cross-app tests.
-pytest_plugins = ["apps.orders.tests.trading"]
+# Fixtures built on tests/factories.py (a market, the publisher capture) for every test (docs/testing.md).
+pytest_plugins = ["tests.fixtures"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,8 +14,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from apps.accounts import identity, keyring, markers, services, signing
 from apps.accounts.models import ApiKey, User
 from apps.accounts.tests.conftest import as_meta, bearer, totp_code
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.kyc.models import Submission
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

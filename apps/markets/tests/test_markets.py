@@ -7,8 +7,8 @@ from django.core.management import CommandError, call_command
 
 from apps.markets.models import Market
 from apps.matching.testing import run_once
-from apps.orders.tests.trading import place, trader
 from apps.wallets.models import Account, Currency
+from tests.factories import funded_trader, place
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_book_endpoint_unknown_market_and_bad_depth(market, api_client):
 
 @pytest.mark.django_db(transaction=True)
 def test_book_endpoint_serves_the_matchers_cache(market, api_client):
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     place(seller, side="sell", type="limit", price="101.00", quantity="0.2")
     place(seller, side="sell", type="limit", price="102.00", quantity="0.3")
     place(buyer, side="buy", type="limit", price="99.50", quantity="0.1")

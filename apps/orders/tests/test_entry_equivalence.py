@@ -19,8 +19,8 @@ from apps.orders.models import Order
 from apps.orders.serializers import order_payload
 from apps.orders.services import OrderRequest
 from apps.orders.tests import reference_entry
-from apps.orders.tests.trading import trader
 from apps.wallets.models import Account, Entry, Hold
+from tests.factories import funded_trader
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,7 @@ def _run(scenario, place, market) -> tuple[list, dict]:
         if scenario["last_price"] is not None:
             MarketState.objects.update_or_create(market=market, defaults={"last_price": scenario["last_price"]})
         users = [
-            trader(btc=btc, usdt=usdt, level=level)
+            funded_trader(btc=btc, usdt=usdt, level=level)
             for (btc, usdt), level in zip(scenario["funds"], scenario["levels"], strict=True)
         ]
         first_order = (Order.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1

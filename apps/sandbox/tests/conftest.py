@@ -9,9 +9,8 @@ from django.conf import settings
 from django.test import override_settings
 from django.urls import clear_url_caches
 
-from apps.accounts.tests.factories import UserFactory
-from apps.orders.tests.trading import client_for
 from apps.wallets.models import Currency
+from tests.factories import UserFactory, client_for
 
 FAUCET = "/api/v1/sandbox/faucet"
 

@@ -8,12 +8,12 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.wallets import breaker, deposits, tasks
 from apps.wallets.breaker import ChainUnavailable
 from apps.wallets.chain import ChainRejected, adapter_for
 from apps.wallets.models import Currency
 from apps.wallets.simchain import SimulatedChain
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

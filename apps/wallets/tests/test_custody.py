@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from apps.accounts.tests.factories import UserFactory
 from apps.wallets import custody, ledger, withdrawals
 from apps.wallets.exceptions import CustodyActionRefused
 from apps.wallets.models import Account, Currency, CustodyTransfer, Withdrawal
@@ -14,6 +13,7 @@ from apps.wallets.reconciliation import reconcile
 from apps.wallets.simchain import SimulatedChain
 from apps.wallets.tests.test_withdrawals import address, fund, trusted, verified_user
 from apps.wallets.verification import verify_ledger
+from tests.factories import UserFactory
 
 C = CustodyTransfer
 

@@ -10,11 +10,11 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.wallets import deposits, ledger
 from apps.wallets.models import Currency, Deposit
 from apps.wallets.simchain import SimulatedChain
 from apps.wallets.verification import verify_ledger
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

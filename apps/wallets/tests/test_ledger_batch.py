@@ -10,12 +10,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.accounts.tests.factories import UserFactory
 from apps.wallets import ledger
 from apps.wallets.exceptions import InvalidAmount, UnbalancedTransaction
 from apps.wallets.models import Account, Currency, Entry, Transaction
 from apps.wallets.tests.conftest import deposit
 from apps.wallets.verification import verify_ledger
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -6,12 +6,12 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from apps.accounts.tests.factories import UserFactory
 from apps.wallets import ledger
 from apps.wallets.exceptions import InsufficientFunds
 from apps.wallets.models import Currency, Transaction
 from apps.wallets.tests.conftest import deposit, transfer
 from apps.wallets.verification import verify_ledger
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

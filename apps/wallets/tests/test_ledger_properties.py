@@ -6,11 +6,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.accounts.tests.factories import UserFactory
 from apps.wallets import ledger
 from apps.wallets.exceptions import InsufficientFunds
 from apps.wallets.models import Account, Currency
 from apps.wallets.verification import verify_ledger
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

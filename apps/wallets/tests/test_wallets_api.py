@@ -4,9 +4,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.wallets.models import Currency
 from apps.wallets.tests.conftest import deposit
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

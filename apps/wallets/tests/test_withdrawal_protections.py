@@ -13,7 +13,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts import services as account_services
 from apps.accounts.tests.conftest import totp_code
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.core.exceptions import DomainError
 from apps.core.fields import format_time
 from apps.core.models import AuditEvent, IdempotencyKey
@@ -34,6 +33,7 @@ from apps.wallets.tests.test_withdrawals import (
     verified_user,
 )
 from apps.wallets.verification import verify_ledger
+from tests.factories import PASSWORD, UserFactory
 
 W = Withdrawal.Status
 pytestmark = pytest.mark.django_db
