@@ -51,14 +51,15 @@ def currency(code: str, decimals: int | None = None, **fields):
     is returned as it is, whatever was asked."""
     from apps.wallets.models import Currency
 
+    existing = Currency.objects.filter(code=code).first()
+    if existing is not None:
+        return existing
     name, known_decimals = KNOWN_CURRENCIES.get(code, (code, None))
     if decimals is None:
         decimals = known_decimals
     if decimals is None:
-        raise ValueError(f"currency({code!r}): give its decimals")
-    defaults = {"name": name, "decimals": decimals, **fields}
-    created, _ = Currency.objects.get_or_create(code=code, defaults=defaults)
-    return created
+        raise ValueError(f"currency({code!r}): a new currency needs its decimals")
+    return Currency.objects.create(code=code, **{"name": name, "decimals": decimals, **fields})
 
 
 def market(base: str = "BTC", quote: str = "USDT", *, tick_size="0.01", lot_size="0.0001", **fields):

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from apps.accounts import services as account_services
 from apps.accounts.tests.conftest import totp_code
 from apps.orders.models import Order
+from tests import factories
 from tests.conftest import FAST_FEEDS
 from tests.factories import PASSWORD, assert_ledger_consistent, funded_trader
 from tests.support import StreamServer, TcpProxy, WebPool
@@ -378,14 +379,8 @@ def test_halt_shows_a_banner_and_the_api_refusal_then_resume_clears_it(pages, we
 
 
 def test_switching_markets_follows_the_new_book_only(pages, web_server, market, matcher):
-    from decimal import Decimal
-
-    from apps.markets import services as market_services
-
-    market_services.create_market(
-        base="ETH", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"),
-        min_notional=Decimal("1"), maker_fee=Decimal("0.001"), taker_fee=Decimal("0.002"),
-    )  # fmt: skip
+    factories.market("ETH", "USDT", tick_size="0.01", lot_size="0.0001", min_notional="1", maker_fee="0.001",
+                     taker_fee="0.002")  # fmt: skip
     bob = funded_trader(usdt="1000")
     page = pages.open("/trade/BTC-USDT")
     live(page)

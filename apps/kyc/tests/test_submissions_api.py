@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from apps.accounts import services as account_services
 from apps.kyc.models import Document, Submission
 from apps.kyc.tests.conftest import jpeg, pdf, submission_form, upload, years_before
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/kyc/submissions"
@@ -174,17 +175,8 @@ def test_a_verified_user_cannot_submit_again(applicant_client, applicant, review
 
 
 def test_the_kyc_refusal_to_trade_names_the_submission_that_opens_trading(applicant_client, applicant):
-    from decimal import Decimal
 
-    from apps.markets import services as market_services
-    from apps.wallets.models import Currency
-
-    for code, decimals in (("BTC", 8), ("USDT", 6)):
-        Currency.objects.get_or_create(code=code, defaults={"name": code, "decimals": decimals})
-    market_services.create_market(
-        base="BTC", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"),
-        min_notional=Decimal("1"), maker_fee=Decimal("0"), taker_fee=Decimal("0"),
-    )  # fmt: skip
+    factories.market("BTC", "USDT", tick_size="0.01", lot_size="0.0001", min_notional="1", maker_fee="0", taker_fee="0")
     order = {"symbol": "BTC-USDT", "side": "sell", "type": "limit", "price": "100.00", "quantity": "0.1000"}
     refused = applicant_client.post("/api/v1/orders", order, format="json")
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "kyc_required")

@@ -4,7 +4,6 @@ the race it must win: no order is accepted after the switch has committed."""
 
 import threading
 import time
-from decimal import Decimal as D
 from io import StringIO
 
 import pytest
@@ -21,13 +20,14 @@ from apps.orders import checks, streams
 from apps.orders.models import Order
 from apps.wallets.models import Currency
 from apps.wallets.tests.test_withdrawals import code_for, fund, trusted, verified_user
+from tests import factories
 from tests.factories import UserFactory, client_for, funded_trader, place
 
 
 @pytest.fixture
 def markets(market):
-    eth = services.create_market(base="ETH", quote="USDT", tick_size=D("0.01"), lot_size=D("0.001"))
-    ethbtc = services.create_market(base="ETH", quote="BTC", tick_size=D("0.00001"), lot_size=D("0.001"))
+    eth = factories.market("ETH", "USDT", tick_size="0.01", lot_size="0.001")
+    ethbtc = factories.market("ETH", "BTC", tick_size="0.00001", lot_size="0.001")
     return market, eth, ethbtc
 
 

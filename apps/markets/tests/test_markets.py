@@ -7,14 +7,15 @@ from django.core.management import CommandError, call_command
 
 from apps.markets.models import Market
 from apps.matching.testing import run_once
-from apps.wallets.models import Account, Currency
+from apps.wallets.models import Account
+from tests import factories
 from tests.factories import funded_trader, place
 
 
 @pytest.fixture
 def currencies(db):
-    for code, decimals in (("BTC", 8), ("USDT", 6), ("ETH", 18)):
-        Currency.objects.create(code=code, name=code, decimals=decimals)
+    for code in ("BTC", "USDT", "ETH"):
+        factories.currency(code)
 
 
 def test_create_market_lists_the_pair_and_its_fee_accounts(currencies, capsys):

@@ -20,6 +20,7 @@ from apps.orders.serializers import order_payload
 from apps.orders.services import OrderRequest
 from apps.orders.tests import reference_entry
 from apps.wallets.models import Account, Entry, Hold
+from tests import factories
 from tests.factories import funded_trader
 
 pytestmark = pytest.mark.django_db
@@ -116,10 +117,7 @@ def _state(users, first_order) -> dict:
 
 @pytest.fixture
 def markets(market):
-    from apps.markets import services as market_services
-
-    eth = market_services.create_market(base="ETH", quote="USDT", tick_size=Decimal("0.01"),
-                                        lot_size=Decimal("0.001"), min_notional=Decimal("1"))  # fmt: skip
+    eth = factories.market("ETH", "USDT", tick_size="0.01", lot_size="0.001", min_notional="1")
     return market, eth
 
 

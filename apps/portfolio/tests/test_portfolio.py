@@ -7,7 +7,6 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from apps.markets import services as market_services
 from apps.markets.models import Candle
 from apps.matching.testing import run_once
 from apps.portfolio import selectors, services
@@ -15,6 +14,7 @@ from apps.portfolio.models import Position, Snapshot
 from apps.portfolio.tasks import take_snapshots
 from apps.wallets import ledger
 from apps.wallets.models import Account, Currency, Transaction
+from tests import factories
 from tests.factories import client_for, funded_trader, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,8 +97,7 @@ def test_sync_is_idempotent_and_equals_a_rebuild_in_small_chunks(market, monkeyp
 
 def test_market_without_a_direct_pair_is_valued_through_a_path(market):
     Currency.objects.filter(pk="ETH").update(decimals=8)
-    market_services.create_market(base="ETH", quote="BTC", tick_size=D("0.0001"), lot_size=D("0.001"),
-                                  maker_fee=D("0"), taker_fee=D("0"))  # fmt: skip
+    factories.market("ETH", "BTC", tick_size="0.0001", lot_size="0.001", maker_fee="0", taker_fee="0")
     alice, bob, dave = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000"), funded_trader()
     deposit(dave, "ETH", "50")
     trade(bob, alice, side="buy", price="100.00", quantity="1")  # alice: 0.998 BTC for 100 USDT
@@ -214,9 +213,8 @@ def test_portfolio_and_history_endpoints(market):
 
 def test_valuation_currency_as_a_markets_base_is_always_at_cost_one(market):
     # USDT-TRY: the valuation currency is the base; TRY is valued by the fill's own price.
-    Currency.objects.get_or_create(code="TRY", defaults={"name": "Lira", "decimals": 2})
-    market_services.create_market(base="USDT", quote="TRY", tick_size=D("0.01"), lot_size=D("1"),
-                                  maker_fee=D("0"), taker_fee=D("0"))  # fmt: skip
+    factories.currency("TRY", 2, name="Lira")
+    factories.market("USDT", "TRY", tick_size="0.01", lot_size="1", maker_fee="0", taker_fee="0")
     alice, bob = funded_trader(usdt="50"), funded_trader(usdt="1000")
     deposit(alice, "TRY", "10000")
     trade(bob, alice, side="buy", price="30.00", quantity="100", symbol="USDT-TRY")  # 3,000 TRY for 100 USDT
@@ -244,9 +242,8 @@ def test_valuation_in_btc_keeps_btc_at_cost_one(market, settings):
 
 
 def test_a_quote_without_a_path_is_valued_by_the_fills_own_price(market):
-    Currency.objects.get_or_create(code="XYZ", defaults={"name": "X", "decimals": 6})
-    market_services.create_market(base="BTC", quote="XYZ", tick_size=D("0.01"), lot_size=D("0.0001"),
-                                  maker_fee=D("0"), taker_fee=D("0"))  # fmt: skip
+    factories.currency("XYZ", 6, name="X")
+    factories.market("BTC", "XYZ", tick_size="0.01", lot_size="0.0001", maker_fee="0", taker_fee="0")
     alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000")
     deposit(bob, "XYZ", "1000")
     trade(bob, alice, side="buy", price="100.00", quantity="1")  # 0.998 BTC for 100 USDT

@@ -10,9 +10,9 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from apps.core.fields import format_time
-from apps.markets import services as market_services
 from apps.matching.testing import run_once
 from apps.trades.models import Trade
+from tests import factories
 from tests.factories import client_for, funded_trader, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,7 +56,7 @@ def test_fills_through_the_matcher_with_sides_fees_liquidity_and_filters(market)
     millis = int(second.created_at.timestamp() * 1000)
     assert [f["id"] for f in fills(alice_client, f"?from={millis + 1}")] == []
     assert len(fills(alice_client, "?symbol=btc-usdt")) == 2
-    market_services.create_market(base="ETH", quote="USDT", tick_size=D("0.01"), lot_size=D("0.0001"))
+    factories.market("ETH", "USDT", tick_size="0.01", lot_size="0.0001")
     assert fills(alice_client, "?symbol=ETH-USDT") == []
 
 

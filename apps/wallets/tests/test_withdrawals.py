@@ -15,19 +15,20 @@ from apps.accounts import services as account_services
 from apps.accounts.tests.conftest import totp_code
 from apps.kyc.models import Submission
 from apps.wallets import deposits, ledger, withdrawals
-from apps.wallets.models import Account, Currency, Withdrawal, WithdrawalAddress
+from apps.wallets.models import Account, Withdrawal, WithdrawalAddress
 from apps.wallets.reconciliation import reconcile
 from apps.wallets.simchain import SimulatedChain
 from apps.wallets.verification import verify_ledger
+from tests import factories
 from tests.factories import PASSWORD, UserFactory
 
 W = Withdrawal.Status
 
 
 def make_btc():
-    return Currency.objects.create(
-        code="BTC", name="Bitcoin", decimals=8, confirmations=2, withdrawal_fee=Decimal("0.0002"),
-        min_withdrawal=Decimal("0.001"), auto_approve_limit=Decimal("0.5"), limit_reference_price=Decimal(60000),
+    return factories.currency(
+        "BTC", confirmations=2, withdrawal_fee=Decimal("0.0002"), min_withdrawal=Decimal("0.001"),
+        auto_approve_limit=Decimal("0.5"), limit_reference_price=Decimal(60000),
     )  # fmt: skip
 
 
