@@ -27,16 +27,16 @@ run: export ADMIN_REQUIRE_OTP ?= false
 run: export EXCHANGE_SANDBOX ?= true
 # Tests import settings in development mode whatever the shell says; production settings are
 # tested in subprocesses (apps/core/tests/test_settings.py).
-test: export DEBUG = true
+test test-fast: export DEBUG = true
 # Sandbox mode is switched per test (apps/sandbox/tests); a shell's EXCHANGE_SANDBOX does not leak in.
-test: export EXCHANGE_SANDBOX = false
+test test-fast: export EXCHANGE_SANDBOX = false
 # The suite serves REST and WebSockets from one ASGI server unless a test says otherwise
 # (apps.core.processes): `make run`'s stream port does not leak into its settings.
-test: export STREAM_PORT =
+test test-fast: export STREAM_PORT =
 # Tests use Redis database 1 of the embedded server, so a running `make run` (database 0) is untouched.
 TEST_REDIS_DB ?= 1
 
-.PHONY: install run manage test lint format bench wrk vendor browser stack-up stack-down clean _run
+.PHONY: install run manage test test-fast lint format bench wrk vendor browser stack-up stack-down clean _run
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -94,8 +94,14 @@ endif
 manage: $(STAMP)
 	$(DEVSTACK) exec -- $(PY) manage.py $(ARGS)
 
+# `make test` runs everything (CI's command) on a test database created and migrated for the run.
 test: $(STAMP)
 	$(DEVSTACK) exec --redis-db $(TEST_REDIS_DB) -- $(PY) -m pytest $(PYTEST_ARGS)
+
+# `make test-fast`: the tests that start no process (not marked `subprocess`, docs/testing.md), on the
+# test database of the previous run when there is one (--reuse-db; new migrations are still applied).
+test-fast: $(STAMP)
+	$(DEVSTACK) exec --redis-db $(TEST_REDIS_DB) -- $(PY) -m pytest -m "not subprocess" --reuse-db $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,11 +1,69 @@
 """Suite-wide fixtures. The suite runs against real PostgreSQL and Redis (`make test` starts them)."""
 
+import subprocess
+
 import pytest
 import redis
 
-# Trading fixtures (a market, funded traders) are shared by the markets, orders and cross-app tests;
-# the matcher's test support gives rolled-back tests `in_test_transaction` (apps.matching.testing).
-pytest_plugins = ["apps.orders.tests.trading", "apps.matching.testing"]
+# Fixtures built on tests/factories.py (a market, the publisher capture) for every test, and the matcher's
+# test support giving rolled-back tests `in_test_transaction` (apps.matching.testing; docs/testing.md).
+pytest_plugins = ["tests.fixtures", "apps.matching.testing"]
+
+# A test that uses one of these fixtures starts processes of its own: live_env hands child processes
+# the test database (web_server, MatcherProcess, the web pool... all build on it); browser is Chromium.
+PROCESS_FIXTURES = frozenset({"live_env", "browser"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark `subprocess` every test that starts processes: the `integration` ones and those using a
+    PROCESS_FIXTURES fixture (directly or through another fixture). Tests that run a command themselves
+    carry the marker explicitly. `make test-fast` deselects them (-m "not subprocess"). Runs before
+    pytest's own -m selection (tryfirst)."""
+    for item in items:
+        if item.get_closest_marker("integration") or PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.subprocess)
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_in_subprocess_tests(request, monkeypatch):
+    """A test that is not marked `subprocess` may not start a process: it would run in `make test-fast`
+    and slow it down, or fail there for a missing server. Mark it (docs/testing.md)."""
+    if request.node.get_closest_marker("subprocess"):
+        return
+
+    def refuse(self, args, *rest, **kwargs):
+        raise AssertionError(
+            f"{request.node.nodeid} starts a process ({args!r}) but is not marked subprocess: add "
+            "@pytest.mark.subprocess (or use the live_env fixture), see docs/testing.md"
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reused_database_starts_empty(request, django_db_setup, django_db_blocker):
+    """With --reuse-db (`make test-fast`) the test database outlives the run, and a run interrupted in a
+    transactional test leaves its rows behind: empty it first, as a new one would be. Without it the
+    database was just created and migrated, and nothing is done."""
+    if not request.config.getoption("reuse_db") or request.config.getoption("create_db"):
+        return
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """The suite's connections commit without waiting for the WAL to reach the disk
+    (synchronous_commit=off): what a transaction sees and when is unchanged, only a crash of the server
+    could lose the last commits of a test database. Transactional tests empty every table after them
+    (TRUNCATE), which otherwise waits on the disk once per test."""
+    from django.conf import settings
+
+    options = settings.DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c synchronous_commit=off".strip()
 
 
 @pytest.fixture(scope="session", autouse=True)

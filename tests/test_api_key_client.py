@@ -11,7 +11,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def trader(web_server, django_db_blocker):
+def registered_user(web_server, django_db_blocker):
+    """(username, access token) of a user who registered and logged in through the web process."""
     name = f"client{uuid.uuid4().hex[:8]}"
     password = "a-long-unusual-passphrase-7"
     with httpx.Client(base_url=web_server.base_url, timeout=10) as http:
@@ -29,8 +30,8 @@ def trader(web_server, django_db_blocker):
         User.objects.filter(username=name).delete()
 
 
-def test_signed_requests_through_the_web_process(web_server, trader):
-    name, access = trader
+def test_signed_requests_through_the_web_process(web_server, registered_user):
+    name, access = registered_user
     with httpx.Client(base_url=web_server.base_url, timeout=10) as http:
         created = http.post(
             "/api/v1/account/api-keys",

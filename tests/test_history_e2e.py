@@ -10,8 +10,8 @@ from decimal import Decimal as D
 import pytest
 from django.utils import timezone
 
-from apps.orders.tests.trading import trader
 from apps.trades.models import Trade
+from tests.factories import funded_trader
 from tests.support import MatcherProcess
 from tests.test_matching_e2e import http_client, wait_until_settled
 
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def test_fills_portfolio_and_a_streamed_export_over_http(market, web_server, live_env, process_log_dir):
-    alice, bob = trader(usdt="10000"), trader(btc="5", usdt="10000")
+    alice, bob = funded_trader(usdt="10000"), funded_trader(btc="5", usdt="10000")
     a, b = http_client(web_server, alice), http_client(web_server, bob)
     with MatcherProcess(live_env, process_log_dir):
         for price in ("100.00", "110.00"):

@@ -26,7 +26,6 @@ from channels.layers import get_channel_layer
 
 from apps.accounts import services as account_services
 from apps.accounts import signing
-from apps.accounts.tests.factories import PASSWORD
 from apps.core.redis import get_redis
 from apps.markets.book import MARKET_DATA_LAYER, checksum
 from apps.markets.book import cache_key as book_cache_key
@@ -34,9 +33,9 @@ from apps.markets.client import BookClient
 from apps.orders.exceptions import OrderClosed
 from apps.orders.models import Order
 from apps.orders.services import request_cancel
-from apps.orders.tests.trading import assert_ledger_consistent, place, trader
 from apps.trades.models import Trade
 from tests.conftest import FAST_FEEDS
+from tests.factories import PASSWORD, assert_ledger_consistent, funded_trader, place
 from tests.support import MatcherProcess, WebServer
 from tests.test_matching_e2e import wait_until_settled
 
@@ -101,7 +100,7 @@ def random_flow(seller, buyer, count: int, seed: int) -> None:
 
 
 def test_depth_views_trades_and_checksums_follow_a_random_flow(market, web_server, live_env, process_log_dir):
-    seller, buyer = trader(btc="50"), trader(usdt="1000000")
+    seller, buyer = funded_trader(btc="50"), funded_trader(usdt="1000000")
     depths = (3, 10, 500)
     clients = {d: BookClient(url_of(web_server), SYMBOL, d, origin=web_server.base_url) for d in depths}
     trades: list[dict] = []
@@ -163,7 +162,7 @@ def test_depth_views_trades_and_checksums_follow_a_random_flow(market, web_serve
 
 
 def test_the_reference_client_detects_a_gap_and_resynchronises(market, web_server, live_env, process_log_dir):
-    seller, buyer = trader(btc="10"), trader(usdt="100000")
+    seller, buyer = funded_trader(btc="10"), funded_trader(usdt="100000")
 
     class Lossy(BookClient):
         """Loses its second update, as a flaky network would."""
@@ -239,7 +238,7 @@ def _login(user) -> str:
 
 
 def test_private_orders_channel_is_isolated_per_user(market, web_server, live_env, process_log_dir):
-    alice, bob, eve = trader(btc="1"), trader(usdt="10000"), trader(usdt="10000")
+    alice, bob, eve = funded_trader(btc="1"), funded_trader(usdt="10000"), funded_trader(usdt="10000")
     key = account_services.create_api_key(user=bob, label="ws", permissions=["read"], ip_allowlist=[])
     trade_only = account_services.create_api_key(user=eve, label="t", permissions=["trade"], ip_allowlist=[])
 
@@ -405,7 +404,7 @@ def test_heartbeats_and_idle_connections_closed(market, tuned_server):
 
 
 def test_a_revoked_api_key_or_a_changed_password_ends_the_private_stream(market, tuned_server):
-    bob, carol = trader(usdt="100"), trader(usdt="100")
+    bob, carol = funded_trader(usdt="100"), funded_trader(usdt="100")
     key = account_services.create_api_key(user=bob, label="ws", permissions=["read"], ip_allowlist=[])
     token = _login(carol)
 
@@ -441,7 +440,7 @@ def test_a_revoked_api_key_or_a_changed_password_ends_the_private_stream(market,
 def test_a_client_that_does_not_read_is_disconnected_as_slow(market, tuned_server, live_env, process_log_dir):
     """Snapshots of a deep book pile up behind a client that never reads: once the socket's
     buffers are full and 8 frames wait, the server closes it (4008) instead of queueing more."""
-    seller, buyer = trader(btc="50"), trader(usdt="1000000")
+    seller, buyer = funded_trader(btc="50"), funded_trader(usdt="1000000")
     for i in range(300):
         place(seller, side="sell", type="limit", price=f"{200 + i}.00", quantity="0.0100")
         place(buyer, side="buy", type="limit", price=f"{99 - i * 0.25:.2f}", quantity="0.1000")
@@ -486,7 +485,7 @@ def test_a_client_that_does_not_read_is_disconnected_as_slow(market, tuned_serve
 
 
 def test_ticker_channel_pushes_the_24h_figures_when_trades_settle(market, web_server, live_env, process_log_dir):
-    seller, buyer = trader(btc="1"), trader(usdt="10000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="10000")
 
     async def scenario():
         async with connect(web_server) as ws:

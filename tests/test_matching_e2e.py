@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from apps.accounts import services as account_services
-from apps.accounts.tests.factories import PASSWORD
 from apps.core.redis import get_redis
 from apps.markets import streams
 from apps.matching.engine import Engine, EngineOrder
@@ -20,8 +19,8 @@ from apps.matching.models import MarketState
 from apps.orders.models import Order
 from apps.orders.selectors import unsettled_count
 from apps.orders.services import OrderRequest, place_order
-from apps.orders.tests.trading import assert_ledger_consistent, balance, trader
 from apps.trades.models import Trade
+from tests.factories import PASSWORD, assert_ledger_consistent, balance, funded_trader
 from tests.support import MatcherProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -53,7 +52,7 @@ def settled_then_close() -> None:
 
 
 def test_every_order_type_through_rest_and_the_matcher_process(market, web_server, live_env, process_log_dir):
-    maker, taker = trader(btc="2", usdt="10000"), trader(btc="2", usdt="10000")
+    maker, taker = funded_trader(btc="2", usdt="10000"), funded_trader(btc="2", usdt="10000")
     m, t = http_client(web_server, maker), http_client(web_server, taker)
 
     def order(client, **body):
@@ -96,7 +95,7 @@ def test_every_order_type_through_rest_and_the_matcher_process(market, web_serve
     assert_ledger_consistent()
     # Money is conserved between the two traders and the fee accounts.
     total_usdt = balance(maker, "USDT")[0] + balance(maker, "USDT")[1] + sum(balance(taker, "USDT"))
-    from apps.orders.tests.trading import fees
+    from tests.factories import fees
 
     assert total_usdt + fees("USDT") == D("20000")
 
@@ -119,7 +118,7 @@ def replay(orders: list[Order], market) -> list[tuple[int, int, D, D]]:
 
 def test_kill_9_of_the_matcher_loses_and_doubles_nothing(market, live_env, process_log_dir):
     rng = random.Random(11)
-    users = [trader(btc="100", usdt="1000000") for _ in range(6)]
+    users = [funded_trader(btc="100", usdt="1000000") for _ in range(6)]
     orders = []
     for _ in range(900):
         side = rng.choice(["buy", "sell"])
@@ -168,7 +167,7 @@ def test_kill_9_of_the_matcher_while_batches_arrive_loses_and_doubles_nothing(ma
     from apps.orders.services import place_orders
 
     rng = random.Random(21)
-    users = [trader(btc="100", usdt="1000000") for _ in range(4)]
+    users = [funded_trader(btc="100", usdt="1000000") for _ in range(4)]
     batches = []
     for _ in range(30):
         batch = []
@@ -218,7 +217,7 @@ def test_kill_9_of_the_matcher_while_batches_arrive_loses_and_doubles_nothing(ma
 
 
 def test_redis_connections_dropped_and_stream_lost_under_load(market, web_server, live_env, process_log_dir):
-    seller, buyer = trader(btc="100"), trader(usdt="1000000")
+    seller, buyer = funded_trader(btc="100"), funded_trader(usdt="1000000")
     s, b = http_client(web_server, seller), http_client(web_server, buyer)
     client = get_redis()
     with MatcherProcess(live_env, process_log_dir, name="matcher-redis"):
@@ -245,7 +244,7 @@ def test_book_stream_over_a_real_socket_follows_the_matcher(market, web_server, 
 
     from apps.markets.book import checksum
 
-    seller, buyer = trader(btc="10"), trader(usdt="100000")
+    seller, buyer = funded_trader(btc="10"), funded_trader(usdt="100000")
     s, b = http_client(web_server, seller), http_client(web_server, buyer)
     url = f"ws://127.0.0.1:{web_server.port}/ws/v1/"
 
@@ -314,7 +313,7 @@ def test_a_real_redis_restart_without_its_data_under_load(market, live_env, proc
     redis_server = EmbeddedRedis(tmp_path / "redis", preferred_port=free_port())
     port = redis_server.start()
     env = {**live_env, "REDIS_URL": redis_server.url(port, 0)}
-    seller, buyer = trader(btc="100"), trader(usdt="1000000")
+    seller, buyer = funded_trader(btc="100"), funded_trader(usdt="1000000")
     accepted, refused = [], []
     try:
         with WebServer(env, process_log_dir) as web, MatcherProcess(env, process_log_dir, name="matcher-restart"):
@@ -364,7 +363,7 @@ def test_a_real_redis_restart_without_its_data_under_load(market, live_env, proc
 def test_the_matcher_serves_its_metrics_and_stops_cleanly_on_sigterm(market, live_env, process_log_dir):
     import signal
 
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     with MatcherProcess(live_env, process_log_dir, name="matcher-term") as matcher:
         place_order(user=seller, request=OrderRequest(symbol="BTC-USDT", side="sell", type="limit",
                                                       price=D("100"), quantity=D("0.1")))  # fmt: skip

@@ -147,11 +147,11 @@ def test_snapshot_task_in_a_real_worker_twice_at_once_then_again(market, live_en
 
     from django.utils import timezone
 
-    from apps.orders.tests.trading import trader
     from apps.portfolio import tasks
     from apps.portfolio.models import Snapshot
+    from tests.factories import funded_trader
 
-    users = [trader(usdt="100"), trader(usdt="250"), trader(btc="1")]
+    users = [funded_trader(usdt="100"), funded_trader(usdt="250"), funded_trader(btc="1")]
     # A connection of its own for sending, not left in the app's pool.
     with CeleryWorker(live_env, process_log_dir, celery_app), celery_app.connection_for_write() as connection:
         first, second = (tasks.take_snapshots.apply_async(connection=connection) for _ in range(2))

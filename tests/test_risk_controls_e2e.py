@@ -19,8 +19,8 @@ from apps.matching.gate import BreakerConfig, Gate
 from apps.matching.models import MarketState
 from apps.matching.worker import stream_id_tuple
 from apps.orders.models import Order
-from apps.orders.tests.trading import assert_ledger_consistent, place, trader
 from apps.trades.models import Trade
+from tests.factories import assert_ledger_consistent, funded_trader, place
 from tests.support import MatcherProcess
 from tests.test_matching_e2e import wait_until_settled
 
@@ -60,7 +60,7 @@ def test_breaker_decisions_are_the_same_after_kill_9_and_replay(market, live_env
     market_services.update_market(market=market, changes={
         "breaker_move": D("0.05"), "breaker_window_seconds": 60, "breaker_cooldown_seconds": 1})  # fmt: skip
     rng = random.Random(5)
-    users = [trader(btc="100", usdt="1000000") for _ in range(4)]
+    users = [funded_trader(btc="100", usdt="1000000") for _ in range(4)]
     orders = []
     mid = 1000
     # Bursts a little apart in time: each starts quiet, then the price jumps 8 % (a trip); the orders

@@ -11,7 +11,7 @@ from django.urls.resolvers import RoutePattern
 
 from apps.accounts import services, signing
 from apps.accounts.tests.conftest import as_meta
-from apps.accounts.tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

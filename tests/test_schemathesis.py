@@ -14,8 +14,7 @@ import pytest
 from django.conf import settings
 
 from apps.accounts import services as account_services
-from apps.accounts.tests.factories import PASSWORD
-from apps.orders.tests.trading import trader
+from tests.factories import PASSWORD, funded_trader
 from tests.support import BIN, ROOT, WebServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -54,7 +53,7 @@ def run_schemathesis(server, tmp_path, headers: dict[str, str]) -> subprocess.Co
 
 @pytest.mark.parametrize("logged_in", [True, False], ids=["jwt", "anonymous"])
 def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(market, fuzzed_server, tmp_path, logged_in):
-    user = trader(btc="10", usdt="100000", level=2)
+    user = funded_trader(btc="10", usdt="100000", level=2)
     headers = {}
     if logged_in:
         token = account_services.login(username=user.username, password=PASSWORD, otp_code=None).access

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.orders.models import Order
-from apps.orders.tests.trading import assert_ledger_consistent
 from apps.trades.models import Trade
+from tests.factories import assert_ledger_consistent
 from tests.support import MatcherProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

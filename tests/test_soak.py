@@ -11,10 +11,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.orders.selectors import unsettled_count
-from apps.orders.tests.trading import trader
 from apps.trades.models import Trade
 from apps.wallets import ledger
 from apps.wallets.models import Account
+from tests.factories import funded_trader
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -42,7 +42,7 @@ def test_soak_survives_kill_9_of_matcher_and_worker_with_the_books_intact(settin
 def test_soak_fails_on_a_ledger_discrepancy(settings, market, tmp_path):
     settings.EXCHANGE_SANDBOX = True
     # A balance that no ledger entry explains: money invented outside a transaction.
-    account = ledger.user_account(trader(usdt="10"), "USDT")
+    account = ledger.user_account(funded_trader(usdt="10"), "USDT")
     Account.objects.filter(pk=account.pk).update(available=Decimal("11"))
     with pytest.raises(CommandError, match="soak found discrepancies:\n  ledger: "):
         soak(tmp_path, "--duration", "2", "--kill-every", "100", "--rate", "5")

@@ -18,8 +18,8 @@ import httpx
 import pytest
 import websockets
 
-from apps.orders.tests.trading import place, trader
 from tests.conftest import FAST_FEEDS
+from tests.factories import funded_trader, place
 from tests.support import MatcherProcess, StreamServer, WebPool
 from tests.test_matching_e2e import wait_until_settled
 from tests.test_web_edge import read_response
@@ -162,7 +162,7 @@ def test_book_updates_are_delivered_at_once_while_the_web_pool_is_saturated(
     """The issue this process split answers: a REST flood in the one ASGI process held WebSocket
     deliveries 20-25 s behind it. Here the pool answers 32 connections as fast as it can while
     orders are placed; each one's book update reaches a subscriber of the stream promptly."""
-    seller = trader(btc="5")
+    seller = funded_trader(btc="5")
     latencies: list[float] = []
 
     async def scenario():

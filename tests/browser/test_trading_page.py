@@ -13,10 +13,10 @@ from playwright.sync_api import expect
 
 from apps.accounts import services as account_services
 from apps.accounts.tests.conftest import totp_code
-from apps.accounts.tests.factories import PASSWORD
 from apps.orders.models import Order
-from apps.orders.tests.trading import assert_ledger_consistent, trader
+from tests import factories
 from tests.conftest import FAST_FEEDS
+from tests.factories import PASSWORD, assert_ledger_consistent, funded_trader
 from tests.support import StreamServer, TcpProxy, WebPool
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -64,7 +64,7 @@ def expect_balance(page, currency: str, available: str, locked: str | None = Non
 
 
 def test_trade_place_fill_and_cancel_live_without_reload(pages, web_server, market, matcher, artifacts):
-    alice, bob = trader(usdt="10000"), trader(btc="2")
+    alice, bob = funded_trader(usdt="10000"), funded_trader(btc="2")
     page = pages.open("/trade/BTC-USDT")
     live(page)
     log_in(page, alice.username)
@@ -122,7 +122,7 @@ def test_reconnects_after_the_connection_drops_and_catches_up(pages, web_server,
     """The proxy cuts every connection (a real network drop): the page says it is reconnecting, and
     once back it has the book from a fresh snapshot with a verified checksum, and the fill, the order
     and the balance that happened while it was away."""
-    alice, bob = trader(usdt="1000"), trader(btc="1")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="1")
     place(rest_client(web_server, alice), side="buy", price="100.00", quantity="0.5000")
     proxy = TcpProxy(web_server.port)
     try:
@@ -170,7 +170,7 @@ def test_page_of_the_web_pool_streams_from_the_stream_process(pages, web_server,
                                                               process_log_dir):  # fmt: skip
     """As `make run` serves it: the page and REST from gunicorn, the WebSocket from the stream process
     on another port, which the page learns from the server (its CSP allows exactly that origin)."""
-    alice = trader(usdt="1000")
+    alice = funded_trader(usdt="1000")
     with StreamServer({**live_env, **FAST_FEEDS}, process_log_dir) as stream, \
             WebPool(live_env, process_log_dir, stream_port=stream.port) as pool:  # fmt: skip
         page = pages.open("/trade/BTC-USDT", base_url=pool.base_url)
@@ -182,7 +182,7 @@ def test_page_of_the_web_pool_streams_from_the_stream_process(pages, web_server,
 
 
 def test_order_form_enforces_tick_and_lot_and_shows_api_errors_next_to_the_field(pages, web_server, market, matcher):
-    alice = trader(usdt="10")
+    alice = funded_trader(usdt="10")
     page = pages.open()
     log_in(page, alice.username)
     expect_balance(page, "USDT", "10.00")
@@ -227,7 +227,7 @@ def test_order_form_enforces_tick_and_lot_and_shows_api_errors_next_to_the_field
 def test_log_in_with_two_factor_then_log_out(pages, web_server, market):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    carol = trader(usdt="5")
+    carol = funded_trader(usdt="5")
     device = TOTPDevice.objects.create(user=carol, name="phone", confirmed=True)
     page = pages.open()
     log_in(page, carol.username, "wrong password")
@@ -289,7 +289,7 @@ def test_register_shows_field_errors_then_logs_in(pages, web_server, market):
 def test_phone_width_has_no_horizontal_scroll_and_every_control_is_labelled(
     pages, web_server, market, matcher, artifacts
 ):
-    alice, bob = trader(usdt="1000"), trader(btc="1")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="1")
     place(rest_client(web_server, alice), side="buy", price="100.00", quantity="0.5000")
     place(rest_client(web_server, bob), side="sell", price="100.00", quantity="0.1000")
     page = pages.open(viewport={"width": 360, "height": 780}, is_mobile=True, has_touch=True)
@@ -353,7 +353,7 @@ def test_halt_shows_a_banner_and_the_api_refusal_then_resume_clears_it(pages, we
 
     from apps.markets import services as market_services
 
-    alice = trader(usdt="100")
+    alice = funded_trader(usdt="100")
     page = pages.open()
     live(page)
     log_in(page, alice.username)
@@ -379,15 +379,9 @@ def test_halt_shows_a_banner_and_the_api_refusal_then_resume_clears_it(pages, we
 
 
 def test_switching_markets_follows_the_new_book_only(pages, web_server, market, matcher):
-    from decimal import Decimal
-
-    from apps.markets import services as market_services
-
-    market_services.create_market(
-        base="ETH", quote="USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.0001"),
-        min_notional=Decimal("1"), maker_fee=Decimal("0.001"), taker_fee=Decimal("0.002"),
-    )  # fmt: skip
-    bob = trader(usdt="1000")
+    factories.market("ETH", "USDT", tick_size="0.01", lot_size="0.0001", min_notional="1", maker_fee="0.001",
+                     taker_fee="0.002")  # fmt: skip
+    bob = funded_trader(usdt="1000")
     page = pages.open("/trade/BTC-USDT")
     live(page)
     page.get_by_label("Market").select_option("ETH-USDT")
@@ -409,7 +403,7 @@ def test_switching_markets_follows_the_new_book_only(pages, web_server, market, 
 
 
 def test_market_order_from_the_form_takes_the_book(pages, web_server, market, matcher):
-    alice, bob = trader(usdt="1000"), trader(btc="1")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="1")
     place(rest_client(web_server, bob), side="sell", price="101.00", quantity="0.3000")
     page = pages.open()
     live(page)
@@ -434,7 +428,7 @@ def test_market_order_from_the_form_takes_the_book(pages, web_server, market, ma
 
 
 def test_an_expired_access_token_is_refreshed_and_a_revoked_session_asks_to_log_in_again(pages, web_server, market):
-    alice = trader(usdt="100")
+    alice = funded_trader(usdt="100")
     page = pages.open()
     live(page)
     log_in(page, alice.username)

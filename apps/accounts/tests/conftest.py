@@ -5,7 +5,7 @@ from django_otp.oath import TOTP
 from rest_framework.test import APIClient
 
 from apps.accounts import services
-from apps.accounts.tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 
 @pytest.fixture

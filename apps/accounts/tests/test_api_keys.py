@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from apps.accounts import signing
 from apps.accounts.models import ApiKey
 from apps.accounts.tests.conftest import as_meta
-from apps.accounts.tests.factories import UserFactory
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("apps.accounts.tests.keyed_urls")]
 

@@ -14,9 +14,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from apps.accounts import identity, keyring, markers, services, signing
 from apps.accounts.models import ApiKey, User
 from apps.accounts.tests.conftest import as_meta, bearer, totp_code
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.kyc.models import Submission
 from apps.kyc.selectors import limits_for
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

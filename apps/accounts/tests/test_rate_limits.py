@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts import services, signing
 from apps.accounts.tests.conftest import as_meta, bearer
-from apps.accounts.tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,9 @@ import pytest
 from django.db import connection
 
 from apps.accounts.models import ApiKey
-from apps.accounts.tests.factories import UserFactory
 from apps.core import tasks
 from apps.core.models import IdempotencyKey
-from apps.orders.tests.trading import client_for
+from tests.factories import UserFactory, client_for
 
 
 def create(client, key=None, **body):

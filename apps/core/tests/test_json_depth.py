@@ -12,11 +12,11 @@ from rest_framework.test import APIClient
 from apps.accounts import services, signing
 from apps.accounts.models import ApiKey, User
 from apps.accounts.tests.conftest import as_meta
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.core.models import IdempotencyKey
 from apps.core.parsers import MAX_JSON_DEPTH
 from apps.orders.models import Order
 from exchange.asgi import application
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -47,7 +47,7 @@ def _document() -> dict:
 @pytest.mark.django_db
 def test_an_operation_lists_the_api_key_scheme_exactly_when_it_accepts_a_key():
     from apps.accounts import services, signing
-    from apps.accounts.tests.factories import UserFactory
+    from tests.factories import UserFactory
 
     user = UserFactory()
     key = services.create_api_key(

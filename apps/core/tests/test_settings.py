@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.subprocess  # every test runs Python or manage.py in a child process
+
 ROOT = Path(__file__).resolve().parents[3]
 PROBE = (
     "import json, django; from django.conf import settings; django.setup(); "

@@ -9,7 +9,7 @@ from pypdf import PdfWriter
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
-from apps.accounts.tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -67,14 +67,16 @@ def submission_form(**overrides):
 
 
 @pytest.fixture
-def trader(db):
+def applicant(db):
+    """A user with no KYC submission yet (the one who applies)."""
     return UserFactory()
 
 
 @pytest.fixture
-def trader_client(trader):
+def applicant_client(applicant):
+    """A REST client logged in as the applicant."""
     client = APIClient()
-    access = account_services.login(username=trader.username, password=PASSWORD, otp_code=None).access
+    access = account_services.login(username=applicant.username, password=PASSWORD, otp_code=None).access
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
     return client
 

@@ -9,11 +9,11 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.tests.conftest import totp_code
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.core import audit
 from apps.kyc import services
 from apps.kyc.models import Submission
 from apps.kyc.tests.conftest import submission_form
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 QUEUE = "/admin/kyc/submission/"
@@ -67,8 +67,8 @@ def test_the_queue_lists_open_cases_oldest_first(reviewer):
     assert [s.pk for s in filtered.context["cl"].result_list] == [older.pk]
 
 
-def test_claim_approve_through_admin_actions(reviewer, trader):
-    submission = make_submission(trader)
+def test_claim_approve_through_admin_actions(reviewer, applicant):
+    submission = make_submission(applicant)
     client = admin_login(reviewer)
     act(client, "claim", submission)
     assert status_of(submission) == S.IN_REVIEW and submission.reviewer == reviewer
@@ -136,9 +136,9 @@ def test_documents_are_served_only_to_reviewers(reviewer):
     document = submission.documents.get(kind="front")
     url = f"/admin/kyc/documents/{document.pk}"
     assert Client().get(url).status_code == 302  # to the admin login
-    trader = Client()
-    trader.force_login(submission.user)
-    assert trader.get(url).status_code == 302  # not staff
+    applicant = Client()
+    applicant.force_login(submission.user)
+    assert applicant.get(url).status_code == 302  # not staff
     plain_staff = admin_login(UserFactory(is_staff=True))
     assert plain_staff.get(url).status_code == 403  # staff without the permission
     response = admin_login(reviewer).get(url)

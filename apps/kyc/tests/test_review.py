@@ -23,11 +23,11 @@ S = Submission.Status
 
 
 @pytest.fixture
-def submission(trader):
+def submission(applicant):
     form = submission_form()
     files = {k: form.pop(k) for k in ("document_front", "document_back", "selfie")}
     form["date_of_birth"] = dt.date.fromisoformat(form["date_of_birth"])
-    return services.submit(user=trader, data=form, files=files)
+    return services.submit(user=applicant, data=form, files=files)
 
 
 def in_status(submission, status, reviewer):
@@ -46,15 +46,15 @@ def in_status(submission, status, reviewer):
     return submission
 
 
-def test_claim_then_approve_raises_the_level(submission, trader, reviewer):
+def test_claim_then_approve_raises_the_level(submission, applicant, reviewer):
     services.claim(submission_id=submission.pk, reviewer=reviewer)
     submission.refresh_from_db()
     assert (submission.status, submission.reviewer) == (S.IN_REVIEW, reviewer)
-    assert selectors.level_for(trader) == 1
+    assert selectors.level_for(applicant) == 1
     services.approve(submission_id=submission.pk, reviewer=reviewer)
     submission.refresh_from_db()
     assert submission.status == S.APPROVED and submission.decided_at is not None
-    limits = selectors.limits_for(trader)
+    limits = selectors.limits_for(applicant)
     assert (limits["level"], limits["trading"], str(limits["daily_withdrawal_limit"])) == (2, True, "100000")
 
 
@@ -104,22 +104,22 @@ def test_reject_needs_a_listed_reason_and_text_for_other(submission, reviewer):
     assert (submission.rejection_reason, submission.decision_note) == ("other", "Photo edited")
 
 
-def test_after_rejection_or_resubmission_the_user_may_submit_again(submission, trader, reviewer):
+def test_after_rejection_or_resubmission_the_user_may_submit_again(submission, applicant, reviewer):
     in_status(submission, S.RESUBMISSION_REQUESTED, reviewer)
-    assert selectors.level_for(trader) == 1
+    assert selectors.level_for(applicant) == 1
     form = submission_form()
     files = {k: form.pop(k) for k in ("document_front", "document_back", "selfie")}
     form["date_of_birth"] = dt.date.fromisoformat(form["date_of_birth"])
-    second = services.submit(user=trader, data=form, files=files)
+    second = services.submit(user=applicant, data=form, files=files)
     assert second.status == S.PENDING
 
 
-def test_the_audit_trail_tells_who_did_what_when_and_why(submission, trader, reviewer):
+def test_the_audit_trail_tells_who_did_what_when_and_why(submission, applicant, reviewer):
     services.claim(submission_id=submission.pk, reviewer=reviewer)
     services.reject(submission_id=submission.pk, reviewer=reviewer, reason="mismatch", note="Name differs")
     events = list(audit.history(submission))
     assert [(e.action, e.actor) for e in events] == [
-        ("kyc.submit", trader), ("kyc.claim", reviewer), ("kyc.reject", reviewer),
+        ("kyc.submit", applicant), ("kyc.claim", reviewer), ("kyc.reject", reviewer),
     ]  # fmt: skip
     assert events[2].reason == "mismatch: Name differs"
     assert events[2].data == {"from": "in_review", "to": "rejected"}
@@ -176,12 +176,12 @@ def test_approved_files_are_kept(submission, reviewer, settings):
     assert submission.documents.count() == 3
 
 
-def test_export_command_writes_everything_about_the_user(submission, trader, reviewer, tmp_path):
+def test_export_command_writes_everything_about_the_user(submission, applicant, reviewer, tmp_path):
     in_status(submission, S.APPROVED, reviewer)
     out = StringIO()
-    call_command("export_kyc", trader.username, "--files", str(tmp_path / "files"), stdout=out)
+    call_command("export_kyc", applicant.username, "--files", str(tmp_path / "files"), stdout=out)
     data = json.loads(out.getvalue())
-    assert data["user"]["email"] == trader.email and data["level"] == 2
+    assert data["user"]["email"] == applicant.email and data["level"] == 2
     [exported] = data["submissions"]
     assert exported["document_number"] == "C01X00T47"
     assert [h["action"] for h in exported["history"]] == ["kyc.submit", "kyc.claim", "kyc.approve"]

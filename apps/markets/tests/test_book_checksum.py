@@ -13,8 +13,8 @@ from channels.testing import WebsocketCommunicator
 from rest_framework.test import APIClient
 
 from apps.matching.testing import run_once
-from apps.orders.tests.trading import place, trader
 from exchange.asgi import application
+from tests.factories import funded_trader, place
 
 # The WebSocket consumer reads the market from a thread of its own (database_sync_to_async), on its own
 # connection: the orders must be committed.
@@ -51,7 +51,7 @@ async def snapshots(depths) -> dict[int, dict]:
 
 
 def test_rest_and_websocket_books_of_one_depth_carry_the_same_checksum(market):
-    maker = trader(btc="100", usdt="100000")
+    maker = funded_trader(btc="100", usdt="100000")
     for level in range(15):  # 15 levels a side, quantities that differ per level
         place(maker, side="buy", type="limit", price=f"{99 - level}.{level:02d}", quantity=f"{level + 1}.{level:04d}")
         place(maker, side="sell", type="limit", price=f"{101 + level}.50", quantity=f"1.{level:04d}")

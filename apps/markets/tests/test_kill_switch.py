@@ -4,14 +4,12 @@ the race it must win: no order is accepted after the switch has committed."""
 
 import threading
 import time
-from decimal import Decimal as D
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from apps.accounts.tests.factories import UserFactory
 from apps.core.models import AuditEvent
 from apps.core.redis import get_redis
 from apps.kyc.tests.test_admin_queue import admin_login
@@ -20,15 +18,16 @@ from apps.markets.exceptions import MarketHalted
 from apps.markets.models import CIRCUIT_BREAKER, KILL_SWITCH, Market
 from apps.orders import checks
 from apps.orders.models import Order
-from apps.orders.tests.trading import client_for, place, trader
 from apps.wallets.models import Currency
 from apps.wallets.tests.test_withdrawals import code_for, fund, trusted, verified_user
+from tests import factories
+from tests.factories import UserFactory, client_for, funded_trader, place
 
 
 @pytest.fixture
 def markets(market):
-    eth = services.create_market(base="ETH", quote="USDT", tick_size=D("0.01"), lot_size=D("0.001"))
-    ethbtc = services.create_market(base="ETH", quote="BTC", tick_size=D("0.00001"), lot_size=D("0.001"))
+    eth = factories.market("ETH", "USDT", tick_size="0.01", lot_size="0.001")
+    ethbtc = factories.market("ETH", "BTC", tick_size="0.00001", lot_size="0.001")
     return market, eth, ethbtc
 
 
@@ -78,7 +77,7 @@ def test_while_engaged_orders_get_403_market_halted_and_withdrawals_403_withdraw
     user = verified_user()
     fund(user)
     to = trusted(user)
-    seller = trader(btc="1")
+    seller = funded_trader(btc="1")
     resting = place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     services.engage_kill_switch(reason="drill", actor=None)
     body = {"symbol": "BTC-USDT", "side": "sell", "type": "limit", "price": "100.00", "quantity": "0.1"}
@@ -162,7 +161,7 @@ def test_no_order_is_accepted_after_the_switch_commits(market, monkeypatch):
         time.sleep(0.05)
 
     monkeypatch.setattr(checks, "INSIDE", (*checks.INSIDE, slow))
-    users = [trader(usdt="100000") for _ in range(4)]
+    users = [funded_trader(usdt="100000") for _ in range(4)]
     accepted, refused, stop = [], [], threading.Event()
 
     def enter(user):
@@ -201,7 +200,7 @@ def test_the_kill_switch_never_deadlocks_with_order_entry_and_a_settling_batch(m
     from apps.matching import worker
     from apps.matching.testing import drain, matcher
 
-    user, seller = trader(usdt="1000"), trader(btc="1")
+    user, seller = funded_trader(usdt="1000"), funded_trader(btc="1")
     place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     place(user, side="buy", type="limit", price="100.00", quantity="0.1")
     real_write = worker.write

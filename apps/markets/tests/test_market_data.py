@@ -12,9 +12,9 @@ from apps.markets import selectors
 from apps.markets.models import Candle
 from apps.matching import worker
 from apps.matching.testing import drain, matcher, run_once
-from apps.orders.tests.trading import assert_ledger_consistent, place, trader
 from apps.trades import selectors as trade_selectors
 from apps.trades.models import Trade
+from tests.factories import assert_ledger_consistent, funded_trader, place
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
@@ -44,12 +44,12 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def seller(market):
-    return trader(btc="10")
+    return funded_trader(btc="10")
 
 
 @pytest.fixture
 def buyer(market):
-    return trader(usdt="100000")
+    return funded_trader(usdt="100000")
 
 
 def cross(seller, buyer, *fills, taker="buy"):

@@ -7,14 +7,15 @@ from django.core.management import CommandError, call_command
 
 from apps.markets.models import Market
 from apps.matching.testing import run_once
-from apps.orders.tests.trading import place, trader
-from apps.wallets.models import Account, Currency
+from apps.wallets.models import Account
+from tests import factories
+from tests.factories import funded_trader, place
 
 
 @pytest.fixture
 def currencies(db):
-    for code, decimals in (("BTC", 8), ("USDT", 6), ("ETH", 18)):
-        Currency.objects.create(code=code, name=code, decimals=decimals)
+    for code in ("BTC", "USDT", "ETH"):
+        factories.currency(code)
 
 
 def test_create_market_lists_the_pair_and_its_fee_accounts(currencies, capsys):
@@ -78,7 +79,7 @@ def test_book_endpoint_unknown_market_and_bad_depth(market, api_client):
 @pytest.mark.django_db
 @pytest.mark.usefixtures("in_test_transaction")
 def test_book_endpoint_serves_the_matchers_cache(market, api_client):
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     place(seller, side="sell", type="limit", price="101.00", quantity="0.2")
     place(seller, side="sell", type="limit", price="102.00", quantity="0.3")
     place(buyer, side="buy", type="limit", price="99.50", quantity="0.1")

@@ -13,14 +13,14 @@ from apps.markets.book import cache_key as book_cache_key
 from apps.markets.book import checksum
 from apps.matching import publish
 from apps.matching.testing import drain, matcher
-from apps.orders.tests.trading import place, trader
+from tests.factories import funded_trader, place
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def test_updates_rebuild_the_cached_book_with_matching_checksums(market, published):
     rng = random.Random(3)
-    users = [trader(btc="10", usdt="100000") for _ in range(3)]
+    users = [funded_trader(btc="10", usdt="100000") for _ in range(3)]
     book = {"bids": {}, "asks": {}}
     sequence = 0
     with matcher() as m:
@@ -54,7 +54,7 @@ def test_updates_rebuild_the_cached_book_with_matching_checksums(market, publish
 def test_after_a_crash_before_publishing_the_next_update_repairs_the_subscribers_book(market, published, monkeypatch):
     from apps.matching.testing import run_once
 
-    maker, taker = trader(btc="10", usdt="100000"), trader(btc="10", usdt="100000")
+    maker, taker = funded_trader(btc="10", usdt="100000"), funded_trader(btc="10", usdt="100000")
     for price in ("99.00", "98.00", "97.00"):
         place(maker, side="buy", type="limit", price=price, quantity="0.1")
     run_once()
@@ -89,7 +89,7 @@ def test_an_order_that_reaches_the_book_is_announced_on_its_owners_orders_channe
     the first `order` event on its private channel, sent with the book update that shows it."""
     from apps.matching.testing import run_once
 
-    owner = trader(usdt="1000")
+    owner = funded_trader(usdt="1000")
     order = place(owner, side="buy", type="limit", price="99.00", quantity="0.1")
     stop = place(owner, side="buy", type="stop_limit", price="120.00", stop_price="119.00", quantity="0.1")
     assert published == []  # accepted and queued: nothing is announced before the matcher applies it
@@ -105,7 +105,7 @@ def test_a_failed_publication_makes_the_next_update_carry_the_whole_book(market,
     """The publisher keeps the book as published and applies each batch's changed levels to it. When a
     publication fails half-way its copy may be wrong: it is dropped, the publisher asks the matcher for
     the whole book, and until it comes that market's book is not published; then the cache is exact."""
-    maker = trader(btc="10", usdt="100000")
+    maker = funded_trader(btc="10", usdt="100000")
     with matcher() as m:
         for price in ("99.00", "98.00"):
             place(maker, side="buy", type="limit", price=price, quantity="0.1")

@@ -19,8 +19,9 @@ from apps.orders.models import Order
 from apps.orders.serializers import order_payload
 from apps.orders.services import OrderRequest
 from apps.orders.tests import reference_entry
-from apps.orders.tests.trading import trader
 from apps.wallets.models import Account, Entry, Hold
+from tests import factories
+from tests.factories import funded_trader
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +67,7 @@ def _run(scenario, place, market) -> tuple[list, dict]:
         if scenario["last_price"] is not None:
             MarketState.objects.update_or_create(market=market, defaults={"last_price": scenario["last_price"]})
         users = [
-            trader(btc=btc, usdt=usdt, level=level)
+            funded_trader(btc=btc, usdt=usdt, level=level)
             for (btc, usdt), level in zip(scenario["funds"], scenario["levels"], strict=True)
         ]
         first_order = (Order.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
@@ -116,10 +117,7 @@ def _state(users, first_order) -> dict:
 
 @pytest.fixture
 def markets(market):
-    from apps.markets import services as market_services
-
-    eth = market_services.create_market(base="ETH", quote="USDT", tick_size=Decimal("0.01"),
-                                        lot_size=Decimal("0.001"), min_notional=Decimal("1"))  # fmt: skip
+    eth = factories.market("ETH", "USDT", tick_size="0.01", lot_size="0.001", min_notional="1")
     return market, eth
 
 

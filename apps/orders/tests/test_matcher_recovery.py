@@ -17,15 +17,15 @@ from apps.matching.testing import drain, matcher, run_once
 from apps.orders.exceptions import OrderClosed
 from apps.orders.models import Order
 from apps.orders.tests.test_matching_settlement import refreshed
-from apps.orders.tests.trading import assert_ledger_consistent, balance, place, trader
 from apps.trades.models import Trade
 from apps.wallets.exceptions import InsufficientFunds
+from tests.factories import assert_ledger_consistent, balance, funded_trader, place
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def test_time_priority_survives_a_restart(market):
-    first, second, buyer = trader(btc="1"), trader(btc="1"), trader(usdt="1000")
+    first, second, buyer = funded_trader(btc="1"), funded_trader(btc="1"), funded_trader(usdt="1000")
     a = place(first, side="sell", type="limit", price="100.00", quantity="0.1")
     b = place(second, side="sell", type="limit", price="100.00", quantity="0.1")
     run_once()
@@ -36,7 +36,7 @@ def test_time_priority_survives_a_restart(market):
 
 
 def test_a_repeated_new_command_is_applied_once(market):
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     buy = place(buyer, side="buy", type="limit", price="100.00", quantity="0.05")
     run_once()
@@ -49,7 +49,7 @@ def test_a_repeated_new_command_is_applied_once(market):
 
 
 def test_an_order_whose_command_never_reached_redis_is_resent(market, monkeypatch):
-    buyer = trader(usdt="1000")
+    buyer = funded_trader(usdt="1000")
     monkeypatch.setattr(streams, "send", lambda *args: False)  # as if Redis was down at commit
     order = place(buyer, side="buy", type="limit", price="99.00", quantity="0.1")
     monkeypatch.undo()
@@ -60,7 +60,7 @@ def test_an_order_whose_command_never_reached_redis_is_resent(market, monkeypatc
 
 
 def test_redis_losing_the_stream_and_group_loses_no_order(market):
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     with matcher() as m:
         drain(m)
         sell = place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
@@ -76,7 +76,7 @@ def test_redis_losing_the_stream_and_group_loses_no_order(market):
 
 
 def test_a_failed_commit_leaves_no_trace_in_the_engine(market, monkeypatch):
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     sell = place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     with matcher() as m:
         drain(m)
@@ -107,8 +107,8 @@ def test_a_failed_commit_leaves_no_trace_in_the_engine(market, monkeypatch):
 def test_a_failed_commit_with_the_next_batch_already_matched_loses_and_doubles_nothing(market, monkeypatch):
     """Batch N+1 is matched while batch N commits (the committer thread): when N's commit fails, the
     engine holds both, neither is acknowledged, and both are applied exactly once afterwards."""
-    sellers = [trader(btc="1") for _ in range(2)]
-    buyers = [trader(usdt="1000") for _ in range(2)]
+    sellers = [funded_trader(btc="1") for _ in range(2)]
+    buyers = [funded_trader(usdt="1000") for _ in range(2)]
     sells = [place(s, side="sell", type="limit", price="100.00", quantity="0.1") for s in sellers]
     with matcher(batch_size=1) as m:
         drain(m)
@@ -146,7 +146,7 @@ def test_a_failed_commit_with_the_next_batch_already_matched_loses_and_doubles_n
 
 
 def test_a_crash_between_commit_and_ack_applies_nothing_twice(market, monkeypatch):
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     place(buyer, side="buy", type="limit", price="100.00", quantity="0.05")
     with matcher() as m:
@@ -184,7 +184,7 @@ def test_two_matchers_never_run_one_market_and_new_markets_are_picked_up(market)
 
 def test_random_order_flow_conserves_money_and_quantity(market):
     rng = random.Random(7)
-    users = [trader(btc="10", usdt="100000") for _ in range(4)]
+    users = [funded_trader(btc="10", usdt="100000") for _ in range(4)]
     orders = []
     for step in range(120):
         user = rng.choice(users)

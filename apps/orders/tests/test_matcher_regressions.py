@@ -6,13 +6,13 @@ import pytest
 
 from apps.matching.testing import run_once
 from apps.orders.models import Order
-from apps.orders.tests.trading import assert_ledger_consistent, client_for, place, trader
+from tests.factories import assert_ledger_consistent, client_for, funded_trader, place
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def test_triggered_stop_limit_that_rests_survives_a_restart(market):
-    a, b, stopper = trader(usdt="1000"), trader(btc="1"), trader(usdt="1000")
+    a, b, stopper = funded_trader(usdt="1000"), funded_trader(btc="1"), funded_trader(usdt="1000")
     # A buy stop-limit at 105 with a limit of 101: triggers on a trade at 105, then rests at 101.
     stop = place(stopper, side="buy", type="stop_limit", stop_price="105.00", price="101.00", quantity="0.1")
     run_once()
@@ -55,7 +55,7 @@ BODIES = [
 
 
 def test_odd_bodies_never_500(market):
-    user = trader(usdt="1000000000", btc="1000")
+    user = funded_trader(usdt="1000000000", btc="1000")
     client = client_for(user)
     bad = []
     for body in BODIES:
@@ -94,7 +94,7 @@ def test_random_flow_all_types(market, seed):
     from apps.wallets.models import Hold
 
     rng = random.Random(seed)
-    users = [trader(btc="10", usdt="100000") for _ in range(4)]
+    users = [funded_trader(btc="10", usdt="100000") for _ in range(4)]
     orders = []
     for step in range(200):
         user = rng.choice(users)
@@ -166,7 +166,7 @@ def test_a_failed_rebuild_never_leaves_a_half_built_engine_in_use(market, monkey
     from apps.matching.testing import drain, matcher
     from apps.wallets.verification import verify_ledger
 
-    seller, b1, b2 = trader(btc="1"), trader(usdt="1000"), trader(usdt="1000")
+    seller, b1, b2 = funded_trader(btc="1"), funded_trader(usdt="1000"), funded_trader(usdt="1000")
     sell = place(seller, side="sell", type="limit", price="100.00", quantity="0.5")
     with matcher() as m:
         drain(m)
@@ -209,7 +209,7 @@ def test_a_running_matcher_applies_fee_changes_made_in_the_admin(market):
     from apps.matching.testing import drain, matcher
     from apps.trades.models import Trade
 
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     with matcher() as m:
         drain(m)
         Market.objects.filter(pk=market.pk).update(maker_fee=D("0"), taker_fee=D("0"))  # what the admin form saves
@@ -222,7 +222,7 @@ def test_a_running_matcher_applies_fee_changes_made_in_the_admin(market):
 
 
 def test_more_decimals_than_the_market_allows_are_refused(market):
-    client = client_for(trader(usdt="1000"))
+    client = client_for(funded_trader(usdt="1000"))
     r = client.post(
         "/api/v1/orders",
         {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "price": "100.000", "quantity": "0.100000"},
@@ -241,11 +241,11 @@ def test_a_triggered_resting_stop_limit_survives_a_failed_commit(market, monkeyp
     from apps.matching.testing import drain, matcher
 
     a, b, stopper, maker, taker = (
-        trader(usdt="1000"),
-        trader(btc="1"),
-        trader(usdt="1000"),
-        trader(btc="1"),
-        trader(usdt="1000"),
+        funded_trader(usdt="1000"),
+        funded_trader(btc="1"),
+        funded_trader(usdt="1000"),
+        funded_trader(btc="1"),
+        funded_trader(usdt="1000"),
     )
     place(stopper, side="buy", type="stop_limit", stop_price="105.00", price="101.00", quantity="0.1")
     run_once()
@@ -278,13 +278,13 @@ def test_a_triggered_resting_stop_limit_survives_a_failed_commit(market, monkeyp
 
 
 def test_an_order_the_engine_refuses_is_rejected_not_retried_forever(market):
-    buyer = trader(usdt="1000")
+    buyer = funded_trader(usdt="1000")
     order = place(buyer, side="buy", type="limit", price="100.00", quantity="0.1")
     Order.objects.filter(pk=order.pk).update(quantity=D("0.00005"))  # half a lot: no engine order can exist
     run_once()
     order.refresh_from_db()
     assert (order.status, order.reason) == ("rejected", "invalid")
-    from apps.orders.tests.trading import balance
+    from tests.factories import balance
 
     assert balance(buyer, "USDT") == (D("1000"), 0)
     assert_ledger_consistent()
@@ -294,13 +294,13 @@ def test_an_order_the_engine_refuses_is_rejected_not_retried_forever(market):
 def test_an_order_off_the_markets_grid_is_rejected_not_truncated(market, field, value):
     """1,000.5 lots or a price between two ticks used to become 1,000 lots or the tick below,
     silently; the matcher's conversion is exact now (apps.core.money.to_steps)."""
-    buyer = trader(usdt="1000")
+    buyer = funded_trader(usdt="1000")
     order = place(buyer, side="buy", type="limit", price="100.00", quantity="0.1")
     Order.objects.filter(pk=order.pk).update(**{field: D(value)})  # as no entry path would write it
     run_once()
     order.refresh_from_db()
     assert (order.status, order.reason) == ("rejected", "invalid")
-    from apps.orders.tests.trading import balance
+    from tests.factories import balance
 
     assert balance(buyer, "USDT") == (D("1000"), 0)
     assert_ledger_consistent()

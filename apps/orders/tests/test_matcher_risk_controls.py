@@ -17,8 +17,8 @@ from apps.matching.models import MarketState
 from apps.matching.testing import drain, matcher
 from apps.orders.models import Order
 from apps.orders.services import request_cancel
-from apps.orders.tests.trading import assert_ledger_consistent, balance, client_for, place, trader
 from apps.trades.models import Trade
+from tests.factories import assert_ledger_consistent, balance, client_for, funded_trader, place
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
@@ -38,7 +38,7 @@ def refreshed(*orders):
 
 def test_a_market_order_stops_at_the_collar_and_its_hold_is_released(market):
     configure(market, market_order_collar="0.05")
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     place(seller, side="sell", type="limit", price="105.00", quantity="0.1")
     far = place(seller, side="sell", type="limit", price="105.01", quantity="0.1")  # 5.01 % above 100
@@ -56,7 +56,7 @@ def test_a_market_order_stops_at_the_collar_and_its_hold_is_released(market):
 
 def test_the_breaker_trips_in_a_burst_rejects_what_follows_and_cancels_still_work(market, published):
     configure(market, breaker_move="0.05", breaker_window_seconds=60, breaker_cooldown_seconds=300)
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     place(seller, side="sell", type="limit", price="106.00", quantity="0.1")
     resting = place(seller, side="sell", type="limit", price="120.00", quantity="0.1")
@@ -112,7 +112,7 @@ def trip(m, market, seller, buyer):
 
 def test_after_the_cool_down_the_matcher_resumes_the_market_by_itself(market, published):
     configure(market, breaker_move="0.05", breaker_cooldown_seconds=1)
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     with matcher() as m:
         trip(m, market, seller, buyer)
         assert market.halted_at(timezone.now())
@@ -127,7 +127,7 @@ def test_after_the_cool_down_the_matcher_resumes_the_market_by_itself(market, pu
 
 def test_an_order_after_the_cool_down_is_accepted_and_resumes_the_market(market):
     configure(market, breaker_move="0.05", breaker_cooldown_seconds=1)
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     with matcher() as m:
         trip(m, market, seller, buyer)
         Market.objects.filter(pk=market.pk).update(halted_until=timezone.now() - timedelta(seconds=1))
@@ -144,7 +144,7 @@ def test_an_order_after_the_cool_down_is_accepted_and_resumes_the_market(market)
 
 
 def test_a_staff_halt_applies_at_its_point_in_the_stream_and_a_lost_one_is_sent_again(market, monkeypatch):
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     place(seller, side="sell", type="limit", price="100.00", quantity="0.2")
     with matcher() as m:
         drain(m)
@@ -189,7 +189,7 @@ def test_matcher_controls_are_validated_like_the_other_limits(market):
 
 def test_a_staff_halt_takes_over_a_breaker_halt_and_outlasts_its_cool_down(market):
     configure(market, breaker_move="0.05", breaker_cooldown_seconds=1)
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     with matcher() as m:
         trip(m, market, seller, buyer)
         market_services.set_status(market=market, status=Market.Status.HALTED, reason="investigating")
@@ -204,7 +204,7 @@ def test_a_staff_halt_takes_over_a_breaker_halt_and_outlasts_its_cool_down(marke
 
 
 def test_orders_accepted_after_a_lost_resume_are_matched_once_the_sweep_sends_it(market, monkeypatch):
-    seller, buyer = trader(btc="1"), trader(usdt="1000")
+    seller, buyer = funded_trader(btc="1"), funded_trader(usdt="1000")
     with matcher() as m:
         market_services.set_status(market=market, status=Market.Status.HALTED, reason="maintenance")
         drain(m)

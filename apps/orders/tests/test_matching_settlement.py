@@ -5,15 +5,15 @@ from decimal import Decimal as D
 import pytest
 
 from apps.matching.testing import run_once
-from apps.orders.tests.trading import assert_ledger_consistent, balance, fees, place, trader
 from apps.trades.models import Trade
+from tests.factories import assert_ledger_consistent, balance, fees, funded_trader, place
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
 
 def test_limit_orders_cross_and_settle_with_fees(market):
-    seller = trader(btc="1")
-    buyer = trader(usdt="10000")
+    seller = funded_trader(btc="1")
+    buyer = funded_trader(usdt="10000")
     sell = place(seller, side="sell", type="limit", price="100.00", quantity="0.5")
     run_once()
     buy = place(buyer, side="buy", type="limit", price="101.00", quantity="0.2")
@@ -43,8 +43,8 @@ def refreshed(*orders):
 
 
 def test_market_buy_by_quote_spends_at_most_its_amount_across_levels(market):
-    seller = trader(btc="1")
-    buyer = trader(usdt="100")
+    seller = funded_trader(btc="1")
+    buyer = funded_trader(usdt="100")
     place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     place(seller, side="sell", type="limit", price="110.00", quantity="0.1")
     buy = place(buyer, side="buy", type="market", quote_quantity="15")
@@ -59,8 +59,8 @@ def test_market_buy_by_quote_spends_at_most_its_amount_across_levels(market):
 
 
 def test_market_buy_by_quantity_gives_back_what_it_did_not_spend(market):
-    seller = trader(btc="1")
-    buyer = trader(usdt="1000")
+    seller = funded_trader(btc="1")
+    buyer = funded_trader(usdt="1000")
     place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     place(seller, side="sell", type="limit", price="110.00", quantity="0.1")
     buy = place(buyer, side="buy", type="market", quantity="0.15")
@@ -74,7 +74,7 @@ def test_market_buy_by_quantity_gives_back_what_it_did_not_spend(market):
 
 
 def test_market_order_without_liquidity_is_rejected_and_released(market):
-    seller = trader(btc="1")
+    seller = funded_trader(btc="1")
     sell = place(seller, side="sell", type="market", quantity="0.1")
     run_once()
     (sell,) = refreshed(sell)
@@ -84,8 +84,8 @@ def test_market_order_without_liquidity_is_rejected_and_released(market):
 
 
 def test_ioc_remainder_expires_fok_that_cannot_fill_is_rejected_post_only_never_takes(market):
-    seller = trader(btc="1")
-    buyer = trader(usdt="1000")
+    seller = funded_trader(btc="1")
+    buyer = funded_trader(usdt="1000")
     ask = place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     fok = place(buyer, side="buy", type="limit", price="100.00", quantity="0.2", time_in_force="fok")
     post = place(buyer, side="buy", type="limit", price="100.00", quantity="0.1", post_only=True)
@@ -103,9 +103,9 @@ def test_ioc_remainder_expires_fok_that_cannot_fill_is_rejected_post_only_never_
 def test_ioc_that_fills_nothing_expires_in_the_api_and_the_orders_channel(market, published):
     """The status table of docs/api.md "Orders": an IOC's remainder, the whole order included, is `expired`, not
     `rejected` (issue 20). Through the API, a real matcher and the private channel's event."""
-    from apps.orders.tests.trading import client_for
+    from tests.factories import client_for
 
-    buyer = trader(usdt="1000")
+    buyer = funded_trader(usdt="1000")
     body = {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "time_in_force": "ioc", "price": "100.00",
             "quantity": "0.1"}  # fmt: skip
     client = client_for(buyer)
@@ -122,7 +122,7 @@ def test_ioc_that_fills_nothing_expires_in_the_api_and_the_orders_channel(market
 
 
 def test_post_only_that_does_not_cross_rests(market):
-    buyer = trader(usdt="1000")
+    buyer = funded_trader(usdt="1000")
     post = place(buyer, side="buy", type="limit", price="99.00", quantity="0.1", post_only=True)
     run_once()
     (post,) = refreshed(post)
@@ -131,7 +131,12 @@ def test_post_only_that_does_not_cross_rests(market):
 
 
 def test_stop_limit_sell_triggers_on_the_last_trade_price(market):
-    a, b, c, stopper = trader(usdt="1000"), trader(btc="1"), trader(usdt="1000"), trader(btc="1")
+    a, b, c, stopper = (
+        funded_trader(usdt="1000"),
+        funded_trader(btc="1"),
+        funded_trader(usdt="1000"),
+        funded_trader(btc="1"),
+    )
     stop = place(stopper, side="sell", type="stop_limit", stop_price="95.00", price="94.00", quantity="0.1")
     place(c, side="buy", type="limit", price="94.50", quantity="0.1")
     run_once()
@@ -147,7 +152,12 @@ def test_stop_limit_sell_triggers_on_the_last_trade_price(market):
 
 
 def test_stop_market_buy_triggers_and_takes(market):
-    a, b, stopper, maker = trader(usdt="1000"), trader(btc="1"), trader(usdt="1000"), trader(btc="1")
+    a, b, stopper, maker = (
+        funded_trader(usdt="1000"),
+        funded_trader(btc="1"),
+        funded_trader(usdt="1000"),
+        funded_trader(btc="1"),
+    )
     stop = place(stopper, side="buy", type="stop_market", stop_price="105.00", quantity="0.1")
     # Held: 0.1 x 105 x 1.05 = 11.025
     assert balance(stopper, "USDT") == (D("988.975"), D("11.025"))
@@ -163,7 +173,7 @@ def test_stop_market_buy_triggers_and_takes(market):
 
 @pytest.mark.parametrize("mode", ["cancel_resting", "cancel_taker"])
 def test_self_trade_prevention(market, mode):
-    user = trader(btc="1", usdt="1000")
+    user = funded_trader(btc="1", usdt="1000")
     resting = place(user, side="sell", type="limit", price="100.00", quantity="0.1")
     taker = place(user, side="buy", type="limit", price="100.00", quantity="0.1", self_trade_prevention=mode)
     run_once()
@@ -179,7 +189,7 @@ def test_self_trade_prevention(market, mode):
 def test_cancel_releases_the_hold_once_the_matcher_applies_it(market):
     from apps.orders.services import request_cancel
 
-    buyer = trader(usdt="1000")
+    buyer = funded_trader(usdt="1000")
     order = place(buyer, side="buy", type="limit", price="99.00", quantity="1")
     run_once()
     request_cancel(user=buyer, order_id=order.pk)
@@ -195,7 +205,7 @@ def test_cancel_releases_the_hold_once_the_matcher_applies_it(market):
 def test_cancel_recorded_before_the_order_reached_the_matcher_wins(market):
     from apps.orders.services import request_cancel
 
-    buyer = trader(usdt="1000")
+    buyer = funded_trader(usdt="1000")
     order = place(buyer, side="buy", type="limit", price="99.00", quantity="1")
     request_cancel(user=buyer, order_id=order.pk)
     run_once()

@@ -10,8 +10,8 @@ from apps.markets import services as market_services
 from apps.markets.models import Market
 from apps.matching.testing import run_once
 from apps.orders.models import Order
-from apps.orders.tests.trading import assert_ledger_consistent, balance, client_for, trader
 from apps.wallets.models import Transaction
+from tests.factories import assert_ledger_consistent, balance, client_for, funded_trader
 
 URL = "/api/v1/orders"
 
@@ -23,7 +23,7 @@ def post(client, **body):
 
 @pytest.fixture
 def buyer(market):
-    return trader(usdt="1000")
+    return funded_trader(usdt="1000")
 
 
 def nothing_written(user):
@@ -143,7 +143,7 @@ def test_a_json_body_that_is_not_an_object_is_a_400(db, buyer):
 
 
 def test_kyc_is_required_to_trade(db, market):
-    user = trader(usdt="1000", level=0)
+    user = funded_trader(usdt="1000", level=0)
     response = post(client_for(user), side="buy", type="limit", price="100", quantity="0.1")
     assert (response.status_code, response.json()["error"]["code"]) == (403, "kyc_required")
 
@@ -167,7 +167,7 @@ def test_anonymous_clients_cannot_place(db, buyer):
 @pytest.mark.django_db
 @pytest.mark.usefixtures("in_test_transaction")
 def test_a_repeated_client_order_id_returns_the_original(market):
-    user = trader(usdt="1000")
+    user = funded_trader(usdt="1000")
     client = client_for(user)
     first = post(client, side="buy", type="limit", price="100", quantity="0.1", client_order_id="dup")
     again = post(client, side="buy", type="limit", price="100", quantity="0.1", client_order_id="dup")
@@ -178,7 +178,7 @@ def test_a_repeated_client_order_id_returns_the_original(market):
 
 @pytest.mark.django_db(transaction=True)  # eight threads, eight connections: each must see the others' commits
 def test_a_burst_of_identical_client_order_ids_creates_one_order(market):
-    user = trader(usdt="1000")
+    user = funded_trader(usdt="1000")
     results = []
     barrier = threading.Barrier(8)
 
@@ -206,7 +206,7 @@ def test_a_burst_of_identical_client_order_ids_creates_one_order(market):
 @pytest.mark.django_db
 @pytest.mark.usefixtures("in_test_transaction")
 def test_cancel_rules(market):
-    owner, other = trader(usdt="1000"), trader(usdt="1000")
+    owner, other = funded_trader(usdt="1000"), funded_trader(usdt="1000")
     client = client_for(owner)
     order_id = post(client, side="buy", type="limit", price="100", quantity="0.1").json()["id"]
     assert client_for(other).delete(f"{URL}/{order_id}").status_code == 404
@@ -225,7 +225,7 @@ def test_cancel_rules(market):
 @pytest.mark.django_db
 @pytest.mark.usefixtures("in_test_transaction")
 def test_cancel_all_and_listing_filters(market):
-    user = trader(usdt="1000")
+    user = funded_trader(usdt="1000")
     client = client_for(user)
     ids = [post(client, side="buy", type="limit", price=str(90 + i), quantity="0.1").json()["id"] for i in range(3)]
     response = client.delete(f"{URL}?symbol=BTC-USDT")

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from apps.core.redis import get_redis
 from apps.markets import streams
 from apps.orders.models import Order
-from apps.orders.tests.trading import assert_ledger_consistent, balance, client_for, trader
 from apps.wallets.models import Hold, Transaction
+from tests.factories import assert_ledger_consistent, balance, client_for, funded_trader
 
 URL = "/api/v1/orders/batch"
 
@@ -42,7 +42,7 @@ def at_once(n: int, send, user) -> list:
 
 
 def test_a_batch_places_each_order_or_refuses_it_in_its_place(market, django_capture_on_commit_callbacks):
-    user = trader(usdt="25", btc="1")
+    user = funded_trader(usdt="25", btc="1")
     body = {"orders": [
         limit(client_order_id="a"),                     # 10 USDT held
         limit(price="100.001"),                         # off the tick
@@ -73,7 +73,7 @@ def test_a_batch_places_each_order_or_refuses_it_in_its_place(market, django_cap
 
 
 def test_a_repeated_client_order_id_in_a_batch_answers_the_first_order(market):
-    user = trader(usdt="100")
+    user = funded_trader(usdt="100")
     client = client_for(user)
     first = client.post("/api/v1/orders", limit(client_order_id="mm-1"), format="json").json()
     results = client.post(URL, {"orders": [limit(client_order_id="mm-1"), limit(client_order_id="mm-2")]},
@@ -95,7 +95,7 @@ def test_a_repeated_client_order_id_in_a_batch_answers_the_first_order(market):
     ],
 )
 def test_a_malformed_batch_is_refused_whole_and_writes_nothing(market, body, field):
-    user = trader(usdt="1000")
+    user = funded_trader(usdt="1000")
     response = client_for(user).post(URL, body, format="json")
     assert response.status_code == 400, response.json()
     error = response.json()["error"]
@@ -105,7 +105,7 @@ def test_a_malformed_batch_is_refused_whole_and_writes_nothing(market, body, fie
 
 
 def test_batch_cancel_answers_each_id(market, django_capture_on_commit_callbacks):
-    owner, other = trader(usdt="1000"), trader(usdt="1000")
+    owner, other = funded_trader(usdt="1000"), funded_trader(usdt="1000")
     client = client_for(owner)
     mine = [client.post("/api/v1/orders", limit(), format="json").json()["id"] for _ in range(2)]
     theirs = client_for(other).post("/api/v1/orders", limit(), format="json").json()["id"]
@@ -126,7 +126,7 @@ def test_batch_cancel_answers_each_id(market, django_capture_on_commit_callbacks
 @pytest.mark.parametrize("query", ["?ids=", "?ids=" + ",".join(map(str, range(1, 22))), "?ids=x", "", "?ids=1,,2",
                                    "?ids=999999999999999999999", "?ids=%EF%BC%91", "?ids=-1"])  # fmt: skip
 def test_a_malformed_batch_cancel_is_refused_whole(market, query):
-    user = trader(usdt="1000")
+    user = funded_trader(usdt="1000")
     client = client_for(user)
     order_id = client.post("/api/v1/orders", limit(), format="json").json()["id"]
     response = client.delete(URL + query)
@@ -135,7 +135,7 @@ def test_a_malformed_batch_cancel_is_refused_whole(market, query):
 
 
 def test_a_repeat_inside_a_batch_is_refused_in_its_place(market, django_capture_on_commit_callbacks):
-    user = trader(usdt="1000")
+    user = funded_trader(usdt="1000")
     client = client_for(user)
     body = {"orders": [limit(client_order_id="x"), limit(), limit(client_order_id="x", price="90")]}
     results = client.post(URL, body, format="json").json()["results"]
@@ -156,7 +156,7 @@ def test_a_repeat_inside_a_batch_is_refused_in_its_place(market, django_capture_
 def test_order_entry_through_the_api_is_one_database_statement(market, path):
     """Identity from the token's claims, the market from the registry, the rate limit in Redis: the
     one statement is orders_place (outside a test transaction, so the registry keeps what it read)."""
-    user = trader(usdt="1000")
+    user = funded_trader(usdt="1000")
     client = client_for(user)
 
     def send(price):
@@ -173,7 +173,7 @@ def test_order_entry_through_the_api_is_one_database_statement(market, path):
 
 @pytest.mark.django_db(transaction=True)  # threads, each on its own connection
 def test_concurrent_orders_of_one_account_accept_exactly_the_affordable_ones(market):
-    user = trader(usdt="55")  # 5 orders of 10 USDT fit, 12 are sent at once
+    user = funded_trader(usdt="55")  # 5 orders of 10 USDT fit, 12 are sent at once
     results = at_once(12, lambda client: client.post("/api/v1/orders", limit(), format="json").status_code, user)
     assert sorted(results) == [201] * 5 + [400] * 7
     assert balance(user, "USDT") == (D("5"), D("50"))
@@ -184,7 +184,7 @@ def test_concurrent_orders_of_one_account_accept_exactly_the_affordable_ones(mar
 
 @pytest.mark.django_db(transaction=True)  # threads, each on its own connection
 def test_parallel_batches_repeating_client_order_ids_create_each_order_once(market):
-    user = trader(usdt="1000")
+    user = funded_trader(usdt="1000")
     body = {"orders": [limit(client_order_id=f"p-{i}") for i in range(10)]}
     results = at_once(6, lambda client: client.post(URL, body, format="json").json()["results"], user)
     statuses = [[r["status"] for r in batch] for batch in results]
@@ -205,7 +205,7 @@ def test_the_orders_rate_limit_counts_each_order_of_a_batch(market, settings, si
 
     settings.RATE_LIMITS = {tier: {"orders": 25, "private": 100, "public": 100}
                             for tier in ("anonymous", "basic", "pro", "institutional")}  # fmt: skip
-    user = trader(usdt="100000")
+    user = funded_trader(usdt="100000")
     client = client_for(user)
     key = account_services.create_api_key(user=user, label="mm", permissions=["read", "trade"], ip_allowlist=[])
 

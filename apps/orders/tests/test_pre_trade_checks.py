@@ -18,8 +18,8 @@ from apps.matching.testing import run_once
 from apps.orders import checks
 from apps.orders.exceptions import AboveMaxNotional, AboveMaxQuantity, PriceOutOfBand, TooManyOpenOrders
 from apps.orders.models import Order
-from apps.orders.tests.trading import balance, client_for, place, trader
 from apps.wallets.models import Hold
+from tests.factories import balance, client_for, funded_trader, place
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
@@ -88,7 +88,7 @@ def test_reference_price_is_read_at_most_once_per_interval(market, settings, dja
 
 
 def test_max_open_orders_counts_only_open_orders_of_that_market(market):
-    user = trader(usdt="10000")
+    user = funded_trader(usdt="10000")
     market = limits(market, max_open_orders=2)
     for price in ("10.00", "11.00"):
         place(user, side="buy", type="limit", price=price, quantity="1")
@@ -113,7 +113,7 @@ def test_max_open_orders_counts_only_open_orders_of_that_market(market):
     ],
 )  # fmt: skip
 def test_refused_orders_get_a_clear_error_and_change_nothing(market, limit, body, code, field):
-    seller, buyer = trader(btc="10"), trader(usdt="100000")
+    seller, buyer = funded_trader(btc="10"), funded_trader(usdt="100000")
     place(seller, side="sell", type="limit", price="100.00", quantity="0.1")
     place(buyer, side="buy", type="limit", price="100.00", quantity="0.1")
     run_once()  # a trade at 100: the reference price
@@ -130,7 +130,7 @@ def test_refused_orders_get_a_clear_error_and_change_nothing(market, limit, body
 
 @pytest.mark.django_db(transaction=True)  # ten threads, ten connections: each must see the others' commits
 def test_open_orders_limit_holds_under_concurrent_entry(market):
-    user = trader(usdt="100000", btc="10")
+    user = funded_trader(usdt="100000", btc="10")
     limits(market, max_open_orders=3)
     outcomes: list[str] = []
 
@@ -155,7 +155,7 @@ def test_open_orders_limit_holds_under_concurrent_entry(market):
 
 
 def test_checks_can_be_turned_off(market, settings):
-    user = trader(usdt="100000")
+    user = funded_trader(usdt="100000")
     limits(market, max_order_quantity=D("1"), max_open_orders=1)
     settings.PRE_TRADE_CHECKS = False
     place(user, side="buy", type="limit", price="10.00", quantity="5")
@@ -164,11 +164,11 @@ def test_checks_can_be_turned_off(market, settings):
 
 
 def test_limits_are_published_validated_and_audited(market):
-    body = client_for(trader()).get("/api/v1/markets").json()
+    body = client_for(funded_trader()).get("/api/v1/markets").json()
     row = next(m for m in body if m["symbol"] == "BTC-USDT")
     assert (row["max_order_quantity"], row["price_band"], row["max_open_orders"]) == (None, None, None)
     limits(market, max_order_quantity=D("50"), price_band=D("0.1"), max_open_orders=200)
-    body = client_for(trader()).get("/api/v1/markets").json()
+    body = client_for(funded_trader()).get("/api/v1/markets").json()
     row = next(m for m in body if m["symbol"] == "BTC-USDT")
     assert (row["max_order_quantity"], row["price_band"], row["max_open_orders"]) == ("50", "0.1", 200)
     event = AuditEvent.objects.filter(action="market.updated").latest("pk")

@@ -7,15 +7,15 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from apps.markets import services as market_services
 from apps.markets.models import Candle
 from apps.matching.testing import run_once
-from apps.orders.tests.trading import client_for, place, trader
 from apps.portfolio import selectors, services
 from apps.portfolio.models import Position, Snapshot
 from apps.portfolio.tasks import take_snapshots
 from apps.wallets import ledger
 from apps.wallets.models import Account, Currency, Transaction
+from tests import factories
+from tests.factories import client_for, funded_trader, place
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
@@ -50,7 +50,7 @@ def assets(user) -> dict:
 
 def test_buy_twice_sell_part_with_fees(market):
     # BTC-USDT: maker 0.1 %, taker 0.2 %; USDT has 6 decimals, BTC 8.
-    alice, bob = trader(usdt="1000"), trader(btc="2", usdt="1000")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000")
     trade(bob, alice, side="buy", price="100.00", quantity="0.5")  # alice takes: 0.5 - 0.001 fee = 0.499 BTC for 50
     trade(bob, alice, side="buy", price="120.00", quantity="0.5")  # 0.499 BTC for 60
     services.sync_positions(alice)
@@ -78,7 +78,7 @@ def test_buy_twice_sell_part_with_fees(market):
 
 
 def test_sync_is_idempotent_and_equals_a_rebuild_in_small_chunks(market, monkeypatch):
-    alice, bob = trader(usdt="1000"), trader(btc="2", usdt="1000")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000")
     trade(bob, alice, side="buy", price="100.00", quantity="0.5")
     trade(alice, bob, side="buy", price="130.00", quantity="0.2")
     trade(bob, alice, side="buy", price="90.00", quantity="0.3")
@@ -97,9 +97,8 @@ def test_sync_is_idempotent_and_equals_a_rebuild_in_small_chunks(market, monkeyp
 
 def test_market_without_a_direct_pair_is_valued_through_a_path(market):
     Currency.objects.filter(pk="ETH").update(decimals=8)
-    market_services.create_market(base="ETH", quote="BTC", tick_size=D("0.0001"), lot_size=D("0.001"),
-                                  maker_fee=D("0"), taker_fee=D("0"))  # fmt: skip
-    alice, bob, dave = trader(usdt="1000"), trader(btc="2", usdt="1000"), trader()
+    factories.market("ETH", "BTC", tick_size="0.0001", lot_size="0.001", maker_fee="0", taker_fee="0")
+    alice, bob, dave = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000"), funded_trader()
     deposit(dave, "ETH", "50")
     trade(bob, alice, side="buy", price="100.00", quantity="1")  # alice: 0.998 BTC for 100 USDT
     # alice pays 0.5 BTC for 10 ETH; BTC is worth 100 USDT (the last BTC-USDT trade before this one).
@@ -117,7 +116,7 @@ def test_market_without_a_direct_pair_is_valued_through_a_path(market):
 
 
 def test_deposit_is_valued_at_the_price_before_its_minute_and_withdrawal_keeps_the_average(market):
-    alice, bob = trader(usdt="1000"), trader(btc="2", usdt="1000")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000")
     trade(bob, alice, side="buy", price="200.00", quantity="0.5")  # 0.499 BTC for 100
     # The trades are a minute before the deposit (their candle moved back): the deposit is valued at
     # the last trade price, 200.
@@ -134,7 +133,7 @@ def test_deposit_is_valued_at_the_price_before_its_minute_and_withdrawal_keeps_t
 
 
 def test_deposit_without_any_price_leaves_the_cost_unknown_until_closed(market):
-    bob = trader(btc="1")
+    bob = funded_trader(btc="1")
     row = assets(bob)["assets"]["BTC"]
     assert (row["total"], row["average_cost"], row["price"], row["value"]) == ("1.00000000", None, None, None)
     assert assets(bob)["total_value"] == "0.000000"
@@ -145,7 +144,7 @@ def test_deposit_without_any_price_leaves_the_cost_unknown_until_closed(market):
 
 
 def test_changing_the_valuation_currency_rebuilds_positions(market, settings):
-    alice, bob = trader(usdt="1000"), trader(btc="2", usdt="1000")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000")
     trade(bob, alice, side="buy", price="100.00", quantity="0.5")
     services.sync_positions(alice)
     settings.PORTFOLIO_VALUATION_CURRENCY = "BTC"
@@ -159,7 +158,7 @@ def test_changing_the_valuation_currency_rebuilds_positions(market, settings):
 
 
 def test_snapshot_task_twice_on_the_same_day_keeps_one_snapshot(market):
-    alice, bob = trader(usdt="1000"), trader(btc="2", usdt="1000")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000")
     trade(bob, alice, side="buy", price="100.00", quantity="0.5")
     first = take_snapshots.apply().get()
     assert first["created"] == 2 and first["failed"] == 0
@@ -180,7 +179,7 @@ def test_snapshot_task_twice_on_the_same_day_keeps_one_snapshot(market):
 
 
 def test_portfolio_and_history_endpoints(market):
-    alice, bob = trader(usdt="1000"), trader(btc="2", usdt="1000")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000")
     trade(bob, alice, side="buy", price="100.00", quantity="0.5")
     client = client_for(alice)
     body = client.get("/api/v1/portfolio").json()
@@ -214,10 +213,9 @@ def test_portfolio_and_history_endpoints(market):
 
 def test_valuation_currency_as_a_markets_base_is_always_at_cost_one(market):
     # USDT-TRY: the valuation currency is the base; TRY is valued by the fill's own price.
-    Currency.objects.get_or_create(code="TRY", defaults={"name": "Lira", "decimals": 2})
-    market_services.create_market(base="USDT", quote="TRY", tick_size=D("0.01"), lot_size=D("1"),
-                                  maker_fee=D("0"), taker_fee=D("0"))  # fmt: skip
-    alice, bob = trader(usdt="50"), trader(usdt="1000")
+    factories.currency("TRY", 2, name="Lira")
+    factories.market("USDT", "TRY", tick_size="0.01", lot_size="1", maker_fee="0", taker_fee="0")
+    alice, bob = funded_trader(usdt="50"), funded_trader(usdt="1000")
     deposit(alice, "TRY", "10000")
     trade(bob, alice, side="buy", price="30.00", quantity="100", symbol="USDT-TRY")  # 3,000 TRY for 100 USDT
     trade(bob, alice, side="buy", price="40.00", quantity="100", symbol="USDT-TRY")  # 4,000 TRY for 100 USDT
@@ -233,7 +231,7 @@ def test_valuation_currency_as_a_markets_base_is_always_at_cost_one(market):
 
 def test_valuation_in_btc_keeps_btc_at_cost_one(market, settings):
     settings.PORTFOLIO_VALUATION_CURRENCY = "BTC"
-    alice, bob = trader(usdt="100000"), trader(btc="5", usdt="100000")
+    alice, bob = funded_trader(usdt="100000"), funded_trader(btc="5", usdt="100000")
     trade(bob, alice, side="buy", price="40000.00", quantity="0.1")  # the market's first trade
     trade(bob, alice, side="buy", price="50000.00", quantity="0.1")
     btc = assets(alice)["assets"]["BTC"]
@@ -244,10 +242,9 @@ def test_valuation_in_btc_keeps_btc_at_cost_one(market, settings):
 
 
 def test_a_quote_without_a_path_is_valued_by_the_fills_own_price(market):
-    Currency.objects.get_or_create(code="XYZ", defaults={"name": "X", "decimals": 6})
-    market_services.create_market(base="BTC", quote="XYZ", tick_size=D("0.01"), lot_size=D("0.0001"),
-                                  maker_fee=D("0"), taker_fee=D("0"))  # fmt: skip
-    alice, bob = trader(usdt="1000"), trader(btc="2", usdt="1000")
+    factories.currency("XYZ", 6, name="X")
+    factories.market("BTC", "XYZ", tick_size="0.01", lot_size="0.0001", maker_fee="0", taker_fee="0")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000")
     deposit(bob, "XYZ", "1000")
     trade(bob, alice, side="buy", price="100.00", quantity="1")  # 0.998 BTC for 100 USDT
     # alice sells 0.1 BTC for 0.5 XYZ, a currency without a price of its own: BTC was worth 100, so
@@ -260,7 +257,7 @@ def test_a_quote_without_a_path_is_valued_by_the_fills_own_price(market):
 
 
 def test_selling_what_has_an_unknown_cost_realizes_nothing_and_says_so(market):
-    alice, bob = trader(usdt="1000"), trader(btc="2")  # bob's BTC arrived before any price: cost unknown
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2")  # bob's BTC arrived before any price: cost unknown
     trade(bob, alice, side="buy", price="100.00", quantity="0.5")
     services.sync_positions(bob)
     position = Position.objects.get(user=bob, currency="BTC")
@@ -275,9 +272,9 @@ def test_staff_read_positions_and_snapshots_in_the_admin(market):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from apps.accounts.tests.conftest import totp_code
-    from apps.accounts.tests.factories import PASSWORD, UserFactory
+    from tests.factories import PASSWORD, UserFactory
 
-    alice, bob = trader(usdt="1000"), trader(btc="2", usdt="1000")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2", usdt="1000")
     trade(bob, alice, side="buy", price="100.00", quantity="0.5")
     services.take_snapshot(alice)
     staff = UserFactory(is_staff=True, is_superuser=True)

@@ -9,9 +9,8 @@ from django.conf import settings
 from django.test import override_settings
 from django.urls import clear_url_caches
 
-from apps.accounts.tests.factories import UserFactory
-from apps.orders.tests.trading import client_for
-from apps.wallets.models import Currency
+from tests import factories
+from tests.factories import UserFactory, client_for
 
 FAUCET = "/api/v1/sandbox/faucet"
 
@@ -41,10 +40,10 @@ def sandbox_off():
 @pytest.fixture
 def currencies(db):
     return {
-        "BTC": Currency.objects.create(code="BTC", name="Bitcoin", decimals=8, confirmations=2),
-        "USDT": Currency.objects.create(code="USDT", name="Tether", decimals=6),
-        "DOGE": Currency.objects.create(code="DOGE", name="Dogecoin", decimals=8),
-        "OLD": Currency.objects.create(code="OLD", name="Delisted", decimals=8, is_active=False),
+        "BTC": factories.currency("BTC", confirmations=2),
+        "USDT": factories.currency("USDT"),
+        "DOGE": factories.currency("DOGE", 8, name="Dogecoin"),
+        "OLD": factories.currency("OLD", 8, name="Delisted", is_active=False),
     }
 
 

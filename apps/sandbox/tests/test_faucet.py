@@ -7,12 +7,11 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from apps.accounts.tests.factories import UserFactory
 from apps.core.models import AuditEvent
-from apps.orders.tests.trading import assert_ledger_consistent, client_for
 from apps.sandbox.tests.conftest import FAUCET, available, faucet
 from apps.wallets import ledger
 from apps.wallets.models import Account, Entry, Transaction
+from tests.factories import UserFactory, assert_ledger_consistent, client_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_on", "currencies")]
 

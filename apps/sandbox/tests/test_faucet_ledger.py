@@ -11,13 +11,13 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
-from apps.accounts.tests.factories import UserFactory
 from apps.sandbox import services
 from apps.sandbox.tests.conftest import faucet
 from apps.wallets import deposits, ledger
 from apps.wallets.models import Account, ReconciliationRun, Transaction
 from apps.wallets.reconciliation import reconcile
 from apps.wallets.verification import verify_ledger
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_on", "currencies")]
 

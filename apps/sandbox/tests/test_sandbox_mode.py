@@ -69,6 +69,7 @@ def test_the_schema_with_the_faucet_generates_without_warnings(tmp_path):
     assert "/api/v1/sandbox/faucet" in out.read_text()
 
 
+@pytest.mark.subprocess
 def test_the_switch_comes_from_the_environment():
     # Off, the path falls through to the API's catch-all for unknown URLs (no name).
     probe = f"import django; django.setup(); from django.urls import resolve; print(resolve({FAUCET!r}).url_name)"
@@ -78,6 +79,7 @@ def test_the_switch_comes_from_the_environment():
     assert run({**development, "EXCHANGE_SANDBOX": "false"}, "-c", probe).stdout.strip() == "None"
 
 
+@pytest.mark.subprocess
 def test_check_deploy_warns_when_sandbox_mode_is_on():
     result = run({**PRODUCTION, "EXCHANGE_SANDBOX": "true"}, "manage.py", "check", "--deploy")
     assert "sandbox.W001" in result.stdout + result.stderr
@@ -108,6 +110,7 @@ def test_the_default_configuration_passes_the_checks_and_parses(settings):
     assert limits.amounts_for("btc").max == Decimal("10")
 
 
+@pytest.mark.subprocess
 def test_amounts_can_be_overridden_from_the_environment():
     probe = ("import django, json; django.setup(); from django.conf import settings; "
              "print(json.dumps(settings.SANDBOX_FAUCET_AMOUNTS))")  # fmt: skip

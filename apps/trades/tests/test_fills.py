@@ -10,10 +10,10 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from apps.core.fields import format_time
-from apps.markets import services as market_services
 from apps.matching.testing import run_once
-from apps.orders.tests.trading import client_for, place, trader
 from apps.trades.models import Trade
+from tests import factories
+from tests.factories import client_for, funded_trader, place
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_test_transaction")]
 
@@ -25,7 +25,7 @@ def fills(client, query: str = "") -> list[dict]:
 
 
 def test_fills_through_the_matcher_with_sides_fees_liquidity_and_filters(market):
-    alice, bob = trader(usdt="1000"), trader(btc="2")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="2")
     sell = place(bob, side="sell", type="limit", price="100.00", quantity="0.5")
     run_once()
     buy = place(alice, side="buy", type="limit", price="100.00", quantity="0.3")
@@ -56,7 +56,7 @@ def test_fills_through_the_matcher_with_sides_fees_liquidity_and_filters(market)
     millis = int(second.created_at.timestamp() * 1000)
     assert [f["id"] for f in fills(alice_client, f"?from={millis + 1}")] == []
     assert len(fills(alice_client, "?symbol=btc-usdt")) == 2
-    market_services.create_market(base="ETH", quote="USDT", tick_size=D("0.01"), lot_size=D("0.0001"))
+    factories.market("ETH", "USDT", tick_size="0.01", lot_size="0.0001")
     assert fills(alice_client, "?symbol=ETH-USDT") == []
 
 
@@ -79,7 +79,7 @@ def test_fills_through_the_matcher_with_sides_fees_liquidity_and_filters(market)
     ],
 )  # fmt: skip
 def test_bad_filters_are_refused_clearly(market, query, status, field):
-    client = client_for(trader())
+    client = client_for(funded_trader())
     for path in ("/api/v1/trades", "/api/v1/trades/export.csv"):
         if path.endswith("csv") and field in ("limit", "cursor"):
             continue
@@ -114,7 +114,7 @@ def seed_trades(market, buyer, seller, times: list[dt.datetime]) -> list[Trade]:
 
 
 def test_pagination_is_stable_while_trades_arrive(market):
-    alice, bob = trader(usdt="1000"), trader(btc="100")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="100")
     base = timezone.now() - dt.timedelta(hours=1)
     # 25 trades on 10 distinct times: ties in time are ordered by id.
     existing = seed_trades(market, alice, bob, [base + dt.timedelta(seconds=i // 3) for i in range(25)])
@@ -138,7 +138,7 @@ def test_pagination_is_stable_while_trades_arrive(market):
 # and says so; uvicorn streams it (tests/test_history_e2e.py).
 @pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume asynchronous iterators")
 def test_csv_export_streams_every_fill_of_the_range(market):
-    alice, bob = trader(usdt="1000"), trader(btc="100")
+    alice, bob = funded_trader(usdt="1000"), funded_trader(btc="100")
     base = timezone.now().replace(microsecond=0) - dt.timedelta(days=2)
     rows = seed_trades(market, alice, bob, [base + dt.timedelta(seconds=i) for i in range(2500)])
     client = client_for(alice)
@@ -162,5 +162,5 @@ def test_csv_export_streams_every_fill_of_the_range(market):
     assert [int(line[0]) for line in lines[1:]] == [t.pk for t in reversed(rows[10:20])]
     assert {(line[3], line[7], line[8]) for line in lines[1:]} == {("sell", "USDT", "maker")}
     # Nobody else's fills, and an empty export is just the header.
-    empty = client_for(trader()).get("/api/v1/trades/export.csv")
+    empty = client_for(funded_trader()).get("/api/v1/trades/export.csv")
     assert b"".join(empty).decode().splitlines() == [",".join(lines[0])]

@@ -3,17 +3,18 @@ from decimal import Decimal
 import pytest
 
 from apps.wallets import ledger
-from apps.wallets.models import Account, Currency
+from apps.wallets.models import Account
+from tests import factories
 
 
 @pytest.fixture
 def btc(db):
-    return Currency.objects.create(code="BTC", name="Bitcoin", decimals=8, confirmations=2)
+    return factories.currency("BTC", confirmations=2)
 
 
 @pytest.fixture
 def usdt(db):
-    return Currency.objects.create(code="USDT", name="Tether", decimals=6)
+    return factories.currency("USDT")
 
 
 def deposit(user, currency, amount: str, key: str):

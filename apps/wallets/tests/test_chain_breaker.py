@@ -8,12 +8,12 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.wallets import breaker, deposits, tasks
 from apps.wallets.breaker import ChainUnavailable
 from apps.wallets.chain import ChainRejected, adapter_for
-from apps.wallets.models import Currency
 from apps.wallets.simchain import SimulatedChain
+from tests import factories
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def flaky(settings):
     settings.WALLET_CHAIN_ADAPTERS = {"*": f"{__name__}.FlakyNode"}
     settings.CHAIN_BREAKER_FAIL_MAX = 5
     settings.CHAIN_BREAKER_RESET_SECONDS = 2  # the shared state keeps when it opened to the second
-    Currency.objects.create(code="BTC", name="Bitcoin", decimals=8)
+    factories.currency("BTC")
     FlakyNode.down, FlakyNode.calls = True, 0
     yield FlakyNode
     FlakyNode.down = False

@@ -6,14 +6,15 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from apps.accounts.tests.factories import UserFactory
 from apps.wallets import custody, ledger, withdrawals
 from apps.wallets.exceptions import CustodyActionRefused
-from apps.wallets.models import Account, Currency, CustodyTransfer, Withdrawal
+from apps.wallets.models import Account, CustodyTransfer, Withdrawal
 from apps.wallets.reconciliation import reconcile
 from apps.wallets.simchain import SimulatedChain
 from apps.wallets.tests.test_withdrawals import address, fund, trusted, verified_user
 from apps.wallets.verification import verify_ledger
+from tests import factories
+from tests.factories import UserFactory
 
 C = CustodyTransfer
 
@@ -21,8 +22,7 @@ C = CustodyTransfer
 def make_btc(**policy):
     values = {"hot_min": Decimal(1), "hot_target": Decimal(2), "hot_max": Decimal(3), **policy}
     fees = {"withdrawal_fee": Decimal("0.0002"), "min_withdrawal": Decimal("0.001"), "auto_approve_limit": Decimal(5)}
-    return Currency.objects.create(code="BTC", name="Bitcoin", decimals=8, confirmations=2,
-                                   limit_reference_price=Decimal(1000), **fees, **values)  # fmt: skip
+    return factories.currency("BTC", confirmations=2, limit_reference_price=Decimal(1000), **fees, **values)
 
 
 def hot_and_cold(btc):

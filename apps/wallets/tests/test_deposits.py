@@ -10,11 +10,12 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.wallets import deposits, ledger
-from apps.wallets.models import Currency, Deposit
+from apps.wallets.models import Deposit
 from apps.wallets.simchain import SimulatedChain
 from apps.wallets.verification import verify_ledger
+from tests import factories
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_deposit_address_is_made_once_per_user_and_currency(btc):
 
 
 def test_unknown_or_inactive_currency_is_404(btc):
-    Currency.objects.create(code="OLD", name="Old", decimals=2, is_active=False)
+    factories.currency("OLD", 2, name="Old", is_active=False)
     client = client_for(UserFactory())
     for code in ("DOGE", "OLD"):
         response = client.get(f"/api/v1/wallets/{code}/deposit-address")
@@ -69,7 +70,7 @@ def test_a_deposit_is_credited_once_confirmed(btc):  # btc needs 2 confirmations
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_crediting_at_once_credit_once():
-    btc = Currency.objects.create(code="BTC", name="Bitcoin", decimals=8, confirmations=1)
+    btc = factories.currency("BTC", confirmations=1)
     user = UserFactory()
     deposits.simulate_deposit(user=user, currency_code="BTC", amount=Decimal(1), confirmations=1)
     deposits.scan_deposits(currency=btc)

@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 
 from apps.wallets import ledger
-from apps.wallets.models import Account, Currency
+from apps.wallets.models import Account
+from tests import factories
 
 
 def metric_lines(client, name: str) -> dict[str, float]:
@@ -19,9 +20,8 @@ def metric_lines(client, name: str) -> dict[str, float]:
 
 @pytest.mark.django_db
 def test_hot_wallet_balance_and_minimum_are_exported_per_currency(client):
-    btc = Currency.objects.create(code="BTC", name="Bitcoin", decimals=8, hot_min=Decimal("2"),
-                                  hot_target=Decimal("5"), hot_max=Decimal("10"))  # fmt: skip
-    Currency.objects.create(code="OLD", name="Delisted", decimals=8, is_active=False)
+    btc = factories.currency("BTC", hot_min=Decimal("2"), hot_target=Decimal("5"), hot_max=Decimal("10"))
+    factories.currency("OLD", 8, name="Delisted", is_active=False)
     hot = ledger.system_account(Account.Kind.HOT, btc)
     Account.objects.filter(pk=hot.pk).update(available=Decimal("1.5"))
 

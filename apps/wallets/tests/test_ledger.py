@@ -5,12 +5,12 @@ from decimal import Decimal
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from apps.accounts.tests.factories import UserFactory
 from apps.wallets import ledger
 from apps.wallets.exceptions import InsufficientFunds, InvalidAmount, UnbalancedTransaction
 from apps.wallets.models import Account, Entry, Hold, Transaction
 from apps.wallets.tests.conftest import deposit, transfer
 from apps.wallets.verification import verify_ledger
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

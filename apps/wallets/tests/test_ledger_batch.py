@@ -10,12 +10,13 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.accounts.tests.factories import UserFactory
 from apps.wallets import ledger
 from apps.wallets.exceptions import InvalidAmount, UnbalancedTransaction
-from apps.wallets.models import Account, Currency, Entry, Transaction
+from apps.wallets.models import Account, Entry, Transaction
 from apps.wallets.tests.conftest import deposit
 from apps.wallets.verification import verify_ledger
+from tests import factories
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +118,7 @@ LEG_AMOUNTS = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("3"
 def test_random_batches_keep_every_invariant(db, moves):
     """Random transfers and holds between four funded users in one batch: the batch commits with the
     balances `post` would leave, or (a balance below zero) fails whole; the ledger verifies clean."""
-    currency, _ = Currency.objects.get_or_create(code="BTC", defaults={"name": "Bitcoin", "decimals": 8})
+    currency = factories.currency("BTC")
     accounts = [_funded(currency, "5") for _ in range(4)]
     expected = {a.pk: [Decimal(5), Decimal(0)] for a in accounts}
     postings = []

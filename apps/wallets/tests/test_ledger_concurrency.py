@@ -6,12 +6,13 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from apps.accounts.tests.factories import UserFactory
 from apps.wallets import ledger
 from apps.wallets.exceptions import InsufficientFunds
-from apps.wallets.models import Currency, Transaction
+from apps.wallets.models import Transaction
 from apps.wallets.tests.conftest import deposit, transfer
 from apps.wallets.verification import verify_ledger
+from tests import factories
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,7 +37,7 @@ def run_threads(*targets):
 
 
 def test_opposite_transfers_never_deadlock_and_conserve_money():
-    btc = Currency.objects.create(code="BTC", name="Bitcoin", decimals=8)
+    btc = factories.currency("BTC")
     alice, bob = UserFactory(), UserFactory()
     deposit(alice, btc, "100", "a")
     deposit(bob, btc, "100", "b")
@@ -56,7 +57,7 @@ def test_opposite_transfers_never_deadlock_and_conserve_money():
 
 
 def test_two_holds_racing_for_one_balance_cannot_both_win():
-    btc = Currency.objects.create(code="BTC", name="Bitcoin", decimals=8)
+    btc = factories.currency("BTC")
     alice = UserFactory()
     deposit(alice, btc, "1", "a")
     account = ledger.user_account(alice, btc)
@@ -77,7 +78,7 @@ def test_two_holds_racing_for_one_balance_cannot_both_win():
 
 
 def test_the_same_idempotency_key_posted_concurrently_applies_once():
-    btc = Currency.objects.create(code="BTC", name="Bitcoin", decimals=8)
+    btc = factories.currency("BTC")
     alice = UserFactory()
     barrier = threading.Barrier(5)
 

@@ -6,11 +6,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.accounts.tests.factories import UserFactory
 from apps.wallets import ledger
 from apps.wallets.exceptions import InsufficientFunds
-from apps.wallets.models import Account, Currency
+from apps.wallets.models import Account
 from apps.wallets.verification import verify_ledger
+from tests import factories
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ OPERATION = st.one_of(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(operations=st.lists(OPERATION, min_size=1, max_size=25))
 def test_random_operations_keep_the_ledger_consistent(db, operations):
-    currency, _ = Currency.objects.get_or_create(code="BTC", defaults={"name": "Bitcoin", "decimals": 8})
+    currency = factories.currency("BTC")
     users = [UserFactory() for _ in range(3)]
     accounts = [ledger.user_account(u, currency) for u in users]
     hot = ledger.system_account(Account.Kind.HOT, currency)

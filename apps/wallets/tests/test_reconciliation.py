@@ -7,11 +7,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from apps.accounts.tests.factories import UserFactory
 from apps.wallets import deposits, ledger
 from apps.wallets.models import Account, ReconciliationRun
 from apps.wallets.reconciliation import reconcile
 from apps.wallets.simchain import SimulatedChain
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,7 @@ def test_staff_run_it_from_the_admin(funded, btc):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from apps.accounts.tests.conftest import totp_code
-    from apps.accounts.tests.factories import PASSWORD
+    from tests.factories import PASSWORD
 
     device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
     client = Client()

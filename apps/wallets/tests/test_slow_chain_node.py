@@ -13,12 +13,12 @@ import pytest
 from django.db import connection
 
 from apps.matching.testing import drain, matcher
-from apps.orders.tests.trading import place, trader
 from apps.wallets import custody, ledger, withdrawals
 from apps.wallets.models import Account, Currency, CustodyTransfer, Withdrawal
 from apps.wallets.simchain import SimTransaction, SimulatedChain
 from apps.wallets.tests.test_withdrawals import address, fund, trusted, verified_user
 from apps.wallets.verification import verify_ledger
+from tests.factories import funded_trader, place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 W = Withdrawal.Status
@@ -91,7 +91,7 @@ def settle_batches_while(busy: threading.Thread, node: type[SlowNode], seller=No
     """Settle `batches` batches of BTC-USDT fills while `busy` waits on the slow node; return how long
     each took (placing its orders excluded). Each fill pays the buyer's fee into the BTC fee account.
     Fails when a batch took a second or more, or when `busy` was done before the last batch."""
-    seller, buyer = seller or trader(btc="1"), trader(usdt="100000")
+    seller, buyer = seller or funded_trader(btc="1"), funded_trader(usdt="100000")
     took = []
     with matcher(["BTC-USDT"]) as m:
         drain(m)  # the market's recovery, before anything is timed
@@ -128,9 +128,9 @@ def test_matching_goes_on_while_a_withdrawal_waits_on_a_slow_node(slow_node, slo
 def test_a_sweep_waiting_on_a_slow_node_does_not_stall_matching_through_a_withdrawal(slow_node):
     Currency.objects.filter(code="BTC").update(hot_min=0, hot_target=Decimal("0.5"), hot_max=Decimal(1))
     withdrawal = approved_withdrawal()  # hot: 1 BTC, ledger and chain
-    seller = trader()
+    seller = funded_trader()
     fund(seller, "1")
-    fund(trader(), "2")  # hot: 4 BTC, above its maximum
+    fund(funded_trader(), "2")  # hot: 4 BTC, above its maximum
     slow_node.delays = {"send:custody": 60}
     sweep_results, send_results = [], []
     sweeping = in_thread(lambda: custody.sweep(currency=Currency.objects.get(pk="BTC")), sweep_results)

@@ -4,15 +4,15 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
-from apps.accounts.tests.factories import PASSWORD, UserFactory
-from apps.wallets.models import Currency
 from apps.wallets.tests.conftest import deposit
+from tests import factories
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_wallets_list_every_active_currency_in_its_precision(btc, usdt):
-    Currency.objects.create(code="OLD", name="Retired", decimals=2, is_active=False)
+    factories.currency("OLD", 2, name="Retired", is_active=False)
     user = UserFactory()
     deposit(user, btc, "0.5", "d1")
     client = APIClient()

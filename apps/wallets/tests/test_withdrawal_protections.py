@@ -13,7 +13,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts import services as account_services
 from apps.accounts.tests.conftest import totp_code
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.core.exceptions import DomainError
 from apps.core.fields import format_time
 from apps.core.models import AuditEvent, IdempotencyKey
@@ -34,6 +33,8 @@ from apps.wallets.tests.test_withdrawals import (
     verified_user,
 )
 from apps.wallets.verification import verify_ledger
+from tests import factories
+from tests.factories import PASSWORD, UserFactory
 
 W = Withdrawal.Status
 pytestmark = pytest.mark.django_db
@@ -90,7 +91,7 @@ def test_a_halted_currency_refuses_withdrawals_403_and_writes_nothing(user, btc)
 
 
 def test_halt_and_resume_write_who_why_and_which_to_the_audit_log(btc):
-    usdt = Currency.objects.create(code="USDT", name="Tether", decimals=6)
+    usdt = factories.currency("USDT")
     ops = UserFactory(is_staff=True)
     assert halts.halt_withdrawals(reason="  kill_switch ", actor=ops) == ["BTC", "USDT"]  # None: every currency
     btc.refresh_from_db()
@@ -235,7 +236,7 @@ def admin_client():
 
 
 def test_staff_halt_and_resume_from_the_admin_with_a_reason_in_the_audit_log(btc):
-    Currency.objects.create(code="USDT", name="Tether", decimals=6)
+    factories.currency("USDT")
     client, staff = admin_client()
     url = "/admin/wallets/currency/"
     asked = client.post(url, {"action": "halt_withdrawals", "_selected_action": ["BTC"]})
@@ -335,7 +336,7 @@ def test_confirming_a_registered_address_with_2fa_ends_its_cooldown(user, btc):
 
 
 def test_an_entry_is_per_currency(user, btc):
-    Currency.objects.create(code="ETH", name="Ether", decimals=18, limit_reference_price=Decimal(3000))
+    factories.currency("ETH", limit_reference_price=Decimal(3000))
     trusted(user, to=SimulatedChain("ETH").wallet_address("external"), currency="ETH")
     assert error(post(client_for(user), user))["code"] == "address_cooldown"  # BTC: not in the book
 

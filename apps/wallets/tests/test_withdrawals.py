@@ -13,21 +13,22 @@ from rest_framework.test import APIClient
 
 from apps.accounts import services as account_services
 from apps.accounts.tests.conftest import totp_code
-from apps.accounts.tests.factories import PASSWORD, UserFactory
 from apps.kyc.models import Submission
 from apps.wallets import deposits, ledger, withdrawals
-from apps.wallets.models import Account, Currency, Withdrawal, WithdrawalAddress
+from apps.wallets.models import Account, Withdrawal, WithdrawalAddress
 from apps.wallets.reconciliation import reconcile
 from apps.wallets.simchain import SimulatedChain
 from apps.wallets.verification import verify_ledger
+from tests import factories
+from tests.factories import PASSWORD, UserFactory
 
 W = Withdrawal.Status
 
 
 def make_btc():
-    return Currency.objects.create(
-        code="BTC", name="Bitcoin", decimals=8, confirmations=2, withdrawal_fee=Decimal("0.0002"),
-        min_withdrawal=Decimal("0.001"), auto_approve_limit=Decimal("0.5"), limit_reference_price=Decimal(60000),
+    return factories.currency(
+        "BTC", confirmations=2, withdrawal_fee=Decimal("0.0002"), min_withdrawal=Decimal("0.001"),
+        auto_approve_limit=Decimal("0.5"), limit_reference_price=Decimal(60000),
     )  # fmt: skip
 
 
@@ -89,7 +90,8 @@ def btc(db):
 
 
 @pytest.fixture
-def trader(btc):
+def withdrawer(btc):
+    """A user who may withdraw: KYC level 2 and 2FA, 1 BTC deposited, the test address trusted."""
     user = verified_user()
     fund(user)
     trusted(user)
@@ -103,15 +105,15 @@ def post(client, user, **body):
 
 
 @pytest.mark.django_db
-def test_a_small_withdrawal_goes_out_and_confirms(trader, btc):
-    client = client_for(trader)
-    response = post(client, trader)
+def test_a_small_withdrawal_goes_out_and_confirms(withdrawer, btc):
+    client = client_for(withdrawer)
+    response = post(client, withdrawer)
     assert response.status_code == 201 and response.json()["status"] == "approved"
-    assert balances(trader, btc) == (Decimal("0.8998"), Decimal("0.1002"))  # amount + fee held
+    assert balances(withdrawer, btc) == (Decimal("0.8998"), Decimal("0.1002"))  # amount + fee held
     assert withdrawals.send_approved() == {"sent": 1, "waiting": 0, "failed": 0, "halted": 0}
     withdrawal = Withdrawal.objects.get()
     assert withdrawal.status == W.SENT and withdrawal.txid
-    assert balances(trader, btc) == (Decimal("0.8998"), 0)
+    assert balances(withdrawer, btc) == (Decimal("0.8998"), 0)
     fees = ledger.system_account(Account.Kind.FEES, btc)
     fees.refresh_from_db()
     assert fees.available == Decimal("0.0002")
@@ -124,8 +126,8 @@ def test_a_small_withdrawal_goes_out_and_confirms(trader, btc):
 
 
 @pytest.mark.django_db
-def test_a_large_withdrawal_waits_for_staff_review(trader, btc):
-    response = post(client_for(trader), trader, amount="0.6")
+def test_a_large_withdrawal_waits_for_staff_review(withdrawer, btc):
+    response = post(client_for(withdrawer), withdrawer, amount="0.6")
     assert response.json()["status"] == "review"
     assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 0, "halted": 0}
     staff = UserFactory(is_staff=True)
@@ -150,19 +152,19 @@ def test_a_large_withdrawal_waits_for_staff_review(trader, btc):
         ({"otp_code": ""}, 400, "invalid_request"),
     ],
 )
-def test_bad_requests_are_refused_and_change_nothing(trader, btc, body, status, code):
-    before = balances(trader, btc)
-    response = post(client_for(trader), trader, **body)
+def test_bad_requests_are_refused_and_change_nothing(withdrawer, btc, body, status, code):
+    before = balances(withdrawer, btc)
+    response = post(client_for(withdrawer), withdrawer, **body)
     assert response.status_code == status, response.content
     assert response.json()["error"]["code"] == code
-    assert Withdrawal.objects.count() == 0 and balances(trader, btc) == before
+    assert Withdrawal.objects.count() == 0 and balances(withdrawer, btc) == before
 
 
 @pytest.mark.django_db
-def test_a_used_code_is_refused(trader, btc):
-    client, code = client_for(trader), code_for(trader)
-    assert post(client, trader, otp_code=code).status_code == 201
-    again = post(client, trader, otp_code=code)
+def test_a_used_code_is_refused(withdrawer, btc):
+    client, code = client_for(withdrawer), code_for(withdrawer)
+    assert post(client, withdrawer, otp_code=code).status_code == 201
+    again = post(client, withdrawer, otp_code=code)
     assert again.status_code == 400 and again.json()["error"]["code"] == "invalid_otp"
 
 
@@ -191,13 +193,13 @@ def test_the_daily_limit_of_the_level_applies(btc):
 
 
 @pytest.mark.django_db
-def test_cancel_before_sending_releases_the_hold(trader, btc):
-    client = client_for(trader)
-    created = post(client, trader).json()
+def test_cancel_before_sending_releases_the_hold(withdrawer, btc):
+    client = client_for(withdrawer)
+    created = post(client, withdrawer).json()
     response = client.post(f"/api/v1/withdrawals/{created['id']}/cancel")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
-    assert balances(trader, btc) == (Decimal(1), 0)
-    sent = post(client, trader, otp_code="backupaaa1").json()
+    assert balances(withdrawer, btc) == (Decimal(1), 0)
+    sent = post(client, withdrawer, otp_code="backupaaa1").json()
     withdrawals.send_approved()
     refused = client.post(f"/api/v1/withdrawals/{sent['id']}/cancel")
     assert refused.status_code == 409
@@ -207,8 +209,8 @@ def test_cancel_before_sending_releases_the_hold(trader, btc):
 
 
 @pytest.mark.django_db
-def test_an_empty_hot_wallet_makes_withdrawals_wait_never_go_short(trader, btc):
-    post(client_for(trader), trader)
+def test_an_empty_hot_wallet_makes_withdrawals_wait_never_go_short(withdrawer, btc):
+    post(client_for(withdrawer), withdrawer)
     chain = SimulatedChain("BTC")
     hot, cold = ledger.system_account(Account.Kind.HOT, btc), ledger.system_account(Account.Kind.COLD, btc)
     # Custody moves everything to cold (ledger and chain together).
@@ -262,9 +264,9 @@ def test_two_withdrawals_racing_for_one_balance():
 
 
 @pytest.mark.django_db
-def test_a_send_that_dies_half_way_leaves_nothing_and_the_retry_sends_once(trader, btc, monkeypatch):
+def test_a_send_that_dies_half_way_leaves_nothing_and_the_retry_sends_once(withdrawer, btc, monkeypatch):
     """Fault injection: the process dies after the chain send, before the ledger posting."""
-    post(client_for(trader), trader)
+    post(client_for(withdrawer), withdrawer)
     real_consume = ledger.consume
 
     def die(**kwargs):
@@ -306,9 +308,9 @@ def test_superusers_inject_deposits_from_the_admin(btc):
 
 
 @pytest.mark.django_db
-def test_a_node_timeout_leaves_the_withdrawal_to_retry_not_failed(trader, btc, monkeypatch):
-    client = client_for(trader)
-    created = post(client, trader).json()
+def test_a_node_timeout_leaves_the_withdrawal_to_retry_not_failed(withdrawer, btc, monkeypatch):
+    client = client_for(withdrawer)
+    created = post(client, withdrawer).json()
     real_send = SimulatedChain.send
 
     def timeout(self, **kwargs):
@@ -319,7 +321,7 @@ def test_a_node_timeout_leaves_the_withdrawal_to_retry_not_failed(trader, btc, m
         withdrawals.send_approved()
     withdrawal = Withdrawal.objects.get()
     assert withdrawal.status == W.APPROVED and withdrawal.send_started_at is not None
-    assert balances(trader, btc)[1] == Decimal("0.1002")  # still held
+    assert balances(withdrawer, btc)[1] == Decimal("0.1002")  # still held
     refused = client.post(f"/api/v1/withdrawals/{created['id']}/cancel")
     assert refused.status_code == 409  # the coins may be on their way
     monkeypatch.setattr(SimulatedChain, "send", real_send)
@@ -329,10 +331,10 @@ def test_a_node_timeout_leaves_the_withdrawal_to_retry_not_failed(trader, btc, m
 
 
 @pytest.mark.django_db
-def test_a_send_the_node_refuses_fails_and_gives_the_money_back(trader, btc, monkeypatch):
+def test_a_send_the_node_refuses_fails_and_gives_the_money_back(withdrawer, btc, monkeypatch):
     from apps.wallets.chain import ChainRejected
 
-    post(client_for(trader), trader)
+    post(client_for(withdrawer), withdrawer)
 
     def refuse(self, **kwargs):
         raise ChainRejected("address blacklisted by the node")
@@ -341,21 +343,21 @@ def test_a_send_the_node_refuses_fails_and_gives_the_money_back(trader, btc, mon
     assert withdrawals.send_approved() == {"sent": 0, "waiting": 0, "failed": 1, "halted": 0}
     withdrawal = Withdrawal.objects.get()
     assert withdrawal.status == W.FAILED and "blacklisted" in withdrawal.failure_reason
-    assert balances(trader, btc) == (Decimal(1), 0)
+    assert balances(withdrawer, btc) == (Decimal(1), 0)
     assert verify_ledger() == []
 
 
 @pytest.mark.django_db
-def test_a_withdrawal_retried_with_its_idempotency_key_is_made_once(trader, btc):
-    client = client_for(trader)
-    body = {"currency": "BTC", "amount": "0.1", "address": address(), "otp_code": code_for(trader)}
+def test_a_withdrawal_retried_with_its_idempotency_key_is_made_once(withdrawer, btc):
+    client = client_for(withdrawer)
+    body = {"currency": "BTC", "amount": "0.1", "address": address(), "otp_code": code_for(withdrawer)}
     first = client.post("/api/v1/withdrawals", body, format="json", HTTP_IDEMPOTENCY_KEY="w-1")
     assert first.status_code == 201
     # The retry carries the same (now used) TOTP code: it is answered from the first request.
     again = client.post("/api/v1/withdrawals", body, format="json", HTTP_IDEMPOTENCY_KEY="w-1")
     assert (again.status_code, again.json(), again["Idempotent-Replayed"]) == (201, first.json(), "true")
-    assert Withdrawal.objects.filter(user=trader).count() == 1
-    assert balances(trader, btc) == (Decimal("0.8998"), Decimal("0.1002"))  # amount and fee held once
+    assert Withdrawal.objects.filter(user=withdrawer).count() == 1
+    assert balances(withdrawer, btc) == (Decimal("0.8998"), Decimal("0.1002"))  # amount and fee held once
     other = client.post("/api/v1/withdrawals", body | {"amount": "0.2"}, format="json", HTTP_IDEMPOTENCY_KEY="w-1")
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
     assert verify_ledger() == []
