@@ -100,8 +100,12 @@ test: $(STAMP)
 
 # `make test-fast`: the tests that start no process (not marked `subprocess`, docs/testing.md), on the
 # test database of the previous run when there is one (--reuse-db; new migrations are still applied).
+# Two pytest-xdist workers (the machine's two cores), each on a test database and a Redis database of
+# its own (conftest.py); a module's tests stay on one worker (--dist loadfile).
+TEST_FAST_WORKERS ?= 2
 test-fast: $(STAMP)
-	$(DEVSTACK) exec --redis-db $(TEST_REDIS_DB) -- $(PY) -m pytest -m "not subprocess" --reuse-db $(PYTEST_ARGS)
+	$(DEVSTACK) exec --redis-db $(TEST_REDIS_DB) -- $(PY) -m pytest -m "not subprocess" --reuse-db \
+		-n $(TEST_FAST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

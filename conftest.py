@@ -1,5 +1,6 @@
 """Suite-wide fixtures. The suite runs against real PostgreSQL and Redis (`make test` starts them)."""
 
+import os
 import subprocess
 
 import pytest
@@ -12,6 +13,26 @@ pytest_plugins = ["tests.fixtures", "apps.matching.testing"]
 # A test that uses one of these fixtures starts processes of its own: live_env hands child processes
 # the test database (web_server, MatcherProcess, the web pool... all build on it); browser is Chromium.
 PROCESS_FIXTURES = frozenset({"live_env", "browser"})
+
+
+# `make test-fast` runs on two pytest-xdist workers. Each gets a Redis database of its own: the suite
+# empties its database at the start and tests clear keys (streams, book caches, rate limits) that the
+# other worker's tests would be using. The first keeps REDIS_URL's (1 under make), the others take 3,
+# 4, ... (0 is `make run`'s, 2 `make bench`'s). PostgreSQL needs nothing: pytest-django gives each
+# worker its own test database (test_<name>_gw0, _gw1), and advisory locks are per database.
+XDIST_EXTRA_REDIS_DATABASES = range(3, 16)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    url = os.environ.get("REDIS_URL", "")
+    base, _, db = url.rpartition("/")
+    if not (base and db.isdigit()):
+        raise pytest.UsageError(f"parallel tests need REDIS_URL ending in /<database>, not {url!r}")
+    if len(specs) > 1 + len(XDIST_EXTRA_REDIS_DATABASES):
+        raise pytest.UsageError("more xdist workers than Redis databases to give them")
+    for spec, number in zip(specs, [int(db), *XDIST_EXTRA_REDIS_DATABASES], strict=False):
+        spec.env["REDIS_URL"] = f"{base}/{number}"
 
 
 @pytest.hookimpl(tryfirst=True)
