@@ -391,6 +391,8 @@ KYC_MINIMUM_AGE = 18
 # Rejected submissions' files are deleted this many days after the decision (GDPR: keep no longer
 # than needed); the data rows stay for the audit trail.
 KYC_REJECTED_RETENTION_DAYS = env.int("KYC_REJECTED_RETENTION_DAYS", default=90)
+# The review target: the admin dashboard shows the oldest pending case's age against it.
+KYC_REVIEW_TARGET_HOURS = env.float("KYC_REVIEW_TARGET_HOURS", default=24)
 # What each level allows. Withdrawal limits are per rolling 24 h, in KYC_LIMIT_CURRENCY.
 KYC_LIMIT_CURRENCY = "USDT"
 KYC_LEVELS = {

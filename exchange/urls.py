@@ -3,9 +3,9 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from apps.accounts.admin_site import ExchangeAdminSite, ExchangeOTPAdminSite
 from apps.kyc import views as kyc_views
 from apps.site import views as site_views
+from apps.site.admin_site import ExchangeAdminSite, ExchangeOTPAdminSite
 
 # Order entry first: Django tries the patterns in turn on every request, and no other app's path
 # starts with "orders" (a third of URL resolution's CPU for POST /orders when it came sixth).
@@ -24,7 +24,8 @@ if settings.EXCHANGE_SANDBOX:
     # `not_found`, like any other) and it is absent from the OpenAPI schema.
     api_v1.append(path("", include("apps.sandbox.urls")))
 
-# Staff enter a TOTP code with their password (django-otp's admin site); logins are rate-limited.
+# Staff enter a TOTP code with their password (django-otp's admin site); logins are rate-limited; the
+# index is the dashboard of each role (apps.site.admin_site).
 admin.site.__class__ = ExchangeOTPAdminSite if settings.ADMIN_REQUIRE_OTP else ExchangeAdminSite
 
 urlpatterns = [

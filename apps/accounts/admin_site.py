@@ -1,9 +1,8 @@
-"""The admin site: OTP required for staff (django-otp), and a brute-force limit on its login."""
+"""The admin login's brute-force limit. The admin site itself (OTP required for staff, the dashboard,
+the navigation by role) is apps.site.admin_site, above every app whose figures it shows."""
 
 from django.conf import settings
-from django.contrib.admin import AdminSite
 from django.template.response import TemplateResponse
-from django_otp.admin import OTPAdminSite
 
 from apps.accounts import throttling
 from apps.accounts.net import address_key
@@ -23,11 +22,3 @@ class RateLimitedLoginMixin:
                 response["Retry-After"] = str(int(state.retry_after + 0.999))
                 return response
         return super().login(request, extra_context)
-
-
-class ExchangeOTPAdminSite(RateLimitedLoginMixin, OTPAdminSite):
-    pass
-
-
-class ExchangeAdminSite(RateLimitedLoginMixin, AdminSite):
-    """Development only (ADMIN_REQUIRE_OTP=false needs DEBUG on)."""

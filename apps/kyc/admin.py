@@ -36,8 +36,9 @@ class DocumentInline(admin.TabularInline):
             return "—"
         url = reverse("kyc-document", args=[obj.pk])
         if obj.content_type.startswith("image/"):
-            image = '<a href="{}" target="_blank"><img src="{}" style="max-height:240px;max-width:360px"></a>'
-            return format_html(image, url, url)
+            # A thumbnail that fits the inline table (static/css/admin.css); the link opens the file.
+            image = '<a class="kyc-preview" href="{}" target="_blank"><img src="{}" alt="{}"></a>'
+            return format_html(image, url, url, obj.get_kind_display())
         return format_html('<a href="{}" target="_blank">Open PDF</a>', url)
 
     def get_formset(self, request, obj=None, **kwargs):

@@ -86,7 +86,10 @@ class Submission(models.Model):
     files_purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "KYC case"
         ordering = ["created_at", "id"]
+        # The queue's order (open cases first, oldest first) and the dashboard's decisions of the day.
+        indexes = [models.Index(fields=["decided_at", "created_at", "id"], name="kyc_submission_queue")]
         constraints = [
             models.UniqueConstraint(
                 fields=["user"],
@@ -125,6 +128,7 @@ class Document(models.Model):
     sha256 = models.CharField(max_length=64)
 
     class Meta:
+        verbose_name = "KYC document"
         constraints = [models.UniqueConstraint(fields=["submission", "kind"], name="kyc_one_document_per_kind")]
 
     def __str__(self) -> str:

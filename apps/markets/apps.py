@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class MarketsConfig(AppConfig):
@@ -12,5 +13,9 @@ class MarketsConfig(AppConfig):
             consumers,  # noqa: F401 - registers the book, trades and ticker channels
             signals,
         )
+        from apps.markets.roles import ensure_trading_group
 
         signals.connect()
+        # Every app's post_migrate, not only this one's: orders' and trades' permissions (apps above)
+        # are created after markets' signal has gone.
+        post_migrate.connect(ensure_trading_group, dispatch_uid="markets.roles")

@@ -15,7 +15,15 @@ from apps.core.fields import format_in_precision, format_time
 from apps.markets import book as market_book
 from apps.markets import registry
 from apps.markets.exceptions import UnknownMarket
-from apps.markets.models import CANDLE_INTERVALS, Candle, Market, decimals_of, interval_start, is_halted
+from apps.markets.models import (
+    CANDLE_INTERVALS,
+    KILL_SWITCH,
+    Candle,
+    Market,
+    decimals_of,
+    interval_start,
+    is_halted,
+)
 
 
 def markets():
@@ -116,3 +124,16 @@ def ticker(market: Market, now: datetime | None = None) -> dict:
         "change_24h": change,
         "status": "halted" if is_halted(status, reason, until, now) else "trading",
     }
+
+
+def market_statuses(now: datetime | None = None) -> dict:
+    """Every market's status for the admin dashboard, one query: {markets: [{id, symbol, status,
+    status_reason, halted_until, halted}], halted: the halted ones, kill_switch: whether the kill
+    switch is engaged (a market halted with its reason)}. `halted` is the status at `now` (a circuit
+    breaker halt whose cool-down has ended no longer counts)."""
+    now = now or timezone.now()
+    rows = list(Market.objects.order_by("symbol").values("id", "symbol", "status", "status_reason", "halted_until"))
+    for row in rows:
+        row["halted"] = is_halted(row["status"], row["status_reason"], row["halted_until"], now)
+    halted = [row for row in rows if row["halted"]]
+    return {"markets": rows, "halted": halted, "kill_switch": any(r["status_reason"] == KILL_SWITCH for r in halted)}

@@ -42,3 +42,19 @@ def send_many(symbol: str, commands: list[tuple[str, int]], client=None) -> None
     for op, order_id in commands:
         pipe.xadd(key, {"op": op, "id": order_id})
     pipe.execute()
+
+
+def waiting_commands(symbols: list[str]) -> dict[str, int] | None:
+    """Commands in each market's stream not yet applied, in one round trip (the matcher trims its
+    stream to the last applied entry after each batch, so the length minus that entry waits; a stream
+    no matcher has read yet counts every entry at most one short). None when Redis is unreachable."""
+    if not symbols:
+        return {}
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for symbol in symbols:
+            pipe.xlen(stream_key(symbol))
+        lengths = pipe.execute()
+    except redis.RedisError:
+        return None
+    return {symbol: max(0, length - 1) for symbol, length in zip(symbols, lengths, strict=True)}

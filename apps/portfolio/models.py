@@ -53,6 +53,7 @@ class Snapshot(models.Model):
     taken_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "portfolio snapshot"
         constraints = [models.UniqueConstraint(fields=["user", "date"], name="portfolio_one_snapshot_per_day")]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ def test_seed_demo_is_idempotent_and_prints_working_credentials(settings, tmp_pa
     assert first == second
     User = get_user_model()
     passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
-    assert set(passwords) == {"admin", "carol", "alice", "bob"}
+    assert set(passwords) == {"admin", "carol", "dave", "erin", "alice", "bob"}
     for username, password in passwords.items():
         assert f"{username} / {password}" in first
         assert User.objects.get(username=username).check_password(password)
@@ -26,6 +26,15 @@ def test_seed_demo_is_idempotent_and_prints_working_credentials(settings, tmp_pa
     assert User.objects.get(username="bob").tier == "pro"
     carol = User.objects.get(username="carol")
     assert carol.is_staff and not carol.is_superuser and carol.has_perm("kyc.review_submission")
+    dave, erin = User.objects.get(username="dave"), User.objects.get(username="erin")
+    assert dave.is_staff and not dave.is_superuser and dave.has_perm("wallets.change_custodytransfer")
+    assert not dave.has_perm("kyc.view_submission") and not dave.has_perm("markets.use_kill_switch")
+    assert erin.is_staff and not erin.is_superuser and erin.has_perm("markets.use_kill_switch")
+    assert not erin.has_perm("wallets.view_withdrawal") and not erin.has_perm("kyc.view_submission")
+    assert [g.name for g in dave.groups.all()] == ["Treasury"] and [g.name for g in erin.groups.all()] == [
+        "Trading operations"
+    ]
+    assert "treasury             dave / " in first and "trading operations   erin / " in first
     from apps.kyc.selectors import submissions_for
 
     assert [s.status for s in submissions_for(User.objects.get(username="alice"))] == ["pending"]

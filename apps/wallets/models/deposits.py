@@ -14,6 +14,7 @@ class DepositAddress(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "deposit addresses"
         constraints = [models.UniqueConstraint(fields=["user", "currency"], name="wallets_one_deposit_address")]
 
     def __str__(self) -> str:

@@ -92,6 +92,7 @@ class Account(models.Model):
     locked = models.DecimalField(default=0, **AMOUNT)
 
     class Meta:
+        verbose_name = "ledger account"
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "currency"], condition=Q(kind="user"), name="wallets_one_user_account_per_currency"
@@ -139,6 +140,7 @@ class Transaction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = "ledger transaction"
         indexes = [models.Index(fields=["reference_type", "reference_id"])]
 
     def __str__(self) -> str:
@@ -163,7 +165,8 @@ class Entry(models.Model):
     amount = models.DecimalField(**AMOUNT, help_text="Credit-positive.")
 
     class Meta:
-        verbose_name_plural = "entries"
+        verbose_name = "ledger entry"
+        verbose_name_plural = "ledger entries"
         indexes = [models.Index(fields=["account", "id"], name="wallets_entry_account_id")]
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="wallets_entry_not_zero")]
 

@@ -65,6 +65,7 @@ class WithdrawalAddress(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True, help_text="When a 2FA code confirmed it.")
 
     class Meta:
+        verbose_name_plural = "withdrawal addresses"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["user", "currency", "address"], name="wallets_one_withdrawal_address")

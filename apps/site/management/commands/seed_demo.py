@@ -1,4 +1,5 @@
-"""Idempotent demo data for `make run`: an admin and two traders whose credentials are printed.
+"""Idempotent demo data for `make run`: an admin, three staff (compliance, treasury, trading operations)
+and two traders, whose credentials are printed.
 
 Passwords are generated on first run and kept in var/demo-credentials.json (git-ignored, mode 600),
 so every run prints the right ones. It lives in the site app, above the apps whose rows it creates
@@ -25,17 +26,28 @@ from apps.kyc.roles import COMPLIANCE_GROUP, ensure_compliance_group
 from apps.kyc.selectors import submissions_for
 from apps.markets import services as market_services
 from apps.markets.models import Market
+from apps.markets.roles import TRADING_GROUP, ensure_trading_group
 from apps.wallets import ledger
 from apps.wallets.models import Account, Currency, Transaction
+from apps.wallets.roles import TREASURY_GROUP, ensure_treasury_group
 
 DEMO_USERS = [
     # username, email, tier, staff
     ("admin", "admin@exchange.local", "institutional", True),
     ("carol", "carol@exchange.local", "basic", True),  # compliance reviewer (not a superuser)
+    ("dave", "dave@exchange.local", "basic", True),  # treasury
+    ("erin", "erin@exchange.local", "basic", True),  # trading operations
     ("alice", "alice@exchange.local", "basic", False),
     ("bob", "bob@exchange.local", "pro", False),
 ]
-ROLES = {"admin": "admin (superuser)", "carol": "compliance reviewer"}
+ROLES = {"admin": "admin (superuser)", "carol": "compliance reviewer", "dave": "treasury",
+         "erin": "trading operations"}  # fmt: skip
+# Each staff role's group, created and kept in step by its owning app after every migrate.
+STAFF_GROUPS = {
+    "carol": (COMPLIANCE_GROUP, ensure_compliance_group),
+    "dave": (TREASURY_GROUP, ensure_treasury_group),
+    "erin": (TRADING_GROUP, ensure_trading_group),
+}
 
 
 class Command(BaseCommand):
@@ -78,9 +90,10 @@ class Command(BaseCommand):
         user.is_staff = staff
         user.is_superuser = username == "admin"
         user.save()
-        if username == "carol":
-            ensure_compliance_group()
-            user.groups.add(Group.objects.get(name=COMPLIANCE_GROUP))
+        if username in STAFF_GROUPS:
+            group, ensure = STAFF_GROUPS[username]
+            ensure()
+            user.groups.add(Group.objects.get(name=group))
         return password
 
     def _ensure_currencies(self) -> None:
