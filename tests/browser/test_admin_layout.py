@@ -1,0 +1,76 @@
+"""The admin at 1,280 px (issue 23, item 4): no page scrolls sideways, the KYC case's document
+previews included, and the dashboard's charts render. Chromium against the real web server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from PIL import Image
+
+from apps.accounts.tests.conftest import totp_code
+from apps.kyc import services as kyc_services
+from tests import factories
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+WIDTH = 1280
+
+
+def picture(size) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 210, 220)).save(buffer, "JPEG")
+    return SimpleUploadedFile("document.jpg", buffer.getvalue(), content_type="image/jpeg")
+
+
+def test_no_admin_page_scrolls_sideways_at_1280_px(browser, web_server, market, artifacts, settings):
+    admin = factories.user(username="layout-admin", is_staff=True, is_superuser=True)
+    device = TOTPDevice.objects.create(user=admin, name="phone", confirmed=True)
+    # A phone camera's picture, far wider than the page, and a long unbroken hash beside it.
+    case = kyc_services.submit(
+        user=factories.user(username="layout-applicant"),
+        data={"full_name": "Layout Case", "date_of_birth": dt.date(1990, 5, 17), "country": "NL",
+              "document_type": "passport", "document_number": "L1"},
+        files={"document_front": picture((4000, 3000)), "selfie": picture((3000, 4000))},
+    )  # fmt: skip
+    context = browser.new_context(base_url=web_server.base_url, viewport={"width": WIDTH, "height": 900})
+    errors = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto("/admin/login/")
+        page.fill("#id_username", admin.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        # django-otp's form asks for the device once it knows the user has one.
+        page.select_option("select[name=otp_device]", device.persistent_id)
+        page.fill("#id_password", PASSWORD)
+        page.fill("input[name=otp_token]", totp_code(device))
+        page.click("input[type=submit]")
+        page.wait_for_url("**/admin/")
+        assert page.locator("#dashboard svg.dashboard-chart").count() >= 1
+        page.screenshot(path=str(artifacts / "admin-dashboard-superuser.png"), full_page=True)
+        paths = ["/admin/", f"/admin/kyc/submission/{case.pk}/change/"]
+        paths += sorted(set(page.eval_on_selector_all("#content-main a.section, #content-main th a",
+                                                      "links => links.map(a => a.getAttribute('href'))")))  # fmt: skip
+        wide = []
+        for path in paths:
+            page.goto(path)
+            page.wait_for_load_state("load")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > WIDTH:
+                wide.append((path, width))
+        page.goto(f"/admin/kyc/submission/{case.pk}/change/")
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(artifacts / "admin-kyc-case-1280.png"), full_page=True)
+        thumbnails = page.eval_on_selector_all(".kyc-preview img", "imgs => imgs.map(i => [i.naturalWidth, i.width])")
+        assert len(thumbnails) == 2 and all(natural > 0 and shown <= 220 for natural, shown in thumbnails)
+    finally:
+        context.close()
+        for document in case.documents.all():
+            document.file.delete(save=False)
+    assert wide == [], f"pages wider than {WIDTH} px: {wide}"
+    assert errors == []
