@@ -81,8 +81,10 @@ def treasury(now) -> dict:
         hot.append({
             **row,
             "url": link("wallets_account_changelist", kind__exact="hot", currency=code),
-            "chart": charts.band([*history.get(code, []), (now, row["balance"])], row["hot_min"], row["hot_target"],
-                                 row["hot_max"], f"{code} hot wallet over the last day", day_ago, now),
+            # Drawn from the runs of the last day; none without a run (nothing to look at).
+            "chart": charts.band([*history[code], (now, row["balance"])], row["hot_min"], row["hot_target"],
+                                 row["hot_max"], f"{code} hot wallet over the last day", day_ago, now)
+            if history.get(code) else None,
             "breaker": breakers.get(code, "unknown"),
             "currency_url": link("wallets_currency_change", code),
         })  # fmt: skip

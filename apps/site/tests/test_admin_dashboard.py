@@ -77,7 +77,8 @@ def test_treasury_sees_wallets_and_no_kyc(seeded):
     assert ">3</a>" in hot and "(1 to 10, within)" in hot  # 3 BTC in the band 1-10
     assert "hot 0.5" in hot  # the latest run: ledger hot 3, chain 2.5
     assert "mismatch" in html
-    assert html.count('class="dashboard-chart"') == 3  # BTC, ETH and USDT over the last day
+    assert html.count('class="dashboard-chart"') == 2  # BTC and USDT over the last day (ETH: no run)
+    assert "no reconciliation run in the last day" in html
     assert section_names(html) == ["Treasury"]
 
 
