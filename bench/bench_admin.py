@@ -7,8 +7,10 @@ commit) with 1,000,000 orders on three markets (BTC-USDT 60 %, ETH-USDT 25 %, ET
 1,000 users, 70 % filled, 20 % cancelled, 10 % open; 1,000,000 trades between those orders; and
 1,000,000 ledger entries, the two legs of 500,000 balanced transactions between the USDT hot wallet
 and the users' USDT accounts (each account's entries summing to zero, as its balance of 0 says);
-then VACUUM ANALYZE, as autovacuum would leave a live table. A superuser's session with a verified
-OTP device (a session row as the OTP login writes it) is sent by wrk as a cookie.
+then VACUUM ANALYZE, as autovacuum would leave a live table. For comparison, the COUNT(*) over each
+table that Django's stock paginator runs on every page (median of three, in this process). A
+superuser's session with a verified OTP device (a session row as the OTP login writes it) is sent
+by wrk as a cookie.
 
 For each list: the first page, page 100 (OFFSET 9,900) and a filtered first page (orders of one
 status, cancelled: 200,000 rows; trades of one market, ETH-BTC: 150,000; entries of one system
@@ -57,6 +59,7 @@ def _measure(settings_dict) -> list[Figure]:
     figures = [Figure("admin seed: orders + trades + entries", ORDERS + TRADES + ENTRIES, "rows"),
                Figure("admin seed time", time.perf_counter() - started, "s")]  # fmt: skip
     print(f"  (bench_admin: loaded in {figures[1].value:.0f} s)", flush=True)
+    figures += _stock_counts()
     cookie = _staff_session()
     pages = {
         "orders": ("/admin/orders/order/", "status__exact=cancelled"),
@@ -98,6 +101,24 @@ def _pages(database: str, static_root: str, cookie: str, pages: dict) -> list[Fi
                     Figure(f"admin {name} {label}, {CONNECTIONS} conns / floor", 100 * busy.rate / floor.rate,
                            "% of floor"),
                 ]  # fmt: skip
+    return figures
+
+
+def _stock_counts() -> list[Figure]:
+    """What Django's stock paginator runs on each of these pages: COUNT(*) over the table (the
+    median of three, after VACUUM: an index-only scan where the visibility map allows)."""
+    from django.db import connection
+
+    figures = []
+    with connection.cursor() as cursor:
+        for table in ("orders_order", "trades_trade", "wallets_entry"):
+            times = []
+            for _ in range(3):
+                started = time.perf_counter()
+                cursor.execute(f"SELECT count(*) FROM {table}")
+                cursor.fetchone()
+                times.append((time.perf_counter() - started) * 1000)
+            figures.append(Figure(f"stock COUNT(*) over {table}", sorted(times)[1], "ms"))
     return figures
 
 
