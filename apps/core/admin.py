@@ -146,3 +146,5 @@ class AuditEventAdmin(LargeTableAdmin, ReadOnlyModelAdmin):
     list_filter = ("target_type",)
     list_select_related = ("actor",)
     id_search_fields = ("id",)
+    user_search_fields = ("actor",)
+    search_help_text = "An event's id, or a username (what they did)."
