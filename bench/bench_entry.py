@@ -89,9 +89,12 @@ def run() -> list[Figure]:
     return in_throwaway_database(_measure)
 
 
-def _wrk(url: str, script: str, seconds: float, connections: int = CONNECTIONS, args: tuple[str, ...] = ()) -> WrkRun:
+def _wrk(
+    url: str, script: str, seconds: float, connections: int = CONNECTIONS, args: tuple[str, ...] = (),
+    threads: int = THREADS,
+) -> WrkRun:  # fmt: skip
     """One wrk run; raises on any failed request."""
-    command = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency",
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency",
                "-s", str(SCRIPTS / script), url, "--", *args]  # fmt: skip
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()

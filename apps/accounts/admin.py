@@ -5,6 +5,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from apps.accounts import services
 from apps.accounts.models import ApiKey, User
+from apps.core.admin import LargeTableAdmin
 
 
 @admin.register(User)
@@ -38,9 +39,16 @@ admin.site.unregister(OutstandingToken)
 
 
 @admin.register(OutstandingToken)
-class OutstandingTokenAdmin(BaseOutstandingTokenAdmin):
+class OutstandingTokenAdmin(LargeTableAdmin, BaseOutstandingTokenAdmin):
     """simplejwt's list of issued refresh tokens without the tokens themselves: staff could
-    otherwise copy one and act as its user."""
+    otherwise copy one and act as its user. A row per login, without bound: newest first, found by
+    a user's id (its index) or the exact jti (unique)."""
+
+    ordering = ("-id",)
+    id_search_fields = ("user_id",)
+    exact_search_fields = ("jti",)
+    user_search_fields = ("user",)
+    search_help_text = "A user's id or username, or a token's exact jti."
 
     def get_fields(self, request, obj=None):
         return ["jti", "user", "created_at", "expires_at"]

@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from apps.core import audit
+from apps.core.admin import LargeTablePaginator
 from apps.core.exceptions import DomainError
 from apps.kyc import services
 from apps.kyc.models import Document, Submission
@@ -106,7 +107,11 @@ class SubmissionAdmin(admin.ModelAdmin):
     )  # fmt: skip
     search_fields = ("full_name", "document_number", "user__username", "user__email")
     list_select_related = ("user", "reviewer")
-    date_hierarchy = "created_at"
+    # A case per user: no full count, no facet counts, no date drill-down (its year and month links
+    # group the whole table); the queue's own order (open cases first) is kept.
+    paginator = LargeTablePaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     inlines = [DocumentInline]
     actions = ["claim", "release", "approve", "reject", "request_resubmission"]
     fieldsets = (

@@ -77,6 +77,9 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at", "-id"], name="orders_user_recent"),
             models.Index(fields=["user", "market", "-created_at", "-id"], name="orders_user_market_recent"),
+            # The admin's list filters, newest first (apps/orders/admin.py): a page is an index scan.
+            models.Index(fields=["status", "-id"], name="orders_status_recent"),
+            models.Index(fields=["market", "-id"], name="orders_market_recent"),
             # The open-orders limit counts a user's open orders on a market: a small partial index.
             models.Index(
                 fields=["user", "market"], name="orders_user_open", condition=Q(status__in=["new", "partially_filled"])

@@ -6,6 +6,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from apps.core.admin import LargeTableAdmin
 from apps.core.exceptions import DomainError
 from apps.wallets import custody, deposits, halts, reconciliation, withdrawals
 from apps.wallets.models import (
@@ -105,23 +106,68 @@ class EntryInline(admin.TabularInline):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyAdmin):
+class TransactionAdmin(LargeTableAdmin, ReadOnlyAdmin):
+    """Newest first; found by id or by idempotency key (unique, so indexed). No filter by kind: no
+    index leads on it, and the ledger is not indexed for the admin's sake (every posting pays)."""
+
     list_display = ("id", "created_at", "kind", "reference_type", "reference_id", "idempotency_key")
-    list_filter = ("kind",)
-    search_fields = ("idempotency_key", "reference_id")
+    id_search_fields = ("id",)
+    exact_search_fields = ("idempotency_key",)
+    search_help_text = "A transaction's id, or its exact idempotency key."
     inlines = [EntryInline]
 
 
+class SystemAccountFilter(admin.SimpleListFilter):
+    """The exchange's own accounts (hot, cold, fees, in transit: a few per currency), whose entries
+    the (account, id) index serves; a user's account is found by its id (`?account=<id>`)."""
+
+    title = "system account"
+    parameter_name = "account"
+
+    def lookups(self, request, model_admin):
+        accounts = Account.objects.exclude(kind=Account.Kind.USER).order_by("currency_id", "kind")
+        return [(str(a.pk), f"{a.currency_id} {a.get_kind_display()}") for a in accounts]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(account_id=int(value))
+
+
+@admin.register(Entry)
+class EntryAdmin(LargeTableAdmin, ReadOnlyAdmin):
+    """The ledger's entries, newest first. By account through the (account, id) index (the filter,
+    or `?account=<id>` for a user's), by transaction through its foreign key's index (a number in
+    the search box: the entry with that id and the entries of the transaction with that id)."""
+
+    list_display = ("id", "transaction", "account", "currency", "bucket", "amount")
+    list_filter = (SystemAccountFilter,)
+    list_select_related = ("transaction", "account__user", "currency")
+    id_search_fields = ("id", "transaction_id")
+    search_help_text = "An entry's id, or a transaction's id (its entries)."
+
+
 @admin.register(Hold)
-class HoldAdmin(ReadOnlyAdmin):
+class HoldAdmin(LargeTableAdmin, ReadOnlyAdmin):
+    """One hold per order and withdrawal. Filtered by owner type (it leads the one-hold-per-owner
+    index); not by status, which changes with every fill and is kept out of the indexes so that
+    those updates stay HOT (migration 0012)."""
+
     list_display = ("id", "account", "owner_type", "owner_id", "amount", "status", "created_at")
-    list_filter = ("status", "owner_type")
+    list_filter = ("owner_type",)
+    list_select_related = ("account__user",)
+    id_search_fields = ("id", "account_id")
+    search_help_text = "A hold's id, or an account's id (its holds)."
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ReadOnlyAdmin):
+class ReconciliationRunAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ("started_at", "trigger", "ok", "mismatch_count")
-    list_filter = ("ok", "trigger")
+    list_filter = ("ok", "trigger")  # a run every few minutes: tens of thousands of rows a year
+    id_search_fields = ("id",)
     fields = ("started_at", "finished_at", "trigger", "ok", "figures_table", "mismatch_list")
     readonly_fields = fields
     actions = ["run_now"]
@@ -169,12 +215,18 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(ReadOnlyAdmin):
-    """Withdrawals over the auto-approval limit wait here for staff review."""
+class WithdrawalAdmin(LargeTableAdmin, ReadOnlyAdmin):
+    """Withdrawals over the auto-approval limit wait here for staff review. Newest first; status and
+    currency are indexed; a number finds a withdrawal by id or a user's withdrawals, a text one by
+    its txid."""
 
     list_display = ("id", "created_at", "user", "currency", "amount", "fee", "status", "address", "reviewed_by")
     list_filter = ("status", "currency")
-    search_fields = ("user__username", "address", "txid")
+    list_select_related = ("user", "currency", "reviewed_by")
+    id_search_fields = ("id", "user_id")
+    exact_search_fields = ("txid",)
+    user_search_fields = ("user",)
+    search_help_text = "A withdrawal's id, a user's id or username, or an exact txid."
     actions = ["approve", "reject"]
 
     def has_change_permission(self, request, obj=None):
@@ -212,8 +264,13 @@ class CustodyTransferAdmin(WithdrawalAdmin):
     """Sweeps and refills. A refill is approved by someone other than whoever requested it."""
 
     list_display = ("id", "created_at", "currency", "direction", "amount", "status", "requested_by", "approved_by")
+    # Sweeps and refills are a few a day per currency: filters without indexes of their own scan little.
     list_filter = ("direction", "status", "currency")
-    search_fields = ("txid",)
+    list_select_related = ("currency", "requested_by", "approved_by")
+    id_search_fields = ("id",)
+    exact_search_fields = ("txid",)
+    user_search_fields = ()
+    search_help_text = "A transfer's id or its exact txid."
     actions = ["approve_refill"]
 
     def has_change_permission(self, request, obj=None):
@@ -264,10 +321,17 @@ class DepositAddressAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Deposit)
-class DepositAdmin(ReadOnlyAdmin):
+class DepositAdmin(LargeTableAdmin, ReadOnlyAdmin):
+    """Newest first; status ((status, -id), migration 0014) and currency are indexed; a number finds
+    a deposit by id or a user's deposits, a text one by its txid."""
+
     list_display = ("id", "detected_at", "user", "currency", "amount", "confirmations", "status", "txid")
     list_filter = ("status", "currency")
-    search_fields = ("txid", "address", "user__username")
+    list_select_related = ("user", "currency")
+    id_search_fields = ("id", "user_id")
+    exact_search_fields = ("txid",)
+    user_search_fields = ("user",)
+    search_help_text = "A deposit's id, a user's id or username, or an exact txid."
 
 
 @admin.register(WithdrawalAddress)

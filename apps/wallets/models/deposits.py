@@ -40,6 +40,9 @@ class Deposit(models.Model):
 
     class Meta:
         ordering = ["-detected_at", "-id"]
+        # The admin's status filter, newest first, and its txid search (apps/wallets/admin.py).
+        indexes = [models.Index(fields=["status", "-id"], name="wallets_deposit_status_recent"),
+                   models.Index(fields=["txid"], name="wallets_deposit_txid")]  # fmt: skip
         constraints = [
             models.UniqueConstraint(fields=["currency", "txid", "output_index"], name="wallets_deposit_once"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="wallets_deposit_positive"),

@@ -42,6 +42,7 @@ class Withdrawal(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["txid"], name="wallets_withdrawal_txid")]  # the admin's txid search
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0) & Q(fee__gte=0), name="wallets_withdrawal_amounts")
         ]
