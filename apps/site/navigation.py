@@ -9,7 +9,8 @@ SECTIONS = [
     ("Treasury", "treasury", [
         ("wallets", "withdrawal"), ("wallets", "custodytransfer"), ("wallets", "reconciliationrun"),
         ("wallets", "currency"), ("wallets", "deposit"), ("wallets", "depositaddress"),
-        ("wallets", "withdrawaladdress"), ("wallets", "account"), ("wallets", "transaction"), ("wallets", "hold"),
+        ("wallets", "withdrawaladdress"), ("wallets", "account"), ("wallets", "transaction"), ("wallets", "entry"),
+        ("wallets", "hold"),
     ]),
     ("Trading", "trading", [
         ("markets", "market"), ("orders", "order"), ("trades", "trade"), ("portfolio", "position"),

@@ -17,6 +17,7 @@ TREASURY_PERMISSIONS = [
     ("wallets", "view_withdrawaladdress"),
     ("wallets", "view_account"),
     ("wallets", "view_transaction"),
+    ("wallets", "view_entry"),
     ("wallets", "view_hold"),
 ]
 

@@ -171,20 +171,27 @@ def test_the_order_list_pages_newest_first_and_its_filters_work(staff_client, ro
     assert sorted(o.pk for o in mine.result_list) == sorted(o.pk for o in orders[:3])
 
 
-def test_the_order_list_uses_the_index_of_its_filters(staff_client, rows):
-    """EXPLAIN of the list's page query under each filter names an index, not a sequential scan."""
-    with CaptureQueriesContext(connection) as queries:
-        staff_client.get(f"/admin/orders/order/?market__id__exact={rows['orders'][0].market_id}")
-        staff_client.get("/admin/orders/order/?status__exact=filled")
-    pages = [q["sql"] for q in queries if q["sql"].startswith('SELECT "orders_order"."id"')
-             and q["sql"].endswith('ORDER BY "orders_order"."id" DESC')]  # fmt: skip
-    assert len(pages) == 2
+def test_the_order_list_filters_have_an_index_led_by_their_column_and_newest_first(staff_client, rows):
+    """Each filter of the order list is served by an index whose first column is the filter's and whose
+    second is the id, descending (the list's order): page 1 of a filtered list is an index range scan,
+    whatever the table holds. Read from the catalogue, not from a plan (a tiny test table's plan is the
+    planner's whim)."""
+    from django.contrib import admin
+
+    from apps.orders.models import Order
+
+    filters = [f if isinstance(f, str) else f[0] for f in admin.site._registry[Order].list_filter]
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: ask whether an index can serve it
-        for sql in pages:
-            cursor.execute("EXPLAIN " + sql)
-            plan = "\n".join(r[0] for r in cursor.fetchall())
-            assert "orders_market_recent" in plan or "orders_status_recent" in plan, plan
+        cursor.execute(
+            "SELECT a1.attname, a2.attname, (i.indoption[1] & 1) = 1 FROM pg_index i "
+            "JOIN pg_attribute a1 ON a1.attrelid = i.indrelid AND a1.attnum = i.indkey[0] "
+            "JOIN pg_attribute a2 ON a2.attrelid = i.indrelid AND a2.attnum = i.indkey[1] "
+            "WHERE i.indrelid = 'orders_order'::regclass AND i.indnatts >= 2 AND i.indpred IS NULL"
+        )
+        led = {(first, second, descending) for first, second, descending in cursor.fetchall()}
+    for name in filters:
+        column = Order._meta.get_field(name).column
+        assert (column, "id", True) in led, (name, led)
 
 
 def test_the_trade_list_finds_an_orders_fills_and_filters_by_market(staff_client, rows):
