@@ -101,6 +101,12 @@ def _pages(database: str, static_root: str, cookie: str, pages: dict) -> list[Fi
                     Figure(f"admin {name} {label}, {CONNECTIONS} conns / floor", 100 * busy.rate / floor.rate,
                            "% of floor"),
                 ]  # fmt: skip
+        # The dashboard (the admin's index: every role's panel for a superuser) beside those tables.
+        _check(web, cookie, "/admin/", marker='id="dashboard"')
+        _wrk(url, "admin.lua", WARMUP, 1, (cookie, "/admin/"), threads=1)
+        alone = _wrk(url, "admin.lua", SECONDS, 1, (cookie, "/admin/"), threads=1)
+        figures += [Figure("admin dashboard (superuser), 1 conn p50", alone.p50_ms, "ms"),
+                    Figure("admin dashboard (superuser), 1 conn p99", alone.p99_ms, "ms")]  # fmt: skip
     return figures
 
 
@@ -122,13 +128,15 @@ def _stock_counts() -> list[Figure]:
     return figures
 
 
-def _check(web: WebProcess, cookie: str, target: str) -> None:
-    """One request before wrk's: a full page of rows."""
+def _check(web: WebProcess, cookie: str, target: str, marker: str = "result_list") -> None:
+    """One request before wrk's: the page answers, and a list shows a full page of rows."""
     response = httpx.get(f"http://127.0.0.1:{web.port}{target}", headers={"Cookie": cookie}, timeout=60)
-    if response.status_code != 200 or "result_list" not in response.text:
+    if response.status_code != 200 or marker not in response.text:
         web.log.seek(0)
         log = web.log.read().decode(errors="replace")[-3000:]
         raise RuntimeError(f"GET {target}: {response.status_code} {response.text[:300]}\n{log}")
+    if marker != "result_list":
+        return
     rows = response.text.split('id="result_list"', 1)[1].split("</table>", 1)[0].count("<tr")
     if rows < 101:  # the head's row and a page of 100
         raise RuntimeError(f"GET {target}: {rows - 1} rows")
