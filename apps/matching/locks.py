@@ -53,7 +53,7 @@ class TransactionLocks:
     connection would take them again (advisory locks are re-entrant)."""
 
     def connect(self) -> None:
-        pass
+        pass  # nothing to open: the locks live on the caller's connection
 
     def try_lock(self, market_id: int) -> bool:
         with connection.cursor() as cursor:

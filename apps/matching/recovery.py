@@ -12,12 +12,14 @@ from __future__ import annotations
 import gc
 import logging
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
 from apps.core import money
 from apps.markets import book as market_book
+from apps.markets import streams
 from apps.markets.models import Market
 from apps.matching import grid
 from apps.matching.engine import Engine
@@ -72,12 +74,12 @@ class Recovery:
     sweep, and the orders and accounts each batch needs."""
 
     market: Market
+    key: str  # the market's order stream
+    redis: Any
+    gate: Gate
     ctx: MarketContext
     accounts: dict[tuple[int, str], int]
     owners: dict[int, tuple[int, str]]
-
-    def resend(self, commands: list[tuple[str, int]]) -> None:
-        raise NotImplementedError  # the runner writes to its stream (apps.matching.worker)
 
     def recover(self) -> None:
         """Rebuild the engine from PostgreSQL: the open orders in priority order and the cursor.
@@ -180,7 +182,7 @@ class Recovery:
         if sync and sync[0] == "resume":
             self._send_sync(sync)
         if commands:
-            self.resend(commands)
+            streams.send_many(self.market.symbol, commands, client=self.redis)
             logger.warning("%s: re-sent %d commands that never reached the stream", self.market.symbol, len(commands))
         if sync and sync[0] == "halt":
             self._send_sync(sync)

@@ -117,10 +117,6 @@ class MarketRunner(Recovery):
             self.redis.xadd(self.key, {"op": "resume", "id": 0, "by": "cooldown"})
             self.resume_sent_at = now
 
-    def resend(self, commands: list[tuple[str, int]]) -> None:
-        """Commands that never reached the stream (`sweep`), again, in one round trip."""
-        streams.send_many(self.market.symbol, commands, client=self.redis)
-
     # --- One batch ---------------------------------------------------------------------------------------
 
     def prepare(self, entries: list[tuple[str, dict]]) -> Prepared:
