@@ -181,6 +181,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Dates and times as staff read them (with seconds, 24-hour, UTC): exchange/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["exchange.formats"]
 
 # --- Static files -------------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -5,7 +5,8 @@ them: Django's admin runs `SELECT COUNT(*)` for the page links and again for the
 each on such a table. `LargeTableAdmin` shows no total (`show_full_result_count = False`), pages
 with `LargeTablePaginator` (an estimate, or a count capped at CAP rows: below), orders by the
 primary key (page 1 is an index scan), shows no facet counts, and searches by exact ids only
-(Django's `=id` search is `UPPER(id::text) = ...`, a scan of the whole table).
+(Django's `=id` search is `UPPER(id::text) = ...`, a scan of the whole table). Its rows are
+rendered by `apps.core.admin_rows`, the same HTML as Django's at a fraction of the CPU.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class LargeTableAdmin(admin.ModelAdmin):
     regard to case through the users' unique index on lower(username))."""
 
     paginator = LargeTablePaginator
+    change_list_template = "admin/large_change_list.html"  # rows by apps.core.admin_rows
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # facet counts are COUNTs over the filtered table
     ordering = ("-id",)
