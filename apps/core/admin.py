@@ -64,6 +64,22 @@ class LargeTablePaginator(Paginator):
             return ApproximateCount(estimate, f"about {number_format(_rounded(estimate), force_grouping=True)}")
         return ApproximateCount(self.cap + 1, f"more than {number_format(self.cap, force_grouping=True)}")
 
+    def page(self, number):
+        """A page past the first in two steps: the ids of its rows (`SELECT id ... OFFSET n LIMIT
+        100`, which walks only the index the list's order uses), then those rows with their joins
+        (`WHERE id IN (...)`, in the same order). One query would join every row it skips: the
+        user and the market of 9,900 orders before page 100's."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        queryset = self.object_list
+        if bottom == 0 or not hasattr(queryset, "values_list"):
+            return super().page(number)
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = list(queryset.values_list("pk", flat=True)[bottom:top])
+        return self._get_page(queryset.filter(pk__in=ids), number, self)
+
     @staticmethod
     def _estimate(queryset) -> int | None:
         connection = connections[queryset.db]

@@ -6,7 +6,7 @@ from prometheus_client import REGISTRY
 class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
-    verbose_name = "Core"
+    verbose_name = "Audit"  # its section in the admin (apps.site.navigation)
 
     def ready(self):
         # Imported once the app registry is ready (Django's start-up order): these modules import models.

@@ -5,7 +5,7 @@ from django.db.models.signals import post_migrate
 class KycConfig(AppConfig):
     name = "apps.kyc"
     label = "kyc"
-    verbose_name = "KYC"
+    verbose_name = "Compliance"  # its section in the admin (apps.site.navigation)
 
     def ready(self):
         # Imported once the app registry is ready (Django's start-up order): these modules import models.

@@ -5,7 +5,7 @@ from django.db.models.signals import post_migrate
 class MarketsConfig(AppConfig):
     name = "apps.markets"
     label = "markets"
-    verbose_name = "Markets"
+    verbose_name = "Trading"  # its section in the admin (apps.site.navigation)
 
     def ready(self):
         # Imported once the app registry is ready (Django's start-up order): these modules import models.

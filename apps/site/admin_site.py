@@ -15,11 +15,13 @@ class ExchangeAdminMixin:
     index_template = "admin/exchange/index.html"
 
     def get_app_list(self, request, app_label=None):
-        """The sidebar and the index: sections by role (apps.site.navigation). An app's own page
-        (/admin/<app_label>/, the breadcrumbs' middle link) keeps Django's grouping."""
-        if app_label is not None:
-            return super().get_app_list(request, app_label)
-        return navigation.sections(self._build_app_dict(request))
+        """The sidebar and the index: sections by role (apps.site.navigation). An app's page
+        (/admin/<app_label>/, the breadcrumbs' middle link, named after its section by the app's
+        verbose name) shows the section the app's models are in: /admin/orders/ is "Trading"."""
+        sections = navigation.sections(self._build_app_dict(request))
+        if app_label is None:
+            return sections
+        return [section for section in sections if app_label in section["app_labels"]]
 
     def index(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "dashboard": dashboard.build(request)}

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
+
 # (section, css slug, [(app_label, model name), ...]) in the order they are shown.
 SECTIONS = [
     ("Compliance", "compliance", [("kyc", "submission")]),
@@ -43,25 +45,28 @@ def sections(app_dict: dict) -> list[dict]:
     result = []
     placed = set()
     for name, slug, keys in SECTIONS:
-        models = []
+        models, labels = [], []
         for key in keys:
             model = by_key.get(key)
             if model is not None:
                 placed.add(key)
                 models.append({**model, "name": NAMES.get(key, model["name"])})
+                labels.append(key[0])
         if models:
-            result.append(_section(name, slug, models))
-    rest = [model for key, model in sorted(by_key.items()) if key not in placed]
+            result.append(_section(name, slug, models, labels))
+    rest = [(key, model) for key, model in sorted(by_key.items()) if key not in placed]
     if rest:
-        result.append(_section("Other", "other", rest))
+        result.append(_section("Other", "other", [model for _, model in rest], [key[0] for key, _ in rest]))
     return result
 
 
-def _section(name: str, slug: str, models: list[dict]) -> dict:
+def _section(name: str, slug: str, models: list[dict], app_labels: list[str]) -> dict:
+    labels = list(dict.fromkeys(app_labels))
     return {
         "name": name,
         "app_label": slug,
-        "app_url": models[0].get("admin_url") or "#",
+        "app_labels": labels,  # the apps whose page (/admin/<app_label>/) shows this section
+        "app_url": reverse("admin:app_list", kwargs={"app_label": labels[0]}),
         "has_module_perms": True,
         "models": models,
     }

@@ -87,11 +87,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyAdmin):
+class AccountAdmin(LargeTableAdmin, ReadOnlyAdmin):
+    """One account per user and currency (millions with the users): no count, newest first. The
+    filters are served by the system accounts' unique (kind, currency) index or match a large share
+    of the rows (a user account, a currency), which the primary key's order reaches at once."""
+
     list_display = ("id", "kind", "user", "currency", "available", "locked")
     list_filter = ("kind", "currency")
-    search_fields = ("user__username", "user__email")
     list_select_related = ("user", "currency")
+    id_search_fields = ("id",)
+    user_search_fields = ("user",)
+    search_help_text = "An account's id, or a username (their accounts)."
 
 
 class EntryInline(admin.TabularInline):

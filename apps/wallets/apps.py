@@ -5,7 +5,7 @@ from django.db.models.signals import post_migrate
 class WalletsConfig(AppConfig):
     name = "apps.wallets"
     label = "wallets"
-    verbose_name = "Wallets and ledger"
+    verbose_name = "Treasury"  # its section in the admin (apps.site.navigation)
 
     def ready(self):
         # Here, not at the top: metrics imports the models, which cannot load before the registry is ready.

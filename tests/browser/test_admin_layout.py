@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from PIL import Image
 
 from apps.accounts.tests.conftest import totp_code
 from apps.kyc import services as kyc_services
 from apps.site.tests.admin_fixtures import staff
+from apps.trades.models import Trade
 from tests import factories
 from tests.factories import PASSWORD
 
@@ -69,6 +72,13 @@ def test_no_admin_page_scrolls_sideways_at_1280_px(browser, web_server, market, 
               "document_type": "passport", "document_number": "L1"},
         files={"document_front": picture((4000, 3000)), "selfie": picture((3000, 4000))},
     )  # fmt: skip
+    # A row in the lists of trading: orders (resting and filled), a trade, their holds and entries.
+    buyer, seller = factories.funded_trader(usdt="1000"), factories.funded_trader(btc="1")
+    bid = factories.place(buyer, side="buy", type="limit", price="100.00", quantity="0.5000")
+    ask = factories.place(seller, side="sell", type="limit", price="200.00", quantity="0.2500")
+    Trade.objects.create(market=market, price=Decimal(150), quantity=Decimal("0.01"), quote_quantity=Decimal("1.5"),
+                         taker_side="buy", buy_order=bid, sell_order=ask, buyer=buyer, seller=seller,
+                         buyer_fee=Decimal(0), seller_fee=Decimal(0), created_at=timezone.now())  # fmt: skip
     context = browser.new_context(base_url=web_server.base_url, viewport={"width": WIDTH, "height": 900})
     errors = []
     try:
@@ -77,16 +87,32 @@ def test_no_admin_page_scrolls_sideways_at_1280_px(browser, web_server, market, 
         page.reload()
         assert page.locator("#dashboard svg.dashboard-chart").count() >= 1
         page.screenshot(path=str(artifacts / "admin-dashboard-superuser.png"), full_page=True)
-        paths = ["/admin/", f"/admin/kyc/submission/{case.pk}/change/"]
-        paths += sorted(set(page.eval_on_selector_all("#content-main a.section, #content-main th a",
-                                                      "links => links.map(a => a.getAttribute('href'))")))  # fmt: skip
-        wide = []
-        for path in paths:
+        # The index, every section's page and list, and from each list its first row's page and its
+        # add form: every kind of admin page there is.
+        lists = sorted(set(page.eval_on_selector_all("#content-main a.section, #content-main th a",
+                                                     "links => links.map(a => a.getAttribute('href'))")))  # fmt: skip
+        wide, seen = [], set()
+
+        def measure(path):
+            if path in seen:
+                return
+            seen.add(path)
             page.goto(path)
             page.wait_for_load_state("load")
             width = page.evaluate("document.documentElement.scrollWidth")
             if width > WIDTH:
                 wide.append((path, width))
+
+        more = []
+        for path in ["/admin/", f"/admin/kyc/submission/{case.pk}/change/", *lists]:
+            measure(path)
+            if path in lists:
+                more += page.eval_on_selector_all("#result_list tbody tr:first-child th a, a.addlink",
+                                                  "links => links.map(a => a.getAttribute('href'))")  # fmt: skip
+        for path in more:
+            measure(path)
+        # The index, 5 sections, 25 lists, 13 rows' pages (the other lists are empty here), 7 add forms.
+        assert len(seen) >= 50, sorted(seen)
         page.goto(f"/admin/kyc/submission/{case.pk}/change/")
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(artifacts / "admin-kyc-case-1280.png"), full_page=True)

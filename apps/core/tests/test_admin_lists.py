@@ -22,6 +22,7 @@ LISTS = {
     "trades": ("/admin/trades/trade/", "trades_trade"),
     "ledger entries": ("/admin/wallets/entry/", "wallets_entry"),
     "ledger transactions": ("/admin/wallets/transaction/", "wallets_transaction"),
+    "ledger accounts": ("/admin/wallets/account/", "wallets_account"),
     "holds": ("/admin/wallets/hold/", "wallets_hold"),
     "deposits": ("/admin/wallets/deposit/", "wallets_deposit"),
     "withdrawals": ("/admin/wallets/withdrawal/", "wallets_withdrawal"),
@@ -91,6 +92,20 @@ def test_without_statistics_an_unfiltered_list_says_more_than_the_cap():
         stale = cursor.fetchone()[0] <= 5
     if stale:
         assert str(paginator.count) == "more than 5" and paginator.num_pages == 3
+
+
+def test_a_later_page_reads_its_ids_first_then_its_rows_in_the_same_order():
+    events(7)
+    queryset = AuditEvent.objects.select_related("actor").order_by("-id")
+    with CaptureQueriesContext(connection) as queries:
+        page = list(SmallCap(queryset, 3).page(2).object_list)
+    assert [e.pk for e in page] == [e.pk for e in queryset[3:6]]
+    offsets = [q["sql"] for q in queries if "OFFSET" in q["sql"]]
+    assert len(offsets) == 1 and "JOIN" not in offsets[0], offsets  # the skipped rows are not joined
+    assert any("IN (" in q["sql"] and "JOIN" in q["sql"] for q in queries)
+    with CaptureQueriesContext(connection) as queries:
+        assert len(SmallCap(queryset, 3).page(1).object_list) == 3
+    assert not [q for q in queries if "OFFSET" in q["sql"]]
 
 
 def test_estimates_are_rounded_to_two_figures():

@@ -134,9 +134,49 @@ def test_the_dashboard_queries_are_bounded(seeded, django_assert_max_num_queries
 
 def test_sections_group_models_by_role_and_rename_third_party_ones():
     model = {"object_name": "TOTPDevice", "name": "TOTP devices", "admin_url": "/admin/otp_totp/totpdevice/"}
-    stray = {"object_name": "Thing", "name": "Things", "admin_url": "/admin/x/thing/"}
-    result = navigation.sections({"otp_totp": {"models": [model]}, "x": {"models": [stray]}})
+    stray = {"object_name": "Thing", "name": "Things", "admin_url": "/admin/wallets/thing/"}
+    result = navigation.sections({"otp_totp": {"models": [model]}, "wallets": {"models": [stray]}})
     assert [(s["name"], [m["name"] for m in s["models"]]) for s in result] == [
         ("Users and access", ["Authenticator apps (TOTP)"]),
         ("Other", ["Things"]),
     ]
+    assert [s["app_url"] for s in result] == ["/admin/otp_totp/", "/admin/wallets/"]
+
+
+@pytest.mark.parametrize(
+    ("app_page", "section", "lists"),
+    [
+        ("/admin/orders/", "Trading", ["/admin/markets/market/", "/admin/orders/order/", "/admin/trades/trade/"]),
+        ("/admin/markets/", "Trading", ["/admin/portfolio/snapshot/"]),
+        ("/admin/wallets/", "Treasury", ["/admin/wallets/withdrawal/", "/admin/wallets/entry/"]),
+        ("/admin/otp_totp/", "Users and access", ["/admin/accounts/user/", "/admin/auth/group/"]),
+        ("/admin/auth/", "Users and access", ["/admin/otp_static/staticdevice/"]),
+        ("/admin/core/", "Audit", ["/admin/core/auditevent/"]),
+        ("/admin/kyc/", "Compliance", ["/admin/kyc/submission/"]),
+    ],
+)
+def test_an_apps_page_is_its_section(seeded, app_page, section, lists):
+    """The breadcrumbs' middle link (/admin/<app>/) shows the app's section, under its name."""
+    html = admin_client(staff("superuser")).get(app_page).content.decode()
+    assert f"<title>{section} administration" in html
+    assert section_names(html).count(section) == 1
+    for href in lists:
+        assert f'href="{href}"' in html
+
+
+def test_breadcrumbs_name_the_section_not_the_package(seeded):
+    client = admin_client(staff("superuser"))
+    for path, section in (("/admin/orders/order/", "Trading"), ("/admin/otp_totp/totpdevice/", "Users and access"),
+                          ("/admin/token_blacklist/outstandingtoken/", "Users and access"),
+                          ("/admin/wallets/withdrawal/", "Treasury")):  # fmt: skip
+        html = client.get(path).content.decode()
+        breadcrumbs = html.split('class="breadcrumbs"', 1)[1].split("</div>", 1)[0]
+        assert f">{section}</a>" in breadcrumbs, (path, breadcrumbs)
+        assert "OTP_" not in breadcrumbs and "Token Blacklist" not in breadcrumbs
+
+
+def test_a_role_cannot_open_another_roles_section(seeded):
+    client = admin_client(seeded["carol"])  # compliance: KYC cases and the audit log
+    assert client.get("/admin/kyc/").status_code == 200 and client.get("/admin/core/").status_code == 200
+    for page in ("/admin/wallets/", "/admin/orders/", "/admin/markets/", "/admin/accounts/", "/admin/auth/"):
+        assert client.get(page).status_code == 404, page
