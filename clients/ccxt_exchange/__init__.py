@@ -1,0 +1,6 @@
+"""A ccxt exchange class for this exchange (issue 24; docs/ccxt.md): `djex` (ccxt.Exchange) and, for
+asyncio, `clients.ccxt_exchange.async_support.djex` (ccxt.async_support.Exchange)."""
+
+from clients.ccxt_exchange.sync import djex
+
+__all__ = ["djex"]

@@ -1,0 +1,142 @@
+"""The ccxt class for asyncio (`ccxt.async_support.Exchange`): `sync.py` with `await`. Keep the two
+in step (tests/test_ccxt_exchange.py runs ccxt's tests against both)."""
+
+from __future__ import annotations
+
+import ccxt
+import ccxt.async_support
+
+from clients.ccxt_exchange.common import PAGE_LIMIT, Common, ImplicitAPI
+
+
+class djex(Common, ImplicitAPI, ccxt.async_support.Exchange):
+    async def fetch_time(self, params={}):  # noqa: B006 - ccxt's signatures throughout
+        return self.safe_integer(await self.publicGetTime(params), "epoch_ms")
+
+    async def fetch_status(self, params={}):  # noqa: B006
+        """`ok` while GET /readyz answers (PostgreSQL and Redis reachable), else `maintenance`."""
+        try:
+            answer = await self.rootGetReadyz(params)
+            status = "ok"
+        except ccxt.ExchangeError as error:
+            answer, status = str(error), "maintenance"
+        return {"status": status, "updated": self.milliseconds(), "eta": None, "url": None, "info": answer}
+
+    async def fetch_markets(self, params={}):  # noqa: B006
+        return [self.parse_market(market) for market in await self.publicGetMarkets(params)]
+
+    async def fetch_trading_fees(self, params={}):  # noqa: B006
+        fees = [self.parse_trading_fee(market) for market in await self.publicGetMarkets(params)]
+        return self.index_by(fees, "symbol")
+
+    async def fetch_trading_fee(self, symbol, params={}):  # noqa: B006
+        return (await self.fetch_trading_fees(params))[self.symbol(symbol)]
+
+    async def fetch_ticker(self, symbol, params={}):  # noqa: B006
+        await self.load_markets()
+        market = self.market(symbol)
+        return self.parse_ticker(await self.publicGetMarketsSymbolTicker(self.extend({"symbol": market["id"]}, params)),
+                                 market)  # fmt: skip
+
+    async def fetch_tickers(self, symbols=None, params={}):  # noqa: B006
+        await self.load_markets()
+        symbols = self.market_symbols(symbols) or self.symbols
+        return {symbol: await self.fetch_ticker(symbol, params) for symbol in symbols}
+
+    async def fetch_order_book(self, symbol, limit=None, params={}):  # noqa: B006
+        await self.load_markets()
+        market = self.market(symbol)
+        request = {"symbol": market["id"]}
+        if limit is not None:
+            request["depth"] = limit
+        book = await self.publicGetMarketsSymbolBook(self.extend(request, params))
+        result = self.parse_order_book(book, market["symbol"], self.parse8601(self.safe_string(book, "time")))
+        result["nonce"] = self.safe_integer(book, "sequence")
+        return result
+
+    async def fetch_trades(self, symbol, since=None, limit=None, params={}):  # noqa: B006
+        await self.load_markets()
+        market = self.market(symbol)
+        request = {"symbol": market["id"], "limit": min(limit or PAGE_LIMIT, PAGE_LIMIT)}
+        trades = await self.publicGetMarketsSymbolTrades(self.extend(request, params))
+        return self.parse_trades(trades, market, since, limit)
+
+    async def fetch_ohlcv(self, symbol, timeframe="1m", since=None, limit=None, params={}):  # noqa: B006
+        await self.load_markets()
+        market = self.market(symbol)
+        request = {"symbol": market["id"], "interval": self.safe_string(self.timeframes, timeframe, timeframe),
+                   "limit": min(limit or 100, 1000)}  # fmt: skip
+        candles = await self.publicGetMarketsSymbolCandles(self.extend(request, params))
+        return self.parse_ohlcvs(candles, market, timeframe, since, limit)
+
+    async def fetch_balance(self, params={}):  # noqa: B006
+        return self.parse_balance(await self.privateGetWallets(params))
+
+    async def create_order(self, symbol, type, side, amount, price=None, params={}):  # noqa: B006
+        await self.load_markets()
+        market = self.market(symbol)
+        answer = await self.privatePostOrders(self.order_request(symbol, type, side, amount, price, params))
+        return self.parse_order(answer, market)
+
+    async def cancel_order(self, id, symbol=None, params={}):  # noqa: B006
+        await self.load_markets()
+        return self.parse_order(await self.privateDeleteOrdersId(self.extend({"id": id}, params)))
+
+    async def cancel_all_orders(self, symbol=None, params={}):  # noqa: B006
+        """Every open order of `symbol` (or all): the API answers how many it is cancelling."""
+        await self.load_markets()
+        request = {} if symbol is None else {"symbol": self.market_id(symbol)}
+        return [self.safe_order({"info": await self.privateDeleteOrders(self.extend(request, params))})]
+
+    async def fetch_order(self, id, symbol=None, params={}):  # noqa: B006
+        await self.load_markets()
+        return self.parse_order(await self.privateGetOrdersId(self.extend({"id": id}, params)))
+
+    async def _orders(self, status, symbol, since, limit, params):
+        await self.load_markets()
+        market = None if symbol is None else self.market(symbol)
+        page = await self.privateGetOrders(self.extend(self.order_list_request(status, symbol, limit), params))
+        return self.parse_orders(page["results"], market, since, limit)
+
+    async def fetch_open_orders(self, symbol=None, since=None, limit=None, params={}):  # noqa: B006
+        return await self._orders("open", symbol, since, limit, params)
+
+    async def fetch_closed_orders(self, symbol=None, since=None, limit=None, params={}):  # noqa: B006
+        return await self._orders("closed", symbol, since, limit, params)
+
+    async def fetch_orders(self, symbol=None, since=None, limit=None, params={}):  # noqa: B006
+        return await self._orders("all", symbol, since, limit, params)
+
+    async def fetch_my_trades(self, symbol=None, since=None, limit=None, params={}):  # noqa: B006
+        await self.load_markets()
+        market = None if symbol is None else self.market(symbol)
+        request = {"limit": min(limit or PAGE_LIMIT, PAGE_LIMIT)}
+        if market is not None:
+            request["symbol"] = market["id"]
+        page = await self.privateGetTrades(self.extend(request, params))
+        return self.parse_trades(page["results"], market, since, limit)
+
+    async def _transfers(self, endpoint, code, since, limit, params):
+        await self.load_markets()
+        currency = None if code is None else self.currency(code)
+        page = await endpoint(self.extend({"limit": min(limit or PAGE_LIMIT, PAGE_LIMIT)}, params))
+        return self.parse_transactions(page["results"], currency, since, limit)
+
+    async def fetch_deposits(self, code=None, since=None, limit=None, params={}):  # noqa: B006
+        return await self._transfers(self.privateGetDeposits, code, since, limit, params)
+
+    async def fetch_withdrawals(self, code=None, since=None, limit=None, params={}):  # noqa: B006
+        return await self._transfers(self.privateGetWithdrawals, code, since, limit, params)
+
+    async def fetch_deposit_address(self, code, params={}):  # noqa: B006
+        await self.load_markets()
+        currency = self.currency(code)
+        answer = await self.privateGetWalletsCurrencyDepositAddress(self.extend({"currency": currency["id"]}, params))
+        return self.parse_deposit_address(answer, currency)
+
+    async def withdraw(self, code, amount, address, tag=None, params={}):  # noqa: B006
+        """`params["otp_code"]`: the account's current TOTP code (withdrawals need two-factor)."""
+        await self.load_markets()
+        currency = self.currency(code)
+        request = {"currency": currency["id"], "amount": self.currency_to_precision(code, amount), "address": address}
+        return self.parse_transaction(await self.privatePostWithdrawals(self.extend(request, params)), currency)
