@@ -92,7 +92,8 @@ class BookView(APIView):
             "symbol": serializers.CharField(), "sequence": serializers.IntegerField(),
             "bids": serializers.ListField(child=serializers.ListField(child=serializers.CharField())),
             "asks": serializers.ListField(child=serializers.ListField(child=serializers.CharField())),
-            "checksum": serializers.IntegerField()})},
+            "checksum": serializers.IntegerField(),
+            "time": serializers.DateTimeField(help_text="When the server read the book (its clock, UTC).")})},
         description="From the matcher's cache in Redis; `sequence` lines up with the WebSocket updates. "
         "`checksum`: CRC32 (unsigned) of the first min(depth, 10) asks (lowest first) then as many bids (highest "
         "first), each level as price then quantity with the decimal point removed and leading zeros stripped, "
@@ -107,9 +108,10 @@ class BookView(APIView):
             raise serializers.ValidationError({"depth": [f"Must be an integer from 1 to {limit}."]})
         depth = int(raw)
         book = market_book.snapshot(market.symbol) or {"sequence": 0, "bids": [], "asks": []}
+        read_at = timezone.now()
         bids, asks = book["bids"][:depth], book["asks"][:depth]
         return Response({"symbol": market.symbol, "sequence": book["sequence"], "bids": bids, "asks": asks,
-                         "checksum": market_book.checksum(bids, asks)})  # fmt: skip
+                         "checksum": market_book.checksum(bids, asks), "time": format_time(read_at)})  # fmt: skip
 
 
 class TickerView(APIView):

@@ -77,20 +77,14 @@ ORDER_STATUS = {
     "rejected": "canceled",
     "expired": "canceled",
 }
-TRANSFER_STATUS = {
-    # deposits
-    "detected": "pending",
-    "confirming": "pending",
-    "credited": "ok",
-    # withdrawals
-    "pending": "pending",
+TRANSFER_STATUS = {  # docs/api.md "Trades, portfolio, wallets"
+    "pending": "pending",  # a deposit waiting for confirmations, or a withdrawal not yet decided
+    "credited": "ok",  # a deposit
     "review": "pending",
     "approved": "pending",
-    "sending": "pending",
     "sent": "pending",
     "confirmed": "ok",
     "failed": "failed",
-    "rejected": "rejected",
     "cancelled": "canceled",
 }
 
@@ -305,7 +299,7 @@ class Common:
         timestamp = self.parse8601(self.safe_string(trade, "time"))
         fee = None
         if "fee" in trade:
-            fee = {"cost": self.safe_string(trade, "fee"),
+            fee = {"cost": self.safe_number(trade, "fee"),
                    "currency": self.safe_currency_code(self.safe_string(trade, "fee_currency"))}  # fmt: skip
         public = "taker_side" in trade
         return self.safe_trade({
@@ -321,7 +315,7 @@ class Common:
         market = self.safe_market(self.safe_string(order, "symbol"), market)
         kind = self.safe_string(order, "type")
         timestamp = self.parse8601(self.safe_string(order, "created_at"))
-        fee_cost = self.safe_string(order, "fee")
+        fee_cost = self.safe_number(order, "fee")  # ccxt wants a fee's cost as a number
         return self.safe_order({
             "id": self.safe_string(order, "id"), "clientOrderId": self.safe_string(order, "client_order_id"),
             "timestamp": timestamp, "datetime": self.iso8601(timestamp), "lastTradeTimestamp": None,
