@@ -18,7 +18,9 @@ import importlib
 import time
 from decimal import Decimal
 
+import ccxt
 import pytest
+from ccxt.test.exchange.base import test_order as ccxt_test_order
 
 from apps.accounts import services as account_services
 from apps.orders.selectors import unsettled_count
@@ -75,8 +77,8 @@ def trading(market, live_env, process_log_dir):
         place(trader, side="sell", type="limit", price="100.10", quantity="0.3000")  # open
         place(trader, side="buy", type="limit", price="99.00", quantity="0.0200")  # open
         wait_until_settled()
-        yield {"key": key.api_key.key, "secret": key.secret, "matcher": matcher, "trader": trader,
-               "address": trusted(trader)}  # fmt: skip
+        yield {"key": key.api_key.key, "key_id": key.api_key.pk, "secret": key.secret, "matcher": matcher,
+               "trader": trader, "other": other, "address": trusted(trader)}  # fmt: skip
 
 
 def config(web_server, trading) -> dict:
@@ -106,3 +108,93 @@ def test_ccxts_shipped_tests_pass_sync_and_async(web_server, trading):
             await client.close()
 
     asyncio.run(run_async())
+
+
+def until(fetch, done, timeout: float = 30):
+    """fetch() again until done(result) (the matcher acts after POST /orders answers), within a bound."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = fetch()
+        if done(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+def test_orders_placed_fetched_and_cancelled_through_the_class(web_server, trading):
+    exchange = djex(config(web_server, trading))
+    exchange.load_markets()
+
+    def checked(method, order):  # ccxt's own checks of an order structure
+        ccxt_test_order(exchange, {}, method, order, SYMBOL, exchange.milliseconds())
+
+    resting = exchange.create_order(SYMBOL, "limit", "buy", 0.05, 95, {"clientOrderId": "bot-1", "timeInForce": "GTC"})
+    checked("createOrder", resting)
+    assert resting["status"] == "open" and resting["clientOrderId"] == "bot-1" and resting["price"] == 95
+    fetched = exchange.fetch_order(resting["id"])
+    checked("fetchOrder", fetched)
+    assert fetched["id"] == resting["id"] and fetched["status"] == "open"
+    assert resting["id"] in [o["id"] for o in exchange.fetch_open_orders(SYMBOL)]
+
+    exchange.cancel_order(resting["id"], SYMBOL)
+    cancelled = until(lambda: exchange.fetch_order(resting["id"]), lambda o: o["status"] != "open")
+    assert cancelled["status"] == "canceled" and cancelled["info"]["status"] == "cancelled"
+
+    # A limit sell crossing the other trader's bid (99.90) fills. Her own ask (100.10) would be a
+    # self-trade: another trader's ask at 100.05 goes first, for a market buy by cost and a post-only
+    # buy that would cross it (rejected by the matcher: ccxt's canceled). A stop order waits.
+    crossing = exchange.create_order(SYMBOL, "limit", "sell", 0.1, 99.90)
+    filled = until(lambda: exchange.fetch_order(crossing["id"]), lambda o: o["status"] != "open")
+    checked("fetchOrder", filled)
+    assert filled["status"] == "closed" and filled["filled"] == 0.1 and filled["average"] == 99.90
+    assert filled["fee"]["currency"] == "USDT" and filled["fee"]["cost"] > 0
+    place(trading["other"], side="sell", type="limit", price="100.05", quantity="0.2000")
+    by_cost = exchange.create_order(SYMBOL, "market", "buy", None, None, {"cost": 5})
+    bought = until(lambda: exchange.fetch_order(by_cost["id"]), lambda o: o["status"] != "open")
+    # Whole lots of 0.0001 BTC: 0.0499 for 4.992495 USDT of the 5.
+    assert bought["status"] == "closed" and bought["average"] == 100.05
+    assert bought["filled"] == 0.0499 and bought["cost"] == 4.992495
+    post_only = exchange.create_order(SYMBOL, "limit", "buy", 0.01, 100.05, {"postOnly": True})
+    rejected = until(lambda: exchange.fetch_order(post_only["id"]), lambda o: o["status"] != "open")
+    assert rejected["status"] == "canceled" and rejected["info"]["reason"] == "post_only_would_cross"
+    stop = exchange.create_order(SYMBOL, "limit", "sell", 0.02, 90, {"triggerPrice": 91})
+    assert stop["info"]["type"] == "stop_limit" and stop["triggerPrice"] == 91 and stop["status"] == "open"
+
+    assert exchange.cancel_all_orders(SYMBOL)[0]["info"]["cancelling"] >= 2  # the stop and the two resting ones
+    assert until(lambda: exchange.fetch_open_orders(SYMBOL), lambda orders: not orders) == []
+    assert abs(exchange.fetch_time() - exchange.milliseconds()) < 5000
+    address = exchange.fetch_deposit_address("BTC")
+    assert address["currency"] == "BTC" and address["address"].startswith("sim1")
+
+
+def test_the_apis_errors_are_ccxts_exceptions(web_server, trading):
+    settings = config(web_server, trading)
+    exchange = djex(settings)
+    exchange.load_markets()
+    # ccxt rounds prices and amounts to the market's steps, so the off-step values go in params.
+    with pytest.raises(ccxt.InvalidOrder, match="invalid_price_tick"):
+        exchange.create_order(SYMBOL, "limit", "buy", 0.01, 95, {"price": "95.005"})
+    with pytest.raises(ccxt.InvalidOrder, match="below_min_notional"):
+        exchange.create_order(SYMBOL, "limit", "buy", 0.0001, 95)
+    with pytest.raises(ccxt.BadRequest, match="invalid_request"):
+        exchange.create_order(SYMBOL, "limit", "buy", 0.01, 95, {"time_in_force": "sometimes"})
+    with pytest.raises(ccxt.InsufficientFunds):
+        exchange.create_order(SYMBOL, "limit", "buy", 5000, 95)
+    with pytest.raises(ccxt.BadSymbol):
+        exchange.publicGetMarketsSymbolBook({"symbol": "NOPE-USDT"})
+    with pytest.raises(ccxt.OrderNotFound):
+        exchange.fetch_order("999999999")
+    with pytest.raises(ccxt.AuthenticationError, match="invalid_signature"):
+        djex({**settings, "secret": "not-the-secret"}).fetch_balance()
+    stale = djex(settings)
+    stale.nonce = lambda: stale.milliseconds() - 60_000
+    with pytest.raises(ccxt.InvalidNonce, match="invalid_timestamp"):
+        stale.fetch_balance()
+    replayed = djex(settings)
+    once = replayed.milliseconds()
+    replayed.nonce = lambda: once  # the same request twice: the same signature
+    replayed.fetch_balance()
+    with pytest.raises(ccxt.InvalidNonce, match="replayed_request"):
+        replayed.fetch_balance()
+    account_services.revoke_api_key(user=trading["trader"], api_key_id=trading["key_id"])
+    with pytest.raises(ccxt.AuthenticationError, match="invalid_api_key"):
+        exchange.fetch_balance()
