@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 SYMBOL = "BTC/USDT"
 # ccxt's shipped tests (module ccxt.test.exchange.<sync|async>.test_<name>) and their arguments.
 SHIPPED = [
-    ("load_markets", ()), ("features", ()), ("fetch_order_book", (SYMBOL,)), ("fetch_ticker", (SYMBOL,)),
+    ("load_markets", ()), ("fetch_currencies", ()), ("features", ()), ("fetch_order_book", (SYMBOL,)), ("fetch_ticker", (SYMBOL,)),
     ("fetch_tickers", (SYMBOL,)), ("fetch_trades", (SYMBOL,)), ("fetch_ohlcv", (SYMBOL,)), ("fetch_status", ()),
     ("fetch_trading_fees", ()), ("fetch_trading_fee", (SYMBOL,)), ("fetch_balance", ()),
     ("fetch_open_orders", (SYMBOL,)), ("fetch_closed_orders", (SYMBOL,)), ("fetch_orders", (SYMBOL,)),
@@ -62,6 +62,8 @@ def trading(market, live_env, process_log_dir):
     terms = {"limit_reference_price": 1000, "withdrawal_fee": "0.0002", "min_withdrawal": "0.001",
              "auto_approve_limit": 5}  # fmt: skip
     Currency.objects.filter(code="BTC").update(**{name: Decimal(value) for name, value in terms.items()})
+    for code, decimals in (("USDC", 6), ("LTC", 8), ("SOL", 9)):  # ccxt wants "several" currencies (> 5)
+        factories.currency(code, decimals)
     # KYC level 2 and two-factor (withdrawals need both), BTC deposited through the simulated chain.
     trader, other = verified_user(), funded_trader(btc="5", usdt="100000")
     factories.deposit(trader, "USDT", "100000")

@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -24,6 +25,41 @@ class BalanceOutput(serializers.Serializer):
             "available": format_in_precision(instance["available"], instance["decimals"]),
             "locked": format_in_precision(instance["locked"], instance["decimals"]),
         }
+
+
+class CurrencyOutput(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    decimals = serializers.IntegerField(help_text="Amounts have at most this many decimals.")
+    network = serializers.CharField(help_text="The chain deposits and withdrawals use (the currency's own).")
+    confirmations = serializers.IntegerField(help_text="Blocks before a deposit is credited.")
+    deposit_enabled = serializers.BooleanField()
+    withdraw_enabled = serializers.BooleanField(help_text="False while the currency is inactive or its "
+                                                "withdrawals are halted (`withdrawals_halted`).")  # fmt: skip
+    withdrawal_fee = MoneyField(allow_zero=True, help_text="Taken from the balance besides the amount sent.")
+    min_withdrawal = MoneyField(allow_zero=True)
+
+
+def currency_payload(currency) -> dict:
+    withdraw_enabled = currency.is_active and not currency.withdrawals_halted
+    return {
+        "code": currency.code, "name": currency.name, "decimals": currency.decimals, "network": currency.code,
+        "confirmations": currency.confirmations, "deposit_enabled": currency.is_active,
+        "withdraw_enabled": withdraw_enabled,
+        "withdrawal_fee": format_in_precision(currency.withdrawal_fee, currency.decimals),
+        "min_withdrawal": format_in_precision(currency.min_withdrawal, currency.decimals),
+    }  # fmt: skip
+
+
+class CurrencyListView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(tags=["wallets"], responses={200: CurrencyOutput(many=True)},
+                   description="Every currency, by code: its decimals, chain, confirmations, whether deposits and "
+                   "withdrawals are open, and the withdrawal fee and minimum. No authentication.")  # fmt: skip
+    def get(self, request):
+        return Response([currency_payload(c) for c in selectors.listed_currencies()])
 
 
 class WalletListView(APIView):

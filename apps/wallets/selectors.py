@@ -145,3 +145,8 @@ def hot_wallet_history(since) -> dict[str, list[tuple]]:
             if "hot" in values:
                 history.setdefault(code, []).append((started_at, Decimal(values["hot"])))
     return history
+
+
+def listed_currencies():
+    """Every currency, by code: GET /currencies."""
+    return Currency.objects.order_by("code")

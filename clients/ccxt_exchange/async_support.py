@@ -22,6 +22,10 @@ class djex(Common, ImplicitAPI, ccxt.async_support.Exchange):
             answer, status = str(error), "maintenance"
         return {"status": status, "updated": self.milliseconds(), "eta": None, "url": None, "info": answer}
 
+    async def fetch_currencies(self, params={}):  # noqa: B006
+        currencies = [self.parse_currency(currency) for currency in await self.publicGetCurrencies(params)]
+        return self.index_by(currencies, "code")
+
     async def fetch_markets(self, params={}):  # noqa: B006
         return [self.parse_market(market) for market in await self.publicGetMarkets(params)]
 

@@ -97,6 +97,7 @@ class ImplicitAPI:
     """Each endpoint under ccxt's two names (camelCase and snake_case), as ccxt/abstract/*.py does."""
 
     public_get_time = publicGetTime = _endpoint("time", "public", "GET")
+    public_get_currencies = publicGetCurrencies = _endpoint("currencies", "public", "GET")
     public_get_markets = publicGetMarkets = _endpoint("markets", "public", "GET")
     public_get_markets_symbol_book = publicGetMarketsSymbolBook = _endpoint("markets/{symbol}/book", "public", "GET")
     public_get_markets_symbol_trades = publicGetMarketsSymbolTrades = _endpoint(
@@ -144,7 +145,7 @@ class Common:
                 "doc": "http://{hostname}/api/docs/",
             },
             "api": {  # what ImplicitAPI declares, in ccxt's format
-                "public": {"get": ["time", "markets", "markets/{symbol}/book", "markets/{symbol}/trades",
+                "public": {"get": ["time", "currencies", "markets", "markets/{symbol}/book", "markets/{symbol}/trades",
                                    "markets/{symbol}/ticker", "markets/{symbol}/candles"]},
                 "root": {"get": ["readyz"]},
                 "private": {
@@ -159,7 +160,7 @@ class Common:
                 "cancelAllOrders": True, "cancelOrder": True, "createOrder": True,
                 "createMarketBuyOrderWithCost": True, "createStopLimitOrder": True, "createStopMarketOrder": True,
                 "createStopOrder": True, "createTriggerOrder": True,
-                "fetchBalance": True, "fetchClosedOrders": True, "fetchCurrencies": False,
+                "fetchBalance": True, "fetchClosedOrders": True, "fetchCurrencies": True,
                 "fetchDepositAddress": True, "fetchDeposits": True, "fetchMarkets": True, "fetchMyTrades": True,
                 "fetchOHLCV": True, "fetchOpenOrders": True, "fetchOrder": True, "fetchOrderBook": True,
                 "fetchOrders": True, "fetchStatus": True, "fetchTicker": True, "fetchTickers": True,
@@ -273,6 +274,26 @@ class Common:
             "info": market,
         })  # fmt: skip
 
+    def parse_currency(self, currency):
+        """GET /currencies' entry: one network, the currency's own chain."""
+        code = self.safe_currency_code(self.safe_string(currency, "code"))
+        precision = self.parse_number(self.parse_precision(self.safe_string(currency, "decimals")))
+        deposit = self.safe_bool(currency, "deposit_enabled")
+        withdraw = self.safe_bool(currency, "withdraw_enabled")
+        fee = self.safe_number(currency, "withdrawal_fee")
+        limits = {"amount": {"min": precision, "max": None}, "deposit": {"min": None, "max": None},
+                  "withdraw": {"min": self.safe_number(currency, "min_withdrawal"), "max": None}}  # fmt: skip
+        network_id = self.safe_string(currency, "network")
+        network_code = self.network_id_to_code(network_id, code)  # ccxt's unified name: ETH's chain is ERC20
+        network = {"id": network_id, "network": network_code, "active": deposit and withdraw,
+                   "deposit": deposit, "withdraw": withdraw, "fee": fee, "precision": precision, "limits": limits,
+                   "info": currency}  # fmt: skip
+        return self.safe_currency_structure({
+            "id": self.safe_string(currency, "code"), "code": code, "name": self.safe_string(currency, "name"),
+            "type": "crypto", "active": deposit or withdraw, "deposit": deposit, "withdraw": withdraw, "fee": fee,
+            "precision": precision, "limits": limits, "networks": {network_code: network}, "info": currency,
+        })  # fmt: skip
+
     def parse_trading_fee(self, market):
         symbol = self.parse_market(market)["symbol"]
         return {"info": market, "symbol": symbol, "maker": self.safe_number(market, "maker_fee"),
@@ -350,7 +371,7 @@ class Common:
         updated = self.parse8601(self.safe_string(transfer, "credited_at" if deposit else "updated_at"))
         return {
             "info": transfer, "id": self.safe_string(transfer, "id"), "txid": self.safe_string(transfer, "txid"),
-            "timestamp": timestamp, "datetime": self.iso8601(timestamp), "network": code,
+            "timestamp": timestamp, "datetime": self.iso8601(timestamp), "network": self.network_id_to_code(code, code),
             "address": self.safe_string(transfer, "address"), "addressTo": self.safe_string(transfer, "address"),
             "addressFrom": None, "tag": None, "tagTo": None, "tagFrom": None,
             "type": "deposit" if deposit else "withdrawal", "amount": self.safe_number(transfer, "amount"),
@@ -365,7 +386,8 @@ class Common:
 
     def parse_deposit_address(self, answer, currency=None):
         code = self.safe_currency_code(self.safe_string(answer, "currency"), currency)
-        return {"info": answer, "currency": code, "network": code, "address": self.safe_string(answer, "address"),
+        return {"info": answer, "currency": code, "network": self.network_id_to_code(code, code),
+                "address": self.safe_string(answer, "address"),
                 "tag": None}  # fmt: skip
 
     # --- requests -----------------------------------------------------------------------------------

@@ -21,6 +21,10 @@ class djex(Common, ImplicitAPI, ccxt.Exchange):
             answer, status = str(error), "maintenance"
         return {"status": status, "updated": self.milliseconds(), "eta": None, "url": None, "info": answer}
 
+    def fetch_currencies(self, params={}):  # noqa: B006
+        currencies = [self.parse_currency(currency) for currency in self.publicGetCurrencies(params)]
+        return self.index_by(currencies, "code")
+
     def fetch_markets(self, params={}):  # noqa: B006
         return [self.parse_market(market) for market in self.publicGetMarkets(params)]
 
