@@ -357,6 +357,8 @@ MATCHER_METRICS_HOST = env.str("MATCHER_METRICS_HOST", default="127.0.0.1")
 # it, and a view is exact only if every level that can move into it is known.
 # The deepest view a client may ask for, per side (REST `depth`, WebSocket `depth`).
 BOOK_MAX_DEPTH = env.int("BOOK_MAX_DEPTH", default=5000)
+# POST /orders?wait=result answers once the matcher has applied the order, or after this many seconds.
+ORDER_RESULT_WAIT_SECONDS = env.float("ORDER_RESULT_WAIT_SECONDS", default=2.0)
 
 # --- WebSocket /ws/v1/ ----------------------------------------------------------------------------------
 # The stream process (Procfile `stream:`) listens on STREAM_PORT, the web pool on WEB_PORT. Clients are

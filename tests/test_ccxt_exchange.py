@@ -38,8 +38,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 SYMBOL = "BTC/USDT"
 # ccxt's shipped tests (module ccxt.test.exchange.<sync|async>.test_<name>) and their arguments.
 SHIPPED = [
-    ("load_markets", ()), ("fetch_currencies", ()), ("features", ()), ("fetch_order_book", (SYMBOL,)), ("fetch_ticker", (SYMBOL,)),
-    ("fetch_tickers", (SYMBOL,)), ("fetch_trades", (SYMBOL,)), ("fetch_ohlcv", (SYMBOL,)), ("fetch_status", ()),
+    ("load_markets", ()), ("fetch_currencies", ()), ("features", ()), ("fetch_order_book", (SYMBOL,)),
+    ("fetch_ticker", (SYMBOL,)), ("fetch_tickers", (SYMBOL,)), ("fetch_trades", (SYMBOL,)), ("fetch_ohlcv", (SYMBOL,)), ("fetch_status", ()),
     ("fetch_trading_fees", ()), ("fetch_trading_fee", (SYMBOL,)), ("fetch_balance", ()),
     ("fetch_open_orders", (SYMBOL,)), ("fetch_closed_orders", (SYMBOL,)), ("fetch_orders", (SYMBOL,)),
     ("fetch_my_trades", (SYMBOL,)), ("fetch_deposits", ("BTC",)), ("fetch_withdrawals", ("BTC",)),
@@ -144,24 +144,24 @@ def test_orders_placed_fetched_and_cancelled_through_the_class(web_server, tradi
     # A limit sell crossing the other trader's bid (99.90) fills. Her own ask (100.10) would be a
     # self-trade: another trader's ask at 100.05 goes first, for a market buy by cost and a post-only
     # buy that would cross it (rejected by the matcher: ccxt's canceled). A stop order waits.
-    crossing = exchange.create_order(SYMBOL, "limit", "sell", 0.1, 99.90)
-    filled = until(lambda: exchange.fetch_order(crossing["id"]), lambda o: o["status"] != "open")
-    checked("fetchOrder", filled)
+    # create_order answers the matcher's result (POST /orders?wait=result): no polling.
+    filled = exchange.create_order(SYMBOL, "limit", "sell", 0.1, 99.90)
+    checked("createOrder", filled)
     assert filled["status"] == "closed" and filled["filled"] == 0.1 and filled["average"] == 99.90
     assert filled["fee"]["currency"] == "USDT" and filled["fee"]["cost"] > 0
     place(trading["other"], side="sell", type="limit", price="100.05", quantity="0.2000")
-    by_cost = exchange.create_order(SYMBOL, "market", "buy", None, None, {"cost": 5})
-    bought = until(lambda: exchange.fetch_order(by_cost["id"]), lambda o: o["status"] != "open")
+    bought = exchange.create_order(SYMBOL, "market", "buy", None, None, {"cost": 5})
     # Whole lots of 0.0001 BTC: 0.0499 for 4.992495 USDT of the 5.
     assert bought["status"] == "closed" and bought["average"] == 100.05
     assert bought["filled"] == 0.0499 and bought["cost"] == 4.992495
-    post_only = exchange.create_order(SYMBOL, "limit", "buy", 0.01, 100.05, {"postOnly": True})
-    rejected = until(lambda: exchange.fetch_order(post_only["id"]), lambda o: o["status"] != "open")
+    rejected = exchange.create_order(SYMBOL, "limit", "buy", 0.01, 100.05, {"postOnly": True})
     assert rejected["status"] == "canceled" and rejected["info"]["reason"] == "post_only_would_cross"
+    acked = exchange.create_order(SYMBOL, "limit", "buy", 0.05, 94, {"wait": "ack"})  # before the matcher
+    assert acked["status"] == "open" and acked["info"]["status"] == "new"
     stop = exchange.create_order(SYMBOL, "limit", "sell", 0.02, 90, {"triggerPrice": 91})
     assert stop["info"]["type"] == "stop_limit" and stop["triggerPrice"] == 91 and stop["status"] == "open"
 
-    assert exchange.cancel_all_orders(SYMBOL)[0]["info"]["cancelling"] >= 2  # the stop and the two resting ones
+    assert exchange.cancel_all_orders(SYMBOL)[0]["info"]["cancelling"] >= 3  # the stop and the resting ones
     assert until(lambda: exchange.fetch_open_orders(SYMBOL), lambda orders: not orders) == []
     assert abs(exchange.fetch_time() - exchange.milliseconds()) < 5000
     address = exchange.fetch_deposit_address("BTC")

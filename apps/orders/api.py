@@ -3,6 +3,7 @@
 import json
 import threading
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.response import Response
@@ -84,12 +85,23 @@ class OrderListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(tags=["orders"], request=OrderInput, responses={201: OrderOutput, 200: OrderOutput},
+                   parameters=[OpenApiParameter(
+                       "wait", enum=["ack", "result"], description="`ack` (default): answer once the order is "
+                       "accepted (`new`, before the matcher has acted). `result`: answer once the matcher has "
+                       "applied it (resting `new`, `filled`, `partially_filled`, `rejected`, `expired`...), or after "
+                       "`ORDER_RESULT_WAIT_SECONDS` (2 s) with the order as it then is; as Binance's "
+                       "`newOrderRespType=RESULT`.")],
                    description=PLACE_ERRORS)  # fmt: skip
     def post(self, request):
+        wait = request.query_params.get("wait", "ack")
+        if wait not in ("ack", "result"):
+            raise serializers.ValidationError({"wait": ["Must be ack or result."]})
         ((data, errors),) = _order_input().check_each([request.data])
         if errors is not None:
             raise serializers.ValidationError(errors)
         order, created = services.place_order(user=request.user, request=services.OrderRequest(**data))
+        if wait == "result" and created:
+            order = selectors.applied(order, timeout=settings.ORDER_RESULT_WAIT_SECONDS)
         return Response(order_payload(order), status=201 if created else 200)
 
     @extend_schema(tags=["orders"], parameters=[OpenApiParameter("symbol", str)], operation_id="orders_cancel_all",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from django.db.models import Q
@@ -49,3 +50,15 @@ def unsettled_count() -> int:
     return Order.objects.filter(
         Q(applied=False, status=Order.Status.NEW) | Q(status__in=Order.OPEN, cancel_requested_at__isnull=False)
     ).count()
+
+
+def applied(order: Order, *, timeout: float) -> Order:
+    """The order once the matcher has applied it (rested, filled, triggered or refused it: `applied`
+    is set in the settlement that records it), or as it is after `timeout` seconds (a matcher that is
+    behind or down). Reads the one row every 10 ms: POST /orders?wait=result."""
+    deadline = time.monotonic() + timeout
+    while not Order.objects.filter(pk=order.pk, applied=True).exists():
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    return Order.objects.select_related("market").get(pk=order.pk)

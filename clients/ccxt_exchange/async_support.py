@@ -79,7 +79,9 @@ class djex(Common, ImplicitAPI, ccxt.async_support.Exchange):
     async def create_order(self, symbol, type, side, amount, price=None, params={}):  # noqa: B006
         await self.load_markets()
         market = self.market(symbol)
-        answer = await self.privatePostOrders(self.order_request(symbol, type, side, amount, price, params))
+        request = self.extend(self.order_request(symbol, type, side, amount, price, self.omit(params, "wait")),
+                              self.order_wait(params))  # fmt: skip
+        answer = await self.privatePostOrders(request)
         return self.parse_order(answer, market)
 
     async def cancel_order(self, id, symbol=None, params={}):  # noqa: B006

@@ -32,6 +32,7 @@ from ccxt.base.types import Entry
 
 ID = "djex"
 PAGE_LIMIT = 500  # the API's largest page (docs/api.md "Lists")
+URL_PARAMETERS = ("wait",)  # query parameters of a POST (POST /orders?wait=result)
 
 # The API's error codes (docs/api.md) as ccxt's exceptions. `not_found` is an order's only on the
 # order endpoints (handle_errors); elsewhere it is a bad request.
@@ -134,6 +135,12 @@ class Common:
             "version": "v1",
             "rateLimit": 20,
             "pro": False,
+            "options": {
+                # POST /orders?wait=result: create_order answers the matcher's result (a crossing order
+                # `closed` with its fill, a resting one `open`), as ccxt's users expect; "ack" answers at
+                # once, before the matcher has acted.
+                "createOrderWait": "result",
+            },
             "hostname": "127.0.0.1:8000",  # djex({"hostname": "host:port"})
             "urls": {
                 "api": {
@@ -224,7 +231,10 @@ class Common:
             if query:
                 url += "?" + self.urlencode(query)
         else:
-            body = self.json(query)
+            in_url = {key: query[key] for key in URL_PARAMETERS if key in query}
+            if in_url:
+                url += "?" + self.urlencode(in_url)
+            body = self.json(self.omit(query, list(URL_PARAMETERS)))
             headers["Content-Type"] = "application/json"
         if section == "private":
             self.check_required_credentials()
@@ -423,6 +433,10 @@ class Common:
         if self_trade is not None:
             request["self_trade_prevention"] = self_trade
         return self.extend(request, rest)
+
+    def order_wait(self, params) -> dict:
+        wait = self.safe_string(params, "wait", self.safe_string(self.options, "createOrderWait", "result"))
+        return {"wait": wait}
 
     def order_list_request(self, status, symbol=None, limit=None):
         request = {"status": status, "limit": min(limit or PAGE_LIMIT, PAGE_LIMIT)}

@@ -78,7 +78,9 @@ class djex(Common, ImplicitAPI, ccxt.Exchange):
     def create_order(self, symbol, type, side, amount, price=None, params={}):  # noqa: B006
         self.load_markets()
         market = self.market(symbol)
-        answer = self.privatePostOrders(self.order_request(symbol, type, side, amount, price, params))
+        request = self.extend(self.order_request(symbol, type, side, amount, price, self.omit(params, "wait")),
+                              self.order_wait(params))  # fmt: skip
+        answer = self.privatePostOrders(request)
         return self.parse_order(answer, market)
 
     def cancel_order(self, id, symbol=None, params={}):  # noqa: B006

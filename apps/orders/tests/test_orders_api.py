@@ -253,3 +253,25 @@ def test_the_placed_order_returned_is_the_row_as_stored(db, buyer):
     for field in Order._meta.concrete_fields:
         assert getattr(order, field.attname) == getattr(stored, field.attname), field.attname
     assert order.market is stored.market or order.market.symbol == stored.market.symbol == "BTC-USDT"
+
+
+def test_wait_result_without_a_matcher_answers_the_accepted_order_after_the_bound(db, buyer, settings):
+    """POST /orders?wait=result waits for the matcher (tests/test_ccxt_exchange.py: with one, a crossing
+    order answers `filled`); with none running it answers the order as it is once the bound passes."""
+    import time
+
+    settings.ORDER_RESULT_WAIT_SECONDS = 0.2
+    started = time.monotonic()
+    body = {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "price": "100.00", "quantity": "0.5000"}
+    response = client_for(buyer).post(URL + "?wait=result", body, format="json")
+    assert response.status_code == 201 and response.json()["status"] == "new"
+    assert time.monotonic() - started >= 0.2
+
+
+@pytest.mark.parametrize("wait", ["results", "", "RESULT"])
+def test_an_unknown_wait_is_refused_and_places_nothing(db, buyer, wait):
+    body = {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "price": "100.00", "quantity": "0.5000"}
+    response = client_for(buyer).post(f"{URL}?wait={wait}", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request" and "wait" in response.json()["error"]["details"]
+    nothing_written(buyer)
