@@ -39,7 +39,8 @@ SYMBOL = "BTC/USDT"
 # ccxt's shipped tests (module ccxt.test.exchange.<sync|async>.test_<name>) and their arguments.
 SHIPPED = [
     ("load_markets", ()), ("fetch_currencies", ()), ("features", ()), ("fetch_order_book", (SYMBOL,)),
-    ("fetch_ticker", (SYMBOL,)), ("fetch_tickers", (SYMBOL,)), ("fetch_trades", (SYMBOL,)), ("fetch_ohlcv", (SYMBOL,)), ("fetch_status", ()),
+    ("fetch_ticker", (SYMBOL,)), ("fetch_tickers", (SYMBOL,)), ("fetch_trades", (SYMBOL,)),
+    ("fetch_ohlcv", (SYMBOL,)), ("fetch_status", ()),
     ("fetch_trading_fees", ()), ("fetch_trading_fee", (SYMBOL,)), ("fetch_balance", ()),
     ("fetch_open_orders", (SYMBOL,)), ("fetch_closed_orders", (SYMBOL,)), ("fetch_orders", (SYMBOL,)),
     ("fetch_my_trades", (SYMBOL,)), ("fetch_deposits", ("BTC",)), ("fetch_withdrawals", ("BTC",)),
@@ -200,3 +201,12 @@ def test_the_apis_errors_are_ccxts_exceptions(web_server, trading):
     account_services.revoke_api_key(user=trading["trader"], api_key_id=trading["key_id"])
     with pytest.raises(ccxt.AuthenticationError, match="invalid_api_key"):
         exchange.fetch_balance()
+
+
+def test_the_example_places_and_cancels_an_order(web_server, trading, capsys):
+    from clients.ccxt_exchange import example
+
+    host = web_server.base_url.removeprefix("http://")
+    assert example.main(["--host", host, "--key", trading["key"], "--secret", trading["secret"]]) == 0
+    printed = capsys.readouterr().out
+    assert "-> open (new)" in printed and "-> canceled (cancelled)" in printed
