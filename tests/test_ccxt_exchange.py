@@ -23,6 +23,7 @@ import pytest
 from ccxt.test.exchange.base import test_order as ccxt_test_order
 
 from apps.accounts import services as account_services
+from apps.accounts.models import User
 from apps.orders.selectors import unsettled_count
 from apps.wallets import withdrawals
 from apps.wallets.models import Currency
@@ -210,3 +211,58 @@ def test_the_example_places_and_cancels_an_order(web_server, trading, capsys):
     assert example.main(["--host", host, "--key", trading["key"], "--secret", trading["secret"]]) == 0
     printed = capsys.readouterr().out
     assert "-> open (new)" in printed and "-> canceled (cancelled)" in printed
+
+
+def test_ccxt_pros_shipped_watch_tests_pass_over_the_stream(web_server, trading):
+    """ccxt.pro's own watch tests (each watches for 15 s), side by side, while the trader keeps the
+    stream busy through the REST API: a resting order and its cancel (orders, balances, the book),
+    and a small sell into the other trader's bid (a fill, a public trade, the ticker)."""
+    from clients.ccxt_exchange import pro
+
+    watches = [("watch_order_book", SYMBOL), ("watch_trades", SYMBOL), ("watch_ticker", SYMBOL),
+               ("watch_orders", SYMBOL), ("watch_my_trades", SYMBOL), ("watch_balance", "USDT")]  # fmt: skip
+
+    # A bot's pace (about 9 order requests a second) is an institutional account's, not a basic one's.
+    User.objects.filter(pk=trading["trader"].pk).update(tier="institutional")
+
+    async def run():
+        settings = config(web_server, trading)
+        client = pro.djex(settings)
+        trader = async_support.djex(settings)
+        stop = asyncio.Event()
+
+        async def activity():
+            step = 0
+            while not stop.is_set():
+                resting = await trader.create_order(SYMBOL, "limit", "buy", 0.02, 98 - step / 100)
+                await trader.cancel_order(resting["id"])
+                await trader.create_order(SYMBOL, "limit", "sell", 0.011, 99.90)  # over the minimum notional
+                step += 1
+                await asyncio.sleep(0.2)
+
+        try:
+            await client.load_markets()
+            await trader.load_markets()
+            busy = asyncio.create_task(activity())
+            finished = []
+
+            async def watch(name, arg):
+                module = importlib.import_module(f"ccxt.pro.test.Exchange.test_{name}")
+                await getattr(module, f"test_{name}")(client, {}, arg)
+                finished.append(name)
+
+            watching = asyncio.ensure_future(asyncio.gather(*(watch(name, arg) for name, arg in watches)))
+            done, _ = await asyncio.wait({watching, busy}, timeout=90, return_when=asyncio.FIRST_COMPLETED)
+            if busy in done:
+                busy.result()  # the activity failed: its error, not a watch that waited for nothing
+            unfinished = [name for name, _ in watches if name not in finished]
+            assert watching in done, f"still watching after 90 s: {unfinished}"
+            watching.result()
+            stop.set()
+            await busy
+        finally:
+            stop.set()
+            await client.close()
+            await trader.close()
+
+    asyncio.run(run())
