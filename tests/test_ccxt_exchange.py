@@ -266,3 +266,21 @@ def test_ccxt_pros_shipped_watch_tests_pass_over_the_stream(web_server, trading)
             await trader.close()
 
     asyncio.run(run())
+
+
+def test_lists_are_read_page_after_page_through_the_apis_cursors(web_server, trading, monkeypatch):
+    """With `since` the class pages back past it, with a `limit` over a page it reads pages until it has
+    them (pages of one row here, so that the fixture's few rows take several)."""
+    from clients.ccxt_exchange import common
+
+    monkeypatch.setattr(common, "PAGE_LIMIT", 1)
+    exchange = djex(config(web_server, trading))
+    every = exchange.fetch_orders(SYMBOL, since=0)
+    assert len(every) == 4 and [o["timestamp"] for o in every] == sorted(o["timestamp"] for o in every)
+    newest = exchange.fetch_orders(SYMBOL, limit=3)
+    assert [o["id"] for o in newest] == [o["id"] for o in every[1:]]
+    assert [o["id"] for o in exchange.fetch_open_orders(SYMBOL, since=0)] == [
+        o["id"] for o in every if o["status"] == "open"
+    ]
+    assert len(exchange.fetch_my_trades(SYMBOL, since=0)) == 2
+    assert len(exchange.fetch_deposits("BTC", since=0)) == 1

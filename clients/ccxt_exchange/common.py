@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from urllib.parse import parse_qs, urlsplit
 
 from ccxt.base.decimal_to_precision import TICK_SIZE
 from ccxt.base.errors import (
@@ -32,6 +33,7 @@ from ccxt.base.types import Entry
 
 ID = "djex"
 PAGE_LIMIT = 500  # the API's largest page (docs/api.md "Lists")
+MAX_PAGES = 20  # a list's pages read at most for one call (10,000 rows)
 URL_PARAMETERS = ("wait",)  # query parameters of a POST (POST /orders?wait=result)
 
 # The API's error codes (docs/api.md) as ccxt's exceptions. `not_found` is an order's only on the
@@ -438,8 +440,27 @@ class Common:
         wait = self.safe_string(params, "wait", self.safe_string(self.options, "createOrderWait", "result"))
         return {"wait": wait}
 
+    def page_size(self, since, limit) -> int:
+        return PAGE_LIMIT if since is not None else min(limit or PAGE_LIMIT, PAGE_LIMIT)
+
+    def next_request(self, page) -> dict | None:
+        """The query of the page after `page` (the API's cursor pagination: `next` is its URL)."""
+        link = self.safe_string(page, "next")
+        if not link:
+            return None
+        return {key: values[-1] for key, values in parse_qs(urlsplit(link).query).items()}
+
+    def read_enough(self, rows, time_key, since, limit) -> bool:
+        """Lists come newest first: without `since`, the newest `limit`; with it, back past `since`."""
+        if since is None:
+            return limit is None or len(rows) >= limit
+        return bool(rows) and self.parse8601(self.safe_string(rows[-1], time_key)) < since
+
+    def newest(self, rows, since, limit):
+        return rows if since is not None or limit is None else rows[:limit]
+
     def order_list_request(self, status, symbol=None, limit=None):
-        request = {"status": status, "limit": min(limit or PAGE_LIMIT, PAGE_LIMIT)}
+        request = {"status": status, "limit": limit}
         if symbol is not None:
             request["symbol"] = self.market_id(symbol)
         return request

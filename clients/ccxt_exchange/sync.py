@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ccxt
 
-from clients.ccxt_exchange.common import PAGE_LIMIT, Common, ImplicitAPI
+from clients.ccxt_exchange.common import MAX_PAGES, PAGE_LIMIT, Common, ImplicitAPI
 
 
 class djex(Common, ImplicitAPI, ccxt.Exchange):
@@ -97,11 +97,23 @@ class djex(Common, ImplicitAPI, ccxt.Exchange):
         self.load_markets()
         return self.parse_order(self.privateGetOrdersId(self.extend({"id": id}, params)))
 
+    def _paged(self, endpoint, request, time_key, since, limit):
+        """The rows of as many pages as `since` and `limit` ask for (at most MAX_PAGES), newest first."""
+        rows = []
+        for _ in range(MAX_PAGES):
+            page = endpoint(request)
+            rows += page["results"]
+            request = self.next_request(page)
+            if request is None or self.read_enough(rows, time_key, since, limit):
+                break
+        return self.newest(rows, since, limit)
+
     def _orders(self, status, symbol, since, limit, params):
         self.load_markets()
         market = None if symbol is None else self.market(symbol)
-        page = self.privateGetOrders(self.extend(self.order_list_request(status, symbol, limit), params))
-        return self.parse_orders(page["results"], market, since, limit)
+        request = self.extend(self.order_list_request(status, symbol, self.page_size(since, limit)), params)
+        rows = self._paged(self.privateGetOrders, request, "created_at", since, limit)
+        return self.parse_orders(rows, market, since, limit)
 
     def fetch_open_orders(self, symbol=None, since=None, limit=None, params={}):  # noqa: B006
         return self._orders("open", symbol, since, limit, params)
@@ -115,23 +127,24 @@ class djex(Common, ImplicitAPI, ccxt.Exchange):
     def fetch_my_trades(self, symbol=None, since=None, limit=None, params={}):  # noqa: B006
         self.load_markets()
         market = None if symbol is None else self.market(symbol)
-        request = {"limit": min(limit or PAGE_LIMIT, PAGE_LIMIT)}
+        request = {"limit": self.page_size(since, limit)}
         if market is not None:
             request["symbol"] = market["id"]
-        page = self.privateGetTrades(self.extend(request, params))
-        return self.parse_trades(page["results"], market, since, limit)
+        rows = self._paged(self.privateGetTrades, self.extend(request, params), "time", since, limit)
+        return self.parse_trades(rows, market, since, limit)
 
-    def _transfers(self, endpoint, code, since, limit, params):
+    def _transfers(self, endpoint, time_key, code, since, limit, params):
         self.load_markets()
         currency = None if code is None else self.currency(code)
-        page = endpoint(self.extend({"limit": min(limit or PAGE_LIMIT, PAGE_LIMIT)}, params))
-        return self.parse_transactions(page["results"], currency, since, limit)
+        request = self.extend({"limit": self.page_size(since, limit)}, params)
+        rows = self._paged(endpoint, request, time_key, since, limit)
+        return self.parse_transactions(rows, currency, since, limit)
 
     def fetch_deposits(self, code=None, since=None, limit=None, params={}):  # noqa: B006
-        return self._transfers(self.privateGetDeposits, code, since, limit, params)
+        return self._transfers(self.privateGetDeposits, "detected_at", code, since, limit, params)
 
     def fetch_withdrawals(self, code=None, since=None, limit=None, params={}):  # noqa: B006
-        return self._transfers(self.privateGetWithdrawals, code, since, limit, params)
+        return self._transfers(self.privateGetWithdrawals, "created_at", code, since, limit, params)
 
     def fetch_deposit_address(self, code, params={}):  # noqa: B006
         self.load_markets()
