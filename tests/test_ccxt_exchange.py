@@ -284,3 +284,19 @@ def test_lists_are_read_page_after_page_through_the_apis_cursors(web_server, tra
     ]
     assert len(exchange.fetch_my_trades(SYMBOL, since=0)) == 2
     assert len(exchange.fetch_deposits("BTC", since=0)) == 1
+
+
+def test_ccxts_create_order_test_patched_to_run(web_server, trading):
+    """ccxt's test_create_order (tests/ccxt_patched: patched where its Python cannot run): scenario 1, a
+    limit buy far under the bid that rests, is fetched open and cancelled; scenario 2, a limit buy over
+    the ask that fills at once and a market sell of what it bought. The book's ask must be another
+    trader's (her own would be a self-trade): hers are cancelled, the other trader offers 1 BTC."""
+    from tests.ccxt_patched.create_order import test_create_order as ccxt_test_create_order
+
+    exchange = djex(config(web_server, trading))
+    exchange.load_markets()
+    exchange.cancel_all_orders(SYMBOL)
+    until(lambda: exchange.fetch_open_orders(SYMBOL), lambda orders: not orders)
+    place(trading["other"], side="sell", type="limit", price="100.10", quantity="1.0000")
+    until(lambda: exchange.fetch_order_book(SYMBOL), lambda book: bool(book["asks"]))
+    ccxt_test_create_order(exchange, {}, SYMBOL)
