@@ -2,12 +2,12 @@
 clients/ccxt_exchange, through the real stack: the web process, the matcher process, PostgreSQL and
 Redis. Every list is arranged to be non-empty first (ccxt's list tests pass on empty lists).
 
-What ccxt's tests skip or cannot run, and why (docs/ccxt.md lists the same):
+What ccxt's tests skip or cannot run, and why (docs/ccxt.md says the same): no property is skipped
+(every test gets an empty `skipped_properties`).
 - `test_fetch_markets` always fails as shipped (it expects a dict; `fetch_markets` returns a list):
   `test_load_markets` checks the same markets.
-- `test_create_order` cannot run as shipped (undefined names, `exchange["id"]`, ROUND_UP); the order
-  tests below place, fetch and cancel orders through the class and check them with ccxt's
-  `test_order`.
+- `test_create_order` cannot run as shipped (undefined names, `exchange["id"]`, ROUND_UP): it runs from
+  tests/ccxt_patched, patched only as far as it needs.
 - There is no shipped test for fetch_order, fetch_time or fetch_deposit_address: checked here.
 """
 
