@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from apps.core.errors import error_body, flatten_validation
 from apps.core.exceptions import DomainError
+from apps.core.fields import parse_time_param
 from apps.orders import selectors, services
 from apps.orders.serializers import (
     MAX_BATCH,
@@ -70,8 +71,21 @@ class OrderListView(generics.ListAPIView):
         return super().get_throttles()
 
     def get_queryset(self):
-        return selectors.orders_for(self.request.user, status=self.request.query_params.get("status", "all"),
-                                    symbol=self.request.query_params.get("symbol") or None)  # fmt: skip
+        params = self.request.query_params
+        times, errors = {}, {}
+        for name in ("from", "to"):
+            if params.get(name):
+                try:
+                    times[name] = parse_time_param(params[name])
+                except (ValueError, OverflowError):
+                    errors[name] = ["Must be an ISO-8601 time or unix milliseconds."]
+        if "from" in times and "to" in times and times["from"] >= times["to"]:
+            errors["to"] = ["Must be after `from`."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return selectors.orders_for(self.request.user, status=params.get("status", "all"),
+                                    symbol=params.get("symbol") or None, created_from=times.get("from"),
+                                    created_to=times.get("to"))  # fmt: skip
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
@@ -79,7 +93,11 @@ class OrderListView(generics.ListAPIView):
 
     @extend_schema(
         tags=["orders"], responses={200: OrderOutput(many=True)},
-        parameters=[OpenApiParameter("status", enum=["open", "closed", "all"]), OpenApiParameter("symbol", str)],
+        parameters=[OpenApiParameter("status", enum=["open", "closed", "all"]), OpenApiParameter("symbol", str),
+                    OpenApiParameter("from", str, description="Orders created at or after this time: ISO-8601 (UTC "
+                                     "when no offset; a date is its midnight UTC) or unix milliseconds."),
+                    OpenApiParameter("to", str, description="Orders created before this time (exclusive), same "
+                                     "forms as `from`; after `from`.")],
     )  # fmt: skip
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

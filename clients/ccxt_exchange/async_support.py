@@ -112,7 +112,7 @@ class djex(Common, ImplicitAPI, ccxt.async_support.Exchange):
     async def _orders(self, status, symbol, since, limit, params):
         await self.load_markets()
         market = None if symbol is None else self.market(symbol)
-        request = self.extend(self.order_list_request(status, symbol, self.page_size(since, limit)), params)
+        request = self.extend(self.order_list_request(status, symbol, self.page_size(since, limit), since), params)
         rows = await self._paged(self.privateGetOrders, request, "created_at", since, limit)
         return self.parse_orders(rows, market, since, limit)
 
@@ -131,6 +131,8 @@ class djex(Common, ImplicitAPI, ccxt.async_support.Exchange):
         request = {"limit": self.page_size(since, limit)}
         if market is not None:
             request["symbol"] = market["id"]
+        if since is not None:
+            request["from"] = since  # fills at or after (unix milliseconds)
         rows = await self._paged(self.privateGetTrades, self.extend(request, params), "time", since, limit)
         return self.parse_trades(rows, market, since, limit)
 

@@ -459,8 +459,10 @@ class Common:
     def newest(self, rows, since, limit):
         return rows if since is not None or limit is None else rows[:limit]
 
-    def order_list_request(self, status, symbol=None, limit=None):
+    def order_list_request(self, status, symbol=None, limit=None, since=None):
         request = {"status": status, "limit": limit}
+        if since is not None:
+            request["from"] = since  # created at or after (unix milliseconds)
         if symbol is not None:
             request["symbol"] = self.market_id(symbol)
         return request

@@ -111,7 +111,7 @@ class djex(Common, ImplicitAPI, ccxt.Exchange):
     def _orders(self, status, symbol, since, limit, params):
         self.load_markets()
         market = None if symbol is None else self.market(symbol)
-        request = self.extend(self.order_list_request(status, symbol, self.page_size(since, limit)), params)
+        request = self.extend(self.order_list_request(status, symbol, self.page_size(since, limit), since), params)
         rows = self._paged(self.privateGetOrders, request, "created_at", since, limit)
         return self.parse_orders(rows, market, since, limit)
 
@@ -130,6 +130,8 @@ class djex(Common, ImplicitAPI, ccxt.Exchange):
         request = {"limit": self.page_size(since, limit)}
         if market is not None:
             request["symbol"] = market["id"]
+        if since is not None:
+            request["from"] = since  # fills at or after (unix milliseconds)
         rows = self._paged(self.privateGetTrades, self.extend(request, params), "time", since, limit)
         return self.parse_trades(rows, market, since, limit)
 

@@ -275,3 +275,25 @@ def test_an_unknown_wait_is_refused_and_places_nothing(db, buyer, wait):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request" and "wait" in response.json()["error"]["details"]
     nothing_written(buyer)
+
+
+def test_orders_listed_by_creation_time(db, buyer):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    client = client_for(buyer)
+    body = {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "price": "100.00", "quantity": "0.0100"}
+    first, second = (client.post(URL, body, format="json").json() for _ in range(2))
+    Order.objects.filter(pk=first["id"]).update(created_at=timezone.now() - dt.timedelta(days=2))
+    cut = int((timezone.now() - dt.timedelta(days=1)).timestamp() * 1000)
+    assert [o["id"] for o in client.get(f"{URL}?from={cut}").json()["results"]] == [second["id"]]
+    assert [o["id"] for o in client.get(f"{URL}?to={cut}").json()["results"]] == [first["id"]]
+    day = (timezone.now() - dt.timedelta(days=1)).date().isoformat()
+    assert [o["id"] for o in client.get(f"{URL}?from={day}&status=open").json()["results"]] == [second["id"]]
+
+
+@pytest.mark.parametrize("query", ["from=yesterday", "to=-5", "from=2026-01-02&to=2026-01-01"])
+def test_a_bad_time_range_is_refused(db, buyer, query):
+    response = client_for(buyer).get(f"{URL}?{query}")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
