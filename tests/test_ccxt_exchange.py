@@ -199,6 +199,10 @@ def test_the_apis_errors_are_ccxts_exceptions(web_server, trading):
     replayed.fetch_balance()
     with pytest.raises(ccxt.InvalidNonce, match="replayed_request"):
         replayed.fetch_balance()
+    # A basic account's order budget (RATE_LIMITS: 120 order requests a minute), spent on cancel-alls.
+    with pytest.raises(ccxt.RateLimitExceeded, match="rate_limited"):
+        for _ in range(130):
+            exchange.cancel_all_orders(SYMBOL)
     account_services.revoke_api_key(user=trading["trader"], api_key_id=trading["key_id"])
     with pytest.raises(ccxt.AuthenticationError, match="invalid_api_key"):
         exchange.fetch_balance()
