@@ -16,6 +16,9 @@ NOT_IN_SCHEMA: dict[str, set[str]] = {
     "*": {"cursor"},
     # `to` after `from`; both from 1970 on (a date-time's range has no keyword in OpenAPI 3.0).
     "GET /api/v1/trades": {"from", "to"},
+    "GET /api/v1/orders": {"from", "to"},
+    # price x quantity must fit the amounts' storage (MAX_AMOUNT): a product no schema keyword bounds.
+    "POST /api/v1/orders": {"quantity"},
     "GET /api/v1/trades/export.csv": {"from", "to"},
     "GET /api/v1/portfolio/history": {"to"},
     # A withdraw key needs an allowlist of networks no wider than /24 (IPv4) or /48 (IPv6).

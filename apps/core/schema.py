@@ -60,6 +60,11 @@ def add_error_responses(result, generator, request, public):
     return result
 
 
+# What apps.core.fields.parse_time_param accepts: ISO-8601 (date-time or date) or unix milliseconds.
+TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
+                  {"type": "string", "pattern": "^[0-9]{1,13}$"}]}  # fmt: skip
+
+
 def integer_parameter(name: str, *, minimum: int, maximum: int, default: int | None = None, description: str = ""):
     """A query parameter the view parses as an ASCII integer in [minimum, maximum] (400 otherwise)."""
     schema = {"type": "integer", "minimum": minimum, "maximum": maximum}

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from apps.core.errors import error_body, flatten_validation
 from apps.core.exceptions import DomainError
 from apps.core.fields import parse_time_param
+from apps.core.schema import TIME
 from apps.orders import selectors, services
 from apps.orders.serializers import (
     MAX_BATCH,
@@ -94,9 +95,9 @@ class OrderListView(generics.ListAPIView):
     @extend_schema(
         tags=["orders"], responses={200: OrderOutput(many=True)},
         parameters=[OpenApiParameter("status", enum=["open", "closed", "all"]), OpenApiParameter("symbol", str),
-                    OpenApiParameter("from", str, description="Orders created at or after this time: ISO-8601 (UTC "
+                    OpenApiParameter("from", TIME, description="Orders created at or after this time: ISO-8601 (UTC "
                                      "when no offset; a date is its midnight UTC) or unix milliseconds."),
-                    OpenApiParameter("to", str, description="Orders created before this time (exclusive), same "
+                    OpenApiParameter("to", TIME, description="Orders created before this time (exclusive), same "
                                      "forms as `from`; after `from`.")],
     )  # fmt: skip
     def get(self, request, *args, **kwargs):

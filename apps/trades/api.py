@@ -18,15 +18,12 @@ from rest_framework.views import APIView
 
 from apps.core.fields import MoneyField, parse_time_param
 from apps.core.pagination import parse_limit, raise_errors
-from apps.core.schema import integer_parameter
+from apps.core.schema import TIME, integer_parameter
 from apps.markets.selectors import market_by_symbol
 from apps.trades import selectors
 from apps.trades.models import Trade
 
 MAX_LIMIT = 500
-# What parse_time_param accepts: ISO-8601 (date-time or date) or unix milliseconds.
-TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
-                  {"type": "string", "pattern": "^[0-9]{1,13}$"}]}  # fmt: skip
 FILTERS = [
     OpenApiParameter("symbol", str, description="One market (404 `unknown_market` if there is none)."),
     OpenApiParameter("from", TIME, description="Fills at or after this time: ISO-8601 (UTC when no offset; a date is "
