@@ -156,3 +156,19 @@ def assert_ledger_consistent() -> None:
     from apps.wallets.verification import verify_ledger
 
     assert verify_ledger() == []
+
+
+def admin_login(user):
+    """A test Client logged in to the admin through its OTP login form (a confirmed TOTP device)."""
+    from django.test import Client
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from apps.accounts.tests.conftest import totp_code
+
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client = Client()
+    credentials = {"username": user.username, "password": PASSWORD}
+    otp = {"otp_device": device.persistent_id, "otp_token": totp_code(device)}
+    response = client.post("/admin/login/", {**credentials, **otp})
+    assert response.status_code == 302, response.content[:500]
+    return client

@@ -6,12 +6,10 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.accounts.tests.conftest import totp_code
 from apps.core.models import AuditEvent
 from apps.trades.models import Trade
-from tests.factories import PASSWORD, UserFactory, funded_trader, place
+from tests.factories import UserFactory, admin_login, funded_trader, place
 
 
 def events(n: int) -> None:
@@ -20,14 +18,7 @@ def events(n: int) -> None:
 
 @pytest.fixture
 def staff_client(market) -> Client:
-    user = UserFactory(is_staff=True, is_superuser=True)
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    credentials = {"username": user.username, "password": PASSWORD}
-    otp = {"otp_device": device.persistent_id, "otp_token": totp_code(device)}
-    response = client.post("/admin/login/", {**credentials, **otp})
-    assert response.status_code == 302, response.content[:500]
-    return client
+    return admin_login(UserFactory(is_staff=True, is_superuser=True))
 
 
 @pytest.fixture

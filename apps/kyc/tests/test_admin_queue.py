@@ -6,28 +6,16 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.accounts.tests.conftest import totp_code
 from apps.core import audit
 from apps.kyc import services
 from apps.kyc.models import Submission
 from apps.kyc.tests.conftest import submission_form
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import UserFactory, admin_login
 
 pytestmark = pytest.mark.django_db
 QUEUE = "/admin/kyc/submission/"
 S = Submission.Status
-
-
-def admin_login(user) -> Client:
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    credentials = {"username": user.username, "password": PASSWORD}
-    otp = {"otp_device": device.persistent_id, "otp_token": totp_code(device)}
-    response = client.post("/admin/login/", {**credentials, **otp})
-    assert response.status_code == 302, response.content[:500]
-    return client
 
 
 def make_submission(user=None, age_days=0):
