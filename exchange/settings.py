@@ -333,6 +333,17 @@ WALLET_CHAIN_ADAPTERS = {"*": env.str("WALLET_CHAIN_ADAPTER", default="apps.wall
 WALLET_DEPOSIT_SCAN_SECONDS = env.int("WALLET_DEPOSIT_SCAN_SECONDS", default=10)
 # Development: the simulated chain mines a block this often (0: never; tests mine by hand).
 SIMCHAIN_BLOCK_SECONDS = env.int("SIMCHAIN_BLOCK_SECONDS", default=15 if DEBUG else 0)
+# Reconciliation (docs/wallets.md "Reconciliation"): a movement the ledger and the chain see at
+# different times (a sweep or refill confirming, a deposit confirmed and not yet credited, a
+# withdrawal sent and not yet confirmed) is expected for a while; one still open after
+# CHAIN_STUCK_FACTOR x the currency's confirmations x its expected seconds per block is reported as
+# stuck. CHAIN_BLOCK_SECONDS: a currency code, or "*" for every other one, to seconds per block.
+CHAIN_BLOCK_SECONDS = {"*": env.float("CHAIN_BLOCK_SECONDS", default=SIMCHAIN_BLOCK_SECONDS or 15)}
+CHAIN_STUCK_FACTOR = env.float("CHAIN_STUCK_FACTOR", default=4)
+# Simulated chain fault modes from settings (tests, a staging venue's environment), per currency
+# code: {"ETH": {"refuse_sends": True, "delay_seconds": 2}}; merged with those staff set in the admin
+# or with `manage.py simchain_faults` (apps.wallets.chain_faults).
+SIMCHAIN_FAULTS: dict = {}
 # Withdrawal protections: a withdrawal address that is not confirmed with 2FA in the user's address
 # book can be used this long after its first use (the first use registers it and is refused).
 WITHDRAWAL_ADDRESS_COOLDOWN_HOURS = env.float("WITHDRAWAL_ADDRESS_COOLDOWN_HOURS", default=24)
@@ -516,6 +527,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "wallets-follow-withdrawals": {
         "task": "apps.wallets.tasks.follow_withdrawals",
+        "schedule": WALLET_DEPOSIT_SCAN_SECONDS,
+        "options": {"expires": WALLET_DEPOSIT_SCAN_SECONDS},
+    },
+    "wallets-follow-custody-transfers": {
+        "task": "apps.wallets.tasks.follow_custody_transfers",
         "schedule": WALLET_DEPOSIT_SCAN_SECONDS,
         "options": {"expires": WALLET_DEPOSIT_SCAN_SECONDS},
     },

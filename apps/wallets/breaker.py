@@ -4,7 +4,10 @@ After CHAIN_BREAKER_FAIL_MAX consecutive failures of a currency's node, the brea
 fail at once with ChainUnavailable (an OSError, so the Celery tasks back off and retry instead of
 piling up on a dead node), until CHAIN_BREAKER_RESET_SECONDS have passed; then one trial call
 (half-open) closes it again or reopens it. A definitive refusal (ChainRejected: a bad address) is
-the node working, not failing. Every process (web, workers) shares one state per currency in Redis,
+the node working, not failing, and so is an unknown txid (UnknownTransaction). A node that does not
+answer (any OSError) reaches callers as ChainUnavailable from its first failure, so the API answers
+503 `service_unavailable` rather than 500 while the breaker counts.
+Every process (web, workers) shares one state per currency in Redis,
 so /readyz and /metrics show what the workers see; if Redis is unreachable, a process falls back to
 a breaker of its own.
 """
@@ -19,7 +22,7 @@ import redis
 from django.conf import settings
 
 from apps.core.exceptions import ServiceUnavailable
-from apps.wallets.chain_interface import ChainAdapter, ChainRejected
+from apps.wallets.chain_interface import ChainAdapter, ChainRejected, UnknownTransaction
 
 NAMESPACE = "exchange:chain-breaker:{currency}"
 STATE_VALUES = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
@@ -51,7 +54,7 @@ def breaker_for(currency: str) -> pybreaker.CircuitBreaker:
                 storage = None  # this process's own memory, until it starts again
             breaker = pybreaker.CircuitBreaker(
                 fail_max=settings.CHAIN_BREAKER_FAIL_MAX, reset_timeout=settings.CHAIN_BREAKER_RESET_SECONDS,
-                exclude=[ChainRejected], state_storage=storage, name=f"chain:{currency}",
+                exclude=[ChainRejected, UnknownTransaction], state_storage=storage, name=f"chain:{currency}",
             )  # fmt: skip
             if storage is not None:
                 _breakers[currency] = breaker
@@ -77,6 +80,10 @@ class GuardedAdapter:
                 return self._breaker.call(method, *args, **kwargs)
             except pybreaker.CircuitBreakerError as exc:
                 raise ChainUnavailable(f"the {self.currency} node is unavailable (circuit open)") from exc
+            except ChainUnavailable:
+                raise
+            except OSError as exc:  # counted by the breaker; callers see one kind of "the node is down"
+                raise ChainUnavailable(f"the {self.currency} node did not answer ({exc})") from exc
 
         return guarded
 

@@ -15,6 +15,14 @@ class ChainRejected(Exception):
     Any other exception from `send` means "unknown": retry; sends are idempotent per reference."""
 
 
+class UnknownTransaction(LookupError):
+    """The node knows no transaction with this txid (an answer, not a failure of the node)."""
+
+
+class NodeUnreachable(ConnectionError):
+    """The node did not answer (a connection refused, a timeout)."""
+
+
 @dataclass(frozen=True)
 class IncomingTransfer:
     txid: str
@@ -44,4 +52,5 @@ class ChainAdapter(Protocol):
     def sent(self, *, reference: str) -> bool:
         """Whether a send with this reference was already made (resuming after a crash)."""
 
-    def confirmations(self, txid: str) -> int: ...
+    def confirmations(self, txid: str) -> int:
+        """How many blocks confirm it (0 while unconfirmed); UnknownTransaction if the node has none."""

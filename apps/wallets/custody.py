@@ -3,10 +3,12 @@
 Per currency: hot_min <= hot_target <= hot_max. Above hot_max the sweep moves the excess down to
 hot_target into cold. Below hot_min a refill request is raised (one open per currency); staff other
 than its requester approve it, then a task executes it (in reality with the offline cold keys).
-Each movement changes the chain and the ledger in one database transaction (the simulated chain
-lives in the same database; a real adapter's send is idempotent per reference, so a retry after a
-crash cannot send twice). No chain call is made while an account row is locked: the chain is asked
-first, the accounts are locked after it for the writes (issue 20).
+Each movement is sent on chain and booked from its source into the currency's custody-in-transit
+account in one database transaction (the simulated chain lives in the same database; a real
+adapter's send is idempotent per reference, so a retry after a crash cannot send twice). It stays
+in transit, in the ledger as on the chain, until the chain confirms it; then `follow_transfers`
+books it from transit into its target wallet (issue 26). No chain call is made while an account
+row is locked: the chain is asked first, the accounts are locked after it for the writes (issue 20).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
 
 from apps.core import audit
 from apps.wallets import ledger
@@ -23,6 +27,7 @@ from apps.wallets.models import Account, Currency, CustodyTransfer
 from apps.wallets.withdrawals import in_flight, lock_hot_spending
 
 C = CustodyTransfer
+WALLET_KINDS = {"hot": Account.Kind.HOT, "cold": Account.Kind.COLD}
 
 
 def sweep(*, currency: Currency) -> CustodyTransfer | None:
@@ -60,12 +65,15 @@ def sweep(*, currency: Currency) -> CustodyTransfer | None:
 
 
 def request_refill_if_needed(*, currency: Currency, requested_by=None, amount: Decimal | None = None):
+    """A refill request when hot, counting refills already on their way to it, is below its minimum
+    (or `amount`, asked by staff). None when one is already requested or approved."""
     hot = ledger.system_account(Account.Kind.HOT, currency)
     hot.refresh_from_db()
     if amount is None:
-        if hot.available >= currency.hot_min:
+        arriving = in_transit(currency, direction=C.Direction.REFILL)
+        if hot.available + arriving >= currency.hot_min:
             return None
-        amount = currency.hot_target - hot.available
+        amount = currency.hot_target - hot.available - arriving
     try:
         with transaction.atomic():
             transfer = C.objects.create(currency=currency, direction=C.Direction.REFILL, amount=amount,
@@ -105,7 +113,9 @@ def execute(*, transfer_id: int) -> bool:
     1. under the spending lock, check that source covers it, on chain and in the ledger (a sweep
        no longer covered is dropped, a refill waits); a transfer the chain already made passes;
     2. with the transfer row locked, ask the chain to send, then post the ledger and record the
-       txid. Another run between 1 and 2 finds the transfer sent, or sends it again idempotently."""
+       txid. Another run between 1 and 2 finds the transfer sent, or sends it again idempotently.
+    The ledger books it from the source into custody in transit; `follow_transfers` books its
+    arrival once the chain confirms it."""
     with transaction.atomic():
         # The transfer row first: a concurrent step 2 holds it across its chain call, and waiting for
         # it must not hold the spending lock every withdrawal and sweep of the currency needs.
@@ -148,15 +158,63 @@ def execute(*, transfer_id: int) -> bool:
             transfer.save(update_fields=["status", "failure_reason", "updated_at"])
             return False
         # The chain has answered: from here on, only short writes under the account locks.
-        ids = {w: ledger.system_account(k, currency).pk for w, k in (("hot", Account.Kind.HOT),
-                                                                   ("cold", Account.Kind.COLD))}  # fmt: skip
-        accounts = ledger.lock_accounts([Account(pk=ids["hot"]), Account(pk=ids["cold"])])
+        ids = {"source": ledger.system_account(WALLET_KINDS[source], currency).pk,
+               "transit": ledger.system_account(Account.Kind.CUSTODY_IN_TRANSIT, currency).pk}  # fmt: skip
+        accounts = ledger.lock_accounts([Account(pk=ids["source"]), Account(pk=ids["transit"])])
         ledger.post(kind="custody", idempotency_key=reference, reference=("custody", str(transfer.pk)),
-                    legs=[ledger.Leg(accounts[ids[source]], transfer.amount),
-                          ledger.Leg(accounts[ids[target]], -transfer.amount)])  # fmt: skip
-        transfer.status, transfer.txid = C.Status.SENT, txid
-        transfer.save(update_fields=["status", "txid", "updated_at"])
+                    legs=[ledger.Leg(accounts[ids["source"]], transfer.amount),
+                          ledger.Leg(accounts[ids["transit"]], -transfer.amount)])  # fmt: skip
+        transfer.status, transfer.txid, transfer.sent_at = C.Status.SENT, txid, timezone.now()
+        transfer.save(update_fields=["status", "txid", "sent_at", "updated_at"])
         audit.record(actor=None, action=f"wallets.{transfer.direction}_sent", target=transfer, txid=txid)
+    return True
+
+
+def in_transit(currency: Currency, *, direction: str | None = None) -> Decimal:
+    """What is sent and not yet arrived (all of it, or only sweeps or refills)."""
+    transfers = C.objects.filter(currency=currency, status=C.Status.SENT)
+    if direction:
+        transfers = transfers.filter(direction=direction)
+    return transfers.aggregate(s=Sum("amount"))["s"] or Decimal(0)
+
+
+def follow_transfers() -> int:
+    """The follow task's work: refresh each sent transfer's confirmations and book the arrival of
+    every one the chain has confirmed; returns how many arrived."""
+    sent = C.objects.filter(status=C.Status.SENT).values_list("pk", flat=True)
+    return sum(follow(transfer_id=pk) for pk in sent)
+
+
+def follow(*, transfer_id: int) -> bool:
+    """Book a sent transfer's arrival once it has the currency's confirmations: custody in transit
+    down, the target wallet up, keyed `custody:<id>:arrived` (once, also when two run at once). The
+    chain is asked before any row is locked (issue 20)."""
+    transfer = C.objects.select_related("currency").get(pk=transfer_id)
+    if transfer.status != C.Status.SENT:
+        return False
+    currency = transfer.currency
+    count = adapter_for(currency.code).confirmations(transfer.txid)
+    with transaction.atomic():
+        transfer = C.objects.select_for_update(of=("self",)).select_related("currency").get(pk=transfer_id)
+        if transfer.status != C.Status.SENT:
+            return False
+        if count < currency.confirmations:
+            if count != transfer.confirmations:
+                transfer.confirmations = count
+                transfer.save(update_fields=["confirmations", "updated_at"])
+            return False
+        target = WALLET_KINDS["cold" if transfer.direction == C.Direction.SWEEP else "hot"]
+        ids = {"transit": ledger.system_account(Account.Kind.CUSTODY_IN_TRANSIT, currency).pk,
+               "target": ledger.system_account(target, currency).pk}  # fmt: skip
+        accounts = ledger.lock_accounts([Account(pk=pk) for pk in ids.values()])
+        ledger.post(kind="custody", idempotency_key=f"custody:{transfer.pk}:arrived",
+                    reference=("custody", str(transfer.pk)),
+                    legs=[ledger.Leg(accounts[ids["transit"]], transfer.amount),
+                          ledger.Leg(accounts[ids["target"]], -transfer.amount)])  # fmt: skip
+        transfer.status, transfer.confirmations, transfer.confirmed_at = C.Status.CONFIRMED, count, timezone.now()
+        transfer.save(update_fields=["status", "confirmations", "confirmed_at", "updated_at"])
+        audit.record(actor=None, action=f"wallets.{transfer.direction}_confirmed", target=transfer,
+                     confirmations=count)  # fmt: skip
     return True
 
 

@@ -61,6 +61,14 @@ class WithdrawalNotFound(DomainError):
     default_message = "Not found."
 
 
+class ChainFaultsRefused(DomainError):
+    """Simulated chain fault modes that cannot be set (admin and command only; no API sets them)."""
+
+    code = "invalid_request"
+    status_code = 400
+    default_message = "These fault modes cannot be set."
+
+
 class CustodyActionRefused(DomainError):
     code = "custody_action_refused"
     status_code = 409

@@ -39,8 +39,9 @@ class ReconciliationCollector(Collector):
                 for name in ("users", "fees", "hot", "cold", "in_transit", "sandbox_issuance"):
                     if name in figures:  # runs stored before sandbox issuance existed lack it
                         balance.add_metric([currency, name, "ledger"], float(figures[name]))
-                balance.add_metric([currency, "hot", "chain"], float(figures["chain_hot"]))
-                balance.add_metric([currency, "cold", "chain"], float(figures["chain_cold"]))
+                for name in ("hot", "cold", "in_transit"):  # absent when the node did not answer
+                    if f"chain_{name}" in figures:
+                        balance.add_metric([currency, name, "chain"], float(figures[f"chain_{name}"]))
             mismatches.add_metric([], len(run.mismatches))
             age.add_metric([], run.finished_at.timestamp())
         yield balance

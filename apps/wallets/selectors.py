@@ -102,8 +102,8 @@ def hot_wallet_bands() -> list[dict]:
 
 def last_reconciliation() -> dict | None:
     """The latest finished reconciliation run, per currency: matched, or the differences (owed minus
-    held; the ledger's hot and cold minus the chain's) and the mismatches naming that currency. The
-    ledger invariants' mismatches are the run's, not a currency's ("other")."""
+    held; the ledger's hot, cold and in transit minus the chain's) and the mismatches naming that
+    currency. The ledger invariants' mismatches are the run's, not a currency's ("other")."""
     run = ReconciliationRun.objects.filter(finished_at__isnull=False).order_by("-started_at", "-id").first()
     if run is None:
         return None
@@ -114,11 +114,13 @@ def last_reconciliation() -> dict | None:
         held = (
             value.get("hot", 0) + value.get("cold", 0) + value.get("in_transit", 0) + value.get("sandbox_issuance", 0)
         )
-        differences = {
-            "solvency": owed - held,
-            "hot": value.get("hot", 0) - value.get("chain_hot", 0),
-            "cold": value.get("cold", 0) - value.get("chain_cold", 0),
-        }
+        differences = {"solvency": owed - held}
+        if "chain_hot" in value:  # absent when the node did not answer (a "chain" mismatch says so)
+            differences["hot"] = value.get("hot", 0) - value["chain_hot"]
+            differences["cold"] = value.get("cold", 0) - value.get("chain_cold", 0)
+            # Runs stored before issue 26 have no chain_in_transit (nothing was in transit then).
+            in_transit = value.get("in_transit", 0)
+            differences["in transit"] = in_transit - value.get("chain_in_transit", in_transit)
         mismatches = [m for m in run.mismatches if m["subject"].split(" ")[0] == code]
         differences = {k: v for k, v in differences.items() if v}
         currencies.append({"currency": code, "matched": not mismatches and not differences,

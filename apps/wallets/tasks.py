@@ -25,8 +25,8 @@ def mine_simulated_blocks() -> dict:
 
 
 @shared_task(name="apps.wallets.tasks.reconcile", **RETRY)
-def reconcile() -> bool:
-    return reconciliation.reconcile(trigger="beat").ok
+def reconcile(trigger: str = "beat") -> bool:
+    return reconciliation.reconcile(trigger=trigger).ok
 
 
 @shared_task(name="apps.wallets.tasks.send_withdrawals", **RETRY)
@@ -37,6 +37,11 @@ def send_withdrawals() -> dict:
 @shared_task(name="apps.wallets.tasks.follow_withdrawals", **RETRY)
 def follow_withdrawals() -> int:
     return withdrawals.follow_confirmations()
+
+
+@shared_task(name="apps.wallets.tasks.follow_custody_transfers", **RETRY)
+def follow_custody_transfers() -> int:
+    return custody.follow_transfers()
 
 
 @shared_task(name="apps.wallets.tasks.custody_policy", **RETRY)

@@ -5,7 +5,7 @@
 - reconciliation: ReconciliationRun
 - withdrawals: Withdrawal, WithdrawalAddress
 - custody: CustodyTransfer
-- simchain: the simulated chain's SimAddress, SimBlockHeight, SimTransaction
+- simchain: the simulated chain's SimAddress, SimBlockHeight, SimTransaction, SimChainFault
 """
 
 # isort: off
@@ -15,7 +15,7 @@ from apps.wallets.models.deposits import Deposit, DepositAddress
 from apps.wallets.models.reconciliation import ReconciliationRun
 from apps.wallets.models.withdrawals import Withdrawal, WithdrawalAddress
 from apps.wallets.models.custody import CustodyTransfer
-from apps.wallets.models.simchain import SimAddress, SimBlockHeight, SimTransaction
+from apps.wallets.models.simchain import SimAddress, SimBlockHeight, SimChainFault, SimTransaction
 
 # isort: on
 
@@ -31,6 +31,7 @@ __all__ = [
     "ReconciliationRun",
     "SimAddress",
     "SimBlockHeight",
+    "SimChainFault",
     "SimTransaction",
     "Transaction",
     "Withdrawal",

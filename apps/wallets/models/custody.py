@@ -17,7 +17,8 @@ class CustodyTransfer(models.Model):
     class Status(models.TextChoices):
         REQUESTED = "requested", "Requested (needs a second person's approval)"
         APPROVED = "approved", "Approved"
-        SENT = "sent", "Sent"
+        SENT = "sent", "Sent (in transit until the chain confirms it)"
+        CONFIRMED = "confirmed", "Confirmed (arrived)"
         FAILED = "failed", "Failed"
         REJECTED = "rejected", "Rejected"
 
@@ -30,6 +31,10 @@ class CustodyTransfer(models.Model):
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="+")  # fmt: skip
     txid = models.CharField(max_length=128, blank=True)
+    # In transit from sent_at until the chain confirms it (confirmations as last seen by the follow task).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    confirmations = models.PositiveIntegerField(default=0)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -78,6 +78,8 @@ class Account(models.Model):
         COLD = "cold", "Cold wallet"
         DEPOSITS_IN_TRANSIT = "deposits_in_transit", "Deposits in transit"
         WITHDRAWALS_IN_TRANSIT = "withdrawals_in_transit", "Withdrawals in transit"
+        # A sweep or refill between the exchange's own wallets, sent and not yet confirmed.
+        CUSTODY_IN_TRANSIT = "custody_in_transit", "Custody transfers in transit"
         # Sandbox mode only: the asset side of test funds credited by the faucet (apps.sandbox).
         SANDBOX_ISSUANCE = "sandbox_issuance", "Sandbox issuance"
 

@@ -26,11 +26,16 @@ def make_btc(**policy):
 
 
 def hot_and_cold(btc):
-    hot = ledger.system_account(Account.Kind.HOT, btc)
-    cold = ledger.system_account(Account.Kind.COLD, btc)
-    hot.refresh_from_db()
-    cold.refresh_from_db()
-    return hot.available, cold.available
+    return holdings(btc)[:2]
+
+
+def holdings(btc):
+    """The ledger's hot, cold and custody-in-transit balances."""
+    kinds = (Account.Kind.HOT, Account.Kind.COLD, Account.Kind.CUSTODY_IN_TRANSIT)
+    accounts = [ledger.system_account(kind, btc) for kind in kinds]
+    for account in accounts:
+        account.refresh_from_db()
+    return tuple(account.available for account in accounts)
 
 
 @pytest.mark.django_db
@@ -38,10 +43,15 @@ def test_hot_above_its_maximum_is_swept_down_to_target():
     btc = make_btc()
     fund(UserFactory(), "5")
     assert custody.run_policy() == {"BTC": "swept"}
-    assert hot_and_cold(btc) == (Decimal(2), Decimal(3))
+    # Sent: in transit, in the ledger as on the chain, until the chain confirms it.
+    assert holdings(btc) == (Decimal(2), 0, Decimal(3))
+    assert reconcile().ok
     chain = SimulatedChain("BTC")
     chain.mine(2)
     assert chain.balance(wallet="cold", min_confirmations=2) == Decimal(3)
+    assert reconcile().ok  # confirmed on chain, not booked yet: still clean
+    assert custody.follow_transfers() == 1
+    assert holdings(btc) == (Decimal(2), Decimal(3), 0)
     assert custody.run_policy() == {}
     assert reconcile().ok
 
@@ -52,6 +62,7 @@ def test_a_refill_needs_a_second_person():
     fund(UserFactory(), "5")
     custody.run_policy()  # sweep to 2 hot, 3 cold
     SimulatedChain("BTC").mine(2)
+    custody.follow_transfers()
     alice_ops, bob_ops = UserFactory(is_staff=True), UserFactory(is_staff=True)
     refill = custody.request_refill_if_needed(currency=btc, requested_by=alice_ops, amount=Decimal("1.5"))
     assert custody.request_refill_if_needed(currency=btc, requested_by=bob_ops, amount=Decimal(1)) is None  # one open
@@ -61,8 +72,13 @@ def test_a_refill_needs_a_second_person():
     custody.approve_refill(transfer_id=refill.pk, approver=bob_ops)
     assert custody.execute_approved() == 1
     refill.refresh_from_db()
-    assert refill.status == C.Status.SENT and hot_and_cold(btc) == (Decimal("3.5"), Decimal("1.5"))
+    assert refill.status == C.Status.SENT and holdings(btc) == (Decimal(2), Decimal("1.5"), Decimal("1.5"))
+    # On its way, the refill counts towards hot's minimum: no second request.
+    assert custody.request_refill_if_needed(currency=btc) is None
     SimulatedChain("BTC").mine(2)
+    assert custody.follow_transfers() == 1
+    refill.refresh_from_db()
+    assert refill.status == C.Status.CONFIRMED and holdings(btc) == (Decimal("3.5"), Decimal("1.5"), 0)
     assert reconcile().ok
 
 
@@ -116,12 +132,12 @@ def test_a_sweep_racing_a_withdrawal_keeps_every_balance_whole():
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-    hot, cold = hot_and_cold(btc)
+    hot, cold, moving = holdings(btc)
     assert hot >= 0 and cold >= 0
     withdrawal.refresh_from_db()
     # Either the withdrawal went first (0.2 left, nothing to sweep) or the sweep did (it waits).
-    assert (withdrawal.status, hot, cold) in {(Withdrawal.Status.SENT, Decimal("0.2"), 0),
-                                              (Withdrawal.Status.APPROVED, 0, Decimal(1))}  # fmt: skip
+    assert (withdrawal.status, hot, cold, moving) in {(Withdrawal.Status.SENT, Decimal("0.2"), 0, 0),
+                                                      (Withdrawal.Status.APPROVED, 0, 0, Decimal(1))}  # fmt: skip
     SimulatedChain("BTC").mine(2)
     assert verify_ledger() == [] and reconcile().ok
 
@@ -133,6 +149,7 @@ def test_a_refill_never_lands_on_a_users_deposit_address():
     fund(first, "5")  # the first deposit address ever made
     custody.run_policy()  # sweep 3 to cold
     SimulatedChain("BTC").mine(2)
+    custody.follow_transfers()
     refill = custody.request_refill_if_needed(currency=btc, amount=Decimal(1))
     custody.approve_refill(transfer_id=refill.pk, approver=UserFactory(is_staff=True))
     custody.execute_approved()

@@ -15,6 +15,7 @@ from apps.accounts import services as account_services
 from apps.accounts.tests.conftest import totp_code
 from apps.kyc.models import Submission
 from apps.wallets import deposits, ledger, withdrawals
+from apps.wallets.breaker import ChainUnavailable
 from apps.wallets.models import Account, Withdrawal, WithdrawalAddress
 from apps.wallets.reconciliation import reconcile
 from apps.wallets.simchain import SimulatedChain
@@ -317,8 +318,9 @@ def test_a_node_timeout_leaves_the_withdrawal_to_retry_not_failed(withdrawer, bt
         raise TimeoutError("node did not answer")
 
     monkeypatch.setattr(SimulatedChain, "send", timeout)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(ChainUnavailable) as raised:  # an OSError: the task retries it
         withdrawals.send_approved()
+    assert isinstance(raised.value.__cause__, TimeoutError)
     withdrawal = Withdrawal.objects.get()
     assert withdrawal.status == W.APPROVED and withdrawal.send_started_at is not None
     assert balances(withdrawer, btc)[1] == Decimal("0.1002")  # still held
