@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.core.admin import LargeTableAdmin
 from apps.core.exceptions import DomainError
-from apps.wallets import custody, deposits, halts, reconciliation, withdrawals
+from apps.wallets import chain_faults, custody, deposits, halts, reconciliation, withdrawals
 from apps.wallets.models import (
     Account,
     Currency,
@@ -28,6 +28,28 @@ class HaltWithdrawalsForm(django_forms.Form):
     reason = django_forms.CharField(max_length=200, help_text="Why; kept in the audit log and shown to users.")
 
 
+class ChainFaultsForm(django_forms.Form):
+    """The simulated chain's fault modes (apps.wallets.chain_faults): exactly these, replacing any."""
+
+    refuse_sends = django_forms.BooleanField(
+        required=False, help_text="Every new send is refused: withdrawals end failed, their hold released."
+    )
+    unreachable = django_forms.BooleanField(
+        required=False, help_text="The node answers nothing: the API answers 503 and the circuit breaker opens."
+    )
+    drop_broadcasts = django_forms.BooleanField(
+        required=False, help_text="Sends are accepted and never confirm: reconciliation reports them stuck."
+    )
+    delay_seconds = django_forms.FloatField(
+        min_value=0, max_value=chain_faults.MAX_DELAY_SECONDS, initial=0,
+        help_text="Every call answers this many seconds late (a slow node).",
+    )  # fmt: skip
+    reason = django_forms.CharField(
+        max_length=chain_faults.REASON_MAX, required=False,
+        help_text="Why (a drill, a test); kept in the audit log. Needed to set faults.",
+    )  # fmt: skip
+
+
 @admin.register(Currency)
 class CurrencyAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "decimals", "confirmations", "withdrawal_fee", "min_withdrawal",
@@ -35,13 +57,77 @@ class CurrencyAdmin(admin.ModelAdmin):
                     "withdrawals_halt_reason")  # fmt: skip
     list_editable = ("is_active",)
     list_filter = ("withdrawals_halted", "is_active")
-    actions = ["halt_withdrawals", "resume_withdrawals"]
+    actions = ["halt_withdrawals", "resume_withdrawals", "set_chain_faults", "clear_chain_faults"]
 
     def get_readonly_fields(self, request, obj=None):
-        # Decimals cannot change once amounts exist in that precision. The halt changes only through
-        # the actions below, which write the audit log.
+        # Decimals cannot change once amounts exist in that precision. The halt and the simulated
+        # chain's faults change only through the actions below, which write the audit log.
         halt = ("withdrawals_halted", "withdrawals_halt_reason")
-        return ("code", "decimals", *halt) if obj else halt
+        return ("code", "decimals", *halt, "simulated_chain_faults") if obj else halt
+
+    @admin.display(description="Simulated chain faults")
+    def simulated_chain_faults(self, obj):
+        faults = chain_faults.faults_for(obj.code)
+        if not faults.active:
+            return "none (set them with the action “Set simulated chain faults…” on the currencies list)"
+        row = chain_faults.stored(obj.code)
+        who = " — from the SIMCHAIN_FAULTS setting"
+        if row is not None:
+            at = f"{row.set_at:%Y-%m-%d %H:%M:%S}"
+            who = format_html(" — set by {} at {} UTC: {}", row.set_by or "a command", at, row.reason)
+        return format_html('<strong class="errornote">ACTIVE: {}</strong>{}', faults.describe(), who)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        faults = chain_faults.faults_for(object_id) if request.method == "GET" else None
+        if faults is not None and faults.active:
+            self.message_user(request, f"The simulated chain's faults are on for {object_id}: {faults.describe()}.",
+                              messages.WARNING)  # fmt: skip
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Set simulated chain faults…", permissions=["change"])
+    def set_chain_faults(self, request, queryset):
+        form = ChainFaultsForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            data = form.cleaned_data
+            faults = chain_faults.Faults(refuse_sends=data["refuse_sends"], unreachable=data["unreachable"],
+                                         drop_broadcasts=data["drop_broadcasts"],
+                                         delay_seconds=data["delay_seconds"] or 0)  # fmt: skip
+            for currency in queryset:
+                try:
+                    chain_faults.set_faults(currency=currency.code, faults=faults, actor=request.user,
+                                            reason=data["reason"])  # fmt: skip
+                except DomainError as exc:
+                    self.message_user(request, f"{currency.code}: refused — {exc.message}", messages.ERROR)
+                else:
+                    self.message_user(request, f"{currency.code}: simulated chain faults now {faults.describe()}.",
+                                      messages.WARNING if faults.active else messages.SUCCESS)  # fmt: skip
+            return None
+        currencies = [(c, chain_faults.faults_for(c.code).describe()) for c in queryset]
+        context = {**self.admin_site.each_context(request), "title": "Set simulated chain faults", "form": form,
+                   "currencies": currencies, "action": "set_chain_faults",
+                   "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                   "select_across": request.POST.get("select_across") == "1",
+                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/wallets/chain_faults.html", context)
+
+    @admin.action(description="Clear simulated chain faults", permissions=["change"])
+    def clear_chain_faults(self, request, queryset):
+        cleared = []
+        for currency in queryset:
+            if chain_faults.stored(currency.code) is None:
+                continue
+            try:
+                chain_faults.set_faults(currency=currency.code, faults=chain_faults.Faults(), actor=request.user,
+                                        reason=f"cleared in the admin by {request.user}")  # fmt: skip
+                cleared.append(currency.code)
+            except DomainError as exc:
+                self.message_user(request, f"{currency.code}: refused — {exc.message}", messages.ERROR)
+        self.message_user(request, f"Simulated chain faults cleared: {', '.join(cleared) or 'none were set'}.",
+                          messages.SUCCESS)  # fmt: skip
+        from_settings = [c.code for c in queryset if chain_faults.faults_for(c.code).active]
+        if from_settings:
+            self.message_user(request, f"Still on from the SIMCHAIN_FAULTS setting: {', '.join(from_settings)}.",
+                              messages.WARNING)  # fmt: skip
 
     @admin.action(description="Halt withdrawals…", permissions=["change"])
     def halt_withdrawals(self, request, queryset):
