@@ -92,10 +92,27 @@ def test_beat_schedules_the_heartbeat(live_env, process_log_dir, tmp_path):
     """celery beat, started as the Procfile starts it, sends the heartbeat task to the broker."""
     env = {**live_env, "HEARTBEAT_INTERVAL_SECONDS": "1", "EXCHANGE_VAR_DIR": str(tmp_path)}
     get_redis().delete("celery")
+
+    def tasks() -> list[str]:
+        return [json.loads(m)["headers"]["task"] for m in get_redis().lrange("celery", 0, -1)]
+
     with Process("celery-beat", procfile_command("beat"), env, process_log_dir) as beat:
-        beat.wait_until(lambda: get_redis().llen("celery") > 0, 30, "a heartbeat task on the queue")
-    message = json.loads(get_redis().lpop("celery"))
-    assert message["headers"]["task"] == "apps.core.tasks.record_heartbeat"
+        beat.wait_until(lambda: "apps.core.tasks.record_heartbeat" in tasks(), 30, "a heartbeat task on the queue")
+
+
+def test_beat_sends_one_reconciliation_as_it_starts(live_env, process_log_dir, tmp_path):
+    """The stack reconciles once at start (trigger "startup"), before the first scheduled run."""
+    env = {**live_env, "HEARTBEAT_INTERVAL_SECONDS": "3600", "EXCHANGE_VAR_DIR": str(tmp_path)}
+    get_redis().delete("celery")
+
+    def queued() -> list[dict]:
+        return [json.loads(m)["headers"] for m in get_redis().lrange("celery", 0, -1)]
+
+    with Process("celery-beat", procfile_command("beat"), env, process_log_dir) as beat:
+        beat.wait_until(lambda: any(h["task"] == "apps.wallets.tasks.reconcile" for h in queued()), 30,
+                        "a reconciliation on the queue")  # fmt: skip
+    (startup,) = [h for h in queued() if h["task"] == "apps.wallets.tasks.reconcile"]
+    assert "startup" in startup["kwargsrepr"]
 
 
 def test_flower_is_reachable(live_env, process_log_dir):

@@ -75,6 +75,7 @@ def treasury(now) -> dict:
     day_ago = now - timedelta(days=1)
     history = wallet_selectors.hot_wallet_history(day_ago)
     breakers = wallet_selectors.chain_breakers()
+    faults = wallet_selectors.simulated_chain_faults()
     hot = []
     for row in wallet_selectors.hot_wallet_bands():
         code = row["currency"]
@@ -86,6 +87,7 @@ def treasury(now) -> dict:
                                  row["hot_max"], f"{code} hot wallet over the last day", day_ago, now)
             if history.get(code) else None,
             "breaker": breakers.get(code, "unknown"),
+            "faults": faults.get(code),
             "currency_url": link("wallets_currency_change", code),
         })  # fmt: skip
     reconciliation = wallet_selectors.last_reconciliation()

@@ -2,9 +2,12 @@ from decimal import Decimal
 
 from django import forms as django_forms
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from apps.core.admin import LargeTableAdmin
 from apps.core.exceptions import DomainError
@@ -262,7 +265,7 @@ class ReconciliationRunAdmin(LargeTableAdmin, ReadOnlyAdmin):
     id_search_fields = ("id",)
     fields = ("started_at", "finished_at", "trigger", "ok", "figures_table", "mismatch_list")
     readonly_fields = fields
-    actions = ["run_now"]
+    change_list_template = "admin/wallets/reconciliationrun/change_list.html"
 
     @admin.display(description="Mismatches")
     def mismatch_count(self, obj):
@@ -288,22 +291,33 @@ class ReconciliationRunAdmin(LargeTableAdmin, ReadOnlyAdmin):
         return format_html_join("", "<p>{}: {}: {}</p>",
                                 ((m["check"], m["subject"], m["detail"]) for m in obj.mismatches))  # fmt: skip
 
-    @admin.action(description="Run a reconciliation now")
-    def run_now(self, request, queryset):
+    def get_urls(self):
+        run = path("run/", self.admin_site.admin_view(self.run_view), name="wallets_reconciliationrun_run")
+        return [run, *super().get_urls()]
+
+    def run_view(self, request):
+        """The "Run a reconciliation now" button (this list's page and the dashboard): a POST runs one
+        at once, whatever the list holds, and comes back to the page it was pressed on."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         run = reconciliation.reconcile(trigger="admin", actor=request.user)
-        level = messages.SUCCESS if run.ok else messages.ERROR
-        self.message_user(request, f"Reconciliation #{run.pk}: {len(run.mismatches)} mismatch(es).", level)
+        found = "everything matched" if run.ok else f"{len(run.mismatches)} mismatch(es), listed below"
+        self.message_user(
+            request, f"Reconciliation #{run.pk}: {found}.", messages.SUCCESS if run.ok else messages.ERROR
+        )
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = reverse("admin:wallets_reconciliationrun_changelist")
+        return HttpResponseRedirect(back)
 
     def changelist_view(self, request, extra_context=None):
-        # The action must work with nothing selected (there may be no run yet).
-        if (
-            request.method == "POST"
-            and request.POST.get("action") == "run_now"
-            and not request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
-        ):
-            self.run_now(request, self.get_queryset(request).none())
-            return HttpResponseRedirect(request.get_full_path())
-        return super().changelist_view(request, extra_context)
+        # What the last run found, and the button, whether or not the list has rows.
+        context = {"last_run": reconciliation.latest_run(), **(extra_context or {})}
+        return super().changelist_view(request, context)
 
 
 @admin.register(Withdrawal)

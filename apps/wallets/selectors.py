@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Min, OuterRef, Subquery
 
-from apps.wallets import breaker
+from apps.wallets import breaker, chain_faults
 from apps.wallets.models import (
     Account,
     Currency,
@@ -56,6 +56,13 @@ def chain_breakers() -> dict[str, str]:
     except Exception:  # noqa: BLE001 - PostgreSQL down is reported by its own check
         return {}
     return {code: breaker.state(code) for code in codes}
+
+
+def simulated_chain_faults() -> dict[str, str]:
+    """The simulated chain's fault modes that are on, per active currency ({code: "refuses sends"})."""
+    codes = Currency.objects.filter(is_active=True).values_list("code", flat=True)
+    described = {code: chain_faults.faults_for(code) for code in codes}
+    return {code: faults.describe() for code, faults in described.items() if faults.active}
 
 
 def withdrawals_in_review() -> dict:

@@ -7,11 +7,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from apps.wallets import deposits, ledger
+from apps.core.models import AuditEvent
+from apps.wallets import deposits, ledger, tasks
 from apps.wallets.models import Account, ReconciliationRun
 from apps.wallets.reconciliation import reconcile
 from apps.wallets.simchain import SimulatedChain
-from tests.factories import UserFactory
+from tests.factories import UserFactory, admin_login
 
 pytestmark = pytest.mark.django_db
 
@@ -69,20 +70,43 @@ def test_the_command_and_the_metrics_report_the_latest_run(funded, btc):
     assert "exchange_reconciliation_mismatches 0.0" not in Client().get("/metrics").content.decode()
 
 
-def test_staff_run_it_from_the_admin(funded, btc):
+def test_staff_run_it_from_the_admin_with_no_run_listed_yet(funded, btc):
     staff = UserFactory(is_staff=True, is_superuser=True)
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from apps.accounts.tests.conftest import totp_code
-    from tests.factories import PASSWORD
-
-    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
-    client = Client()
-    client.post("/admin/login/", {"username": staff.username, "password": PASSWORD,
-                                  "otp_device": device.persistent_id, "otp_token": totp_code(device)})  # fmt: skip
-    response = client.post("/admin/wallets/reconciliationrun/", {"action": "run_now"}, follow=True)
-    assert response.status_code == 200
+    client = admin_login(staff)
+    url = "/admin/wallets/reconciliationrun/"
+    fresh = client.get(url).content.decode()
+    assert "No reconciliation has run yet" in fresh and 'value="Run a reconciliation now"' in fresh
+    assert client.get(f"{url}run/").status_code == 405  # a GET changes nothing
+    response = client.post(f"{url}run/", {"next": url}, follow=True)
+    assert response.redirect_chain == [(url, 302)]
     run = ReconciliationRun.objects.get()
     assert run.trigger == "admin" and run.ok
-    page = client.get(f"/admin/wallets/reconciliationrun/{run.pk}/change/")
-    assert b"chain_hot" in page.content
+    page = response.content.decode()
+    assert f"Reconciliation #{run.pk}: everything matched." in page  # the message
+    assert f"#{run.pk}</a>, admin, finished" in page and "everything matched." in page  # what the last run found
+    assert AuditEvent.objects.filter(action="wallets.reconcile", actor=staff, target_id=str(run.pk)).exists()
+    assert b"chain_hot" in client.get(f"{url}{run.pk}/change/").content
+    # A mismatch is named on the page; a `next` to another site is not followed.
+    Account.objects.filter(pk=ledger.user_account(funded, btc).pk).update(available=Decimal(3))
+    response = client.post(f"{url}run/", {"next": "https://evil.example/"})
+    assert response.status_code == 302 and response["Location"] == url
+    page = client.get(url).content.decode()
+    assert "3 mismatches" in page and "solvency: BTC: owed" in page  # solvency, invariants 2 and 3
+
+
+def test_the_dashboard_runs_one_and_comes_back(funded, btc):
+    client = admin_login(UserFactory(is_staff=True, is_superuser=True))
+    assert 'id="dashboard-run-reconciliation"' in client.get("/admin/").content.decode()
+    response = client.post("/admin/wallets/reconciliationrun/run/", {"next": "/admin/"}, follow=True)
+    assert response.redirect_chain == [("/admin/", 302)] and ReconciliationRun.objects.get().ok
+
+
+def test_staff_without_the_permission_cannot_run_one(btc):
+    client = admin_login(UserFactory(is_staff=True))
+    assert client.post("/admin/wallets/reconciliationrun/run/").status_code == 403
+    assert ReconciliationRun.objects.count() == 0
+
+
+def test_the_startup_run_is_the_task_with_its_trigger(funded, btc):
+    assert tasks.reconcile.apply(kwargs={"trigger": "startup"}).result is True
+    assert ReconciliationRun.objects.get().trigger == "startup"
