@@ -341,9 +341,19 @@ SIMCHAIN_BLOCK_SECONDS = env.int("SIMCHAIN_BLOCK_SECONDS", default=15 if DEBUG e
 CHAIN_BLOCK_SECONDS = {"*": env.float("CHAIN_BLOCK_SECONDS", default=SIMCHAIN_BLOCK_SECONDS or 15)}
 CHAIN_STUCK_FACTOR = env.float("CHAIN_STUCK_FACTOR", default=4)
 # Simulated chain fault modes from settings (tests, a staging venue's environment), per currency
-# code: {"ETH": {"refuse_sends": True, "delay_seconds": 2}}; merged with those staff set in the admin
-# or with `manage.py simchain_faults` (apps.wallets.chain_faults).
+# code: SIMCHAIN_FAULTS_JSON='{"ETH": {"refuse_sends": true, "delay_seconds": 2}}'; merged with those
+# staff set in the admin or with `manage.py simchain_faults` (apps.wallets.chain_faults).
 SIMCHAIN_FAULTS: dict = {}
+if env.str("SIMCHAIN_FAULTS_JSON", default=""):
+    import json
+
+    _modes = {"refuse_sends", "unreachable", "drop_broadcasts", "delay_seconds"}
+    for _code, _faults in json.loads(env.str("SIMCHAIN_FAULTS_JSON")).items():
+        if not isinstance(_faults, dict) or set(_faults) - _modes:
+            raise ImproperlyConfigured(f"SIMCHAIN_FAULTS_JSON: {_code} takes only {sorted(_modes)}.")
+        if not 0 <= float(_faults.get("delay_seconds", 0)) <= 120:
+            raise ImproperlyConfigured("SIMCHAIN_FAULTS_JSON: delay_seconds is between 0 and 120.")
+        SIMCHAIN_FAULTS[_code.upper()] = _faults
 # Withdrawal protections: a withdrawal address that is not confirmed with 2FA in the user's address
 # book can be used this long after its first use (the first use registers it and is refused).
 WITHDRAWAL_ADDRESS_COOLDOWN_HOURS = env.float("WITHDRAWAL_ADDRESS_COOLDOWN_HOURS", default=24)
