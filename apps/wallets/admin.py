@@ -258,6 +258,11 @@ class HoldAdmin(LargeTableAdmin, ReadOnlyAdmin):
     search_help_text = "A hold's id, or an account's id (its holds)."
 
 
+# The figures of a run in reading order: what is owed, what is held, the chain's side, the adjustments.
+FIGURE_COLUMNS = ("users", "fees", "sandbox_issuance", "hot", "cold", "in_transit", "chain_hot", "chain_cold",
+                  "chain_in_transit", "deposits_confirmed_uncredited", "sent_unbooked")  # fmt: skip
+
+
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ("started_at", "trigger", "ok", "mismatch_count")
@@ -275,11 +280,12 @@ class ReconciliationRunAdmin(LargeTableAdmin, ReadOnlyAdmin):
     def figures_table(self, obj):
         if not obj.figures:
             return "—"
-        columns = list(next(iter(obj.figures.values())))
+        present = {name for figures in obj.figures.values() for name in figures}
+        columns = [c for c in FIGURE_COLUMNS if c in present] + sorted(present - set(FIGURE_COLUMNS))
         head = format_html_join("", "<th>{}</th>", ((c,) for c in ["currency", *columns]))
         rows = format_html_join(
             "", "<tr>{}</tr>",
-            ((format_html_join("", "<td>{}</td>", ((v,) for v in [code, *figures.values()])),)
+            ((format_html_join("", "<td>{}</td>", ((v,) for v in [code, *(figures.get(c, "—") for c in columns)])),)
              for code, figures in obj.figures.items()),
         )  # fmt: skip
         return format_html("<table><tr>{}</tr>{}</table>", head, rows)

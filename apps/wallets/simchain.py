@@ -41,7 +41,7 @@ class SimulatedChain:
         if faults.delay_seconds:
             time.sleep(faults.delay_seconds)
         if faults.unreachable:
-            raise NodeUnreachable(f"the simulated {self.currency} node does not answer (fault mode: unreachable)")
+            raise NodeUnreachable("fault mode: unreachable")
         return faults
 
     def new_address(self, *, wallet: str) -> str:

@@ -175,5 +175,6 @@ def test_a_node_that_does_not_answer_is_a_mismatch_of_its_currency(eth, settings
     run = reconcile()
     assert not run.ok
     (down,) = run.mismatches
-    assert (down["check"], down["subject"]) == ("chain", "ETH") and "does not answer" in down["detail"]
+    assert (down["check"], down["subject"]) == ("chain", "ETH")
+    assert down["detail"] == "the chain could not be asked: the ETH node did not answer (fault mode: unreachable)"
     assert Decimal(run.figures["ETH"]["users"]) == 1 and "chain_hot" not in run.figures["ETH"]
