@@ -84,6 +84,26 @@ def request_refill_if_needed(*, currency: Currency, requested_by=None, amount: D
         return None  # one is already open
 
 
+def withdraw_unneeded_refill(*, currency: Currency) -> CustodyTransfer | None:
+    """The policy's own refill request (requested_by empty), still waiting for approval, once hot is
+    back at its minimum (deposits, or a sweep's excess): rejected, so nobody approves a movement the
+    policy no longer wants. A request staff made themselves stays for staff to decide."""
+    with transaction.atomic():
+        transfer = (C.objects.select_for_update().filter(currency=currency, direction=C.Direction.REFILL,
+                    status=C.Status.REQUESTED, requested_by__isnull=True).first())  # fmt: skip
+        if transfer is None:
+            return None
+        hot = ledger.system_account(Account.Kind.HOT, currency)
+        hot.refresh_from_db()
+        if hot.available + in_transit(currency, direction=C.Direction.REFILL) < currency.hot_min:
+            return None
+        transfer.status = C.Status.REJECTED
+        transfer.failure_reason = f"no longer needed: hot {hot.available.normalize()} is at or above its minimum"
+        transfer.save(update_fields=["status", "failure_reason", "updated_at"])
+        audit.record(actor=None, action="wallets.refill_withdrawn", target=transfer, hot=str(hot.available))
+    return transfer
+
+
 def approve_refill(*, transfer_id: int, approver) -> CustodyTransfer:
     with transaction.atomic():
         transfer = C.objects.select_for_update().get(pk=transfer_id)
@@ -219,14 +239,16 @@ def follow(*, transfer_id: int) -> bool:
 
 
 def run_policy() -> dict[str, str]:
-    """The beat task's work for every active currency: sweep, or ask for a refill, then execute
-    approved refills."""
+    """The beat task's work for every active currency: sweep, or ask for a refill (or withdraw the
+    policy's own request that is no longer needed), then execute approved refills."""
     result = {}
     for currency in Currency.objects.filter(is_active=True):
         if sweep(currency=currency):
             result[currency.code] = "swept"
         elif request_refill_if_needed(currency=currency):
             result[currency.code] = "refill requested"
+        if withdraw_unneeded_refill(currency=currency):
+            result[currency.code] = "refill request withdrawn"
     executed = execute_approved()
     if executed:
         result["executed"] = str(executed)

@@ -198,3 +198,19 @@ def test_a_sweep_never_takes_the_chain_coins_a_withdrawal_in_flight_counts_on():
     assert withdrawals.send(withdrawal_id=withdrawal.pk) == "sent"
     assert chain.balance(wallet="hot", min_confirmations=0) == Decimal("0.2")
     assert verify_ledger() == []
+
+
+@pytest.mark.django_db
+def test_the_policys_own_refill_request_is_withdrawn_once_hot_is_back_above_its_minimum():
+    btc = make_btc()
+    ops = UserFactory(is_staff=True)
+    assert custody.run_policy() == {"BTC": "refill requested"}  # hot 0, minimum 1
+    asked_by_staff = C.objects.create(currency=factories.currency("ETH"), direction="refill", amount=1,
+                                      status="requested", requested_by=ops)  # fmt: skip
+    fund(UserFactory(), "1.5")  # hot 1.5: at its minimum again, not above its maximum
+    assert custody.run_policy() == {"BTC": "refill request withdrawn"}
+    (withdrawn,) = C.objects.filter(currency=btc)
+    assert withdrawn.status == C.Status.REJECTED and withdrawn.failure_reason.startswith("no longer needed: hot 1.5")
+    asked_by_staff.refresh_from_db()
+    assert asked_by_staff.status == C.Status.REQUESTED  # staff decide their own requests
+    assert custody.run_policy() == {}
