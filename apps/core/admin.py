@@ -19,6 +19,7 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.template.response import TemplateResponse
 from django.utils.formats import number_format
 
 from apps.core.models import AuditEvent
@@ -166,3 +167,15 @@ class AuditEventAdmin(LargeTableAdmin, ReadOnlyModelAdmin):
     id_search_fields = ("id",)
     user_search_fields = ("actor",)
     search_help_text = "An event's id, or a username (what they did)."
+
+
+def action_form_page(model_admin, request, *, template: str, title: str, action: str, form, **extra):
+    """The page an admin action shows to ask for more (a reason, an amount) before it applies: the
+    selection and the action are posted back with the form (`apply` marks the second post)."""
+    context = {
+        **model_admin.admin_site.each_context(request), "title": title, "form": form, "action": action,
+        "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across") == "1",
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": model_admin.model._meta, **extra,
+    }  # fmt: skip
+    return TemplateResponse(request, template, context)

@@ -4,12 +4,11 @@ from django import forms as django_forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from apps.core.admin import LargeTableAdmin
+from apps.core.admin import LargeTableAdmin, action_form_page
 from apps.core.exceptions import DomainError
 from apps.wallets import chain_faults, custody, deposits, halts, reconciliation, withdrawals
 from apps.wallets.models import (
@@ -106,12 +105,9 @@ class CurrencyAdmin(admin.ModelAdmin):
                                       messages.WARNING if faults.active else messages.SUCCESS)  # fmt: skip
             return None
         currencies = [(c, chain_faults.faults_for(c.code).describe()) for c in queryset]
-        context = {**self.admin_site.each_context(request), "title": "Set simulated chain faults", "form": form,
-                   "currencies": currencies, "action": "set_chain_faults",
-                   "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                   "select_across": request.POST.get("select_across") == "1",
-                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta}  # fmt: skip
-        return TemplateResponse(request, "admin/wallets/chain_faults.html", context)
+        return action_form_page(self, request, template="admin/wallets/chain_faults.html",
+                                title="Set simulated chain faults", action="set_chain_faults", form=form,
+                                currencies=currencies)  # fmt: skip
 
     @admin.action(description="Clear simulated chain faults", permissions=["change"])
     def clear_chain_faults(self, request, queryset):
@@ -147,12 +143,9 @@ class CurrencyAdmin(admin.ModelAdmin):
             if untouched:
                 self.message_user(request, f"Already halted (reason kept): {', '.join(untouched)}.", messages.WARNING)
             return None
-        context = {**self.admin_site.each_context(request), "title": "Halt withdrawals", "form": form,
-                   "queryset": queryset, "action": "halt_withdrawals",
-                   "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                   "select_across": request.POST.get("select_across") == "1",
-                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta}  # fmt: skip
-        return TemplateResponse(request, "admin/wallets/halt_withdrawals.html", context)
+        return action_form_page(self, request, template="admin/wallets/halt_withdrawals.html",
+                                title="Halt withdrawals", action="halt_withdrawals", form=form,
+                                queryset=queryset)  # fmt: skip
 
     @admin.action(description="Resume withdrawals", permissions=["change"])
     def resume_withdrawals(self, request, queryset):
@@ -425,11 +418,9 @@ class DepositAddressAdmin(ReadOnlyAdmin):
                 except DomainError as exc:
                     self.message_user(request, f"{address.user}: {exc.message}", messages.ERROR)
             return None
-        context = {**self.admin_site.each_context(request), "title": "Inject a deposit", "form": form,
-                   "queryset": queryset[:20], "count": queryset.count(), "action": "inject_deposit",
-                   "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta}  # fmt: skip
-        return TemplateResponse(request, "admin/action_form.html", context)
+        return action_form_page(self, request, template="admin/action_form.html", title="Inject a deposit",
+                                action="inject_deposit", form=form, queryset=queryset[:20],
+                                count=queryset.count())  # fmt: skip
 
 
 @admin.register(Deposit)

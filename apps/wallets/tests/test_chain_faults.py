@@ -23,13 +23,13 @@ from apps.wallets.exceptions import ChainFaultsRefused
 from apps.wallets.models import Account, Currency, CustodyTransfer, SimChainFault, Withdrawal
 from apps.wallets.reconciliation import reconcile
 from apps.wallets.simchain import SimulatedChain
+from apps.wallets.tests import test_withdrawals
 from apps.wallets.tests.test_withdrawals import (
     address,
     balances,
     client_for,
     code_for,
     fund,
-    make_btc,
     post,
     trusted,
     verified_user,
@@ -39,25 +39,13 @@ from tests import factories
 from tests.factories import UserFactory, admin_login, funded_trader, place
 
 W = Withdrawal.Status
+# test_withdrawals' fixtures: BTC with fees and limits, and a user who may withdraw 1 BTC to a trusted address.
+btc, withdrawer = test_withdrawals.btc, test_withdrawals.withdrawer
 DRILL = "incident drill"
 
 
 def audit_rows(action):
     return list(AuditEvent.objects.filter(action=action).order_by("id"))
-
-
-@pytest.fixture
-def btc(db):
-    return make_btc()
-
-
-@pytest.fixture
-def withdrawer(btc):
-    """KYC level 2 with 2FA, 1 BTC deposited, the test address trusted (as in test_withdrawals)."""
-    user = verified_user()
-    fund(user)
-    trusted(user)
-    return user
 
 
 def breaker_metric(client) -> str:
