@@ -13,6 +13,7 @@ row is locked: the chain is asked first, the accounts are locked after it for th
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -22,10 +23,12 @@ from django.utils import timezone
 from apps.core import audit
 from apps.wallets import ledger
 from apps.wallets.chain import ChainRejected, adapter_for
+from apps.wallets.chain_interface import UnknownTransaction
 from apps.wallets.exceptions import CustodyActionRefused
 from apps.wallets.models import Account, Currency, CustodyTransfer
 from apps.wallets.withdrawals import in_flight, lock_hot_spending
 
+logger = logging.getLogger(__name__)
 C = CustodyTransfer
 WALLET_KINDS = {"hot": Account.Kind.HOT, "cold": Account.Kind.COLD}
 
@@ -201,8 +204,13 @@ def in_transit(currency: Currency, *, direction: str | None = None) -> Decimal:
 def follow_transfers() -> int:
     """The follow task's work: refresh each sent transfer's confirmations and book the arrival of
     every one the chain has confirmed; returns how many arrived."""
-    sent = C.objects.filter(status=C.Status.SENT).values_list("pk", flat=True)
-    return sum(follow(transfer_id=pk) for pk in sent)
+    arrived = 0
+    for pk in C.objects.filter(status=C.Status.SENT).values_list("pk", flat=True):
+        try:
+            arrived += follow(transfer_id=pk)
+        except UnknownTransaction:  # reconciliation names it; the others are still followed
+            logger.error("custody transfer unknown to the chain", extra={"transfer": pk})
+    return arrived
 
 
 def follow(*, transfer_id: int) -> bool:

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from apps.wallets import custody, ledger, withdrawals
 from apps.wallets.exceptions import CustodyActionRefused
@@ -214,3 +215,18 @@ def test_the_policys_own_refill_request_is_withdrawn_once_hot_is_back_above_its_
     asked_by_staff.refresh_from_db()
     assert asked_by_staff.status == C.Status.REQUESTED  # staff decide their own requests
     assert custody.run_policy() == {}
+
+
+@pytest.mark.django_db
+def test_a_transfer_the_chain_does_not_know_does_not_stop_the_others_from_arriving():
+    btc = make_btc()
+    fund(UserFactory(), "5")
+    custody.run_policy()  # a sweep of 3, sent
+    lost = C.objects.create(currency=btc, direction="sweep", amount=1, status="sent", txid="f" * 64,
+                            sent_at=timezone.now())  # fmt: skip
+    SimulatedChain("BTC").mine(2)
+    assert custody.follow_transfers() == 1  # the real sweep arrived
+    lost.refresh_from_db()
+    assert lost.status == C.Status.SENT
+    (unknown,) = [m for m in reconcile().mismatches if m["check"] == "stuck transfer"]
+    assert unknown["subject"] == f"BTC custody #{lost.pk}" and "unknown to the chain" in unknown["detail"]
