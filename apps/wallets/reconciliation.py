@@ -53,6 +53,11 @@ C = CustodyTransfer
 LEDGER_IN_TRANSIT = (K.DEPOSITS_IN_TRANSIT, K.WITHDRAWALS_IN_TRANSIT, K.CUSTODY_IN_TRANSIT)
 
 
+def _plain(amount: Decimal) -> str:
+    """An amount as staff read it: 150, not 150.000000000000000000."""
+    return f"{amount.normalize():f}"
+
+
 def stuck_after(currency: Currency) -> dt.timedelta:
     """How long a movement may stay unconfirmed (or unbooked) before it is a mismatch:
     CHAIN_STUCK_FACTOR x the currency's confirmations x its expected seconds per block."""
@@ -112,24 +117,24 @@ def _chain_view(currency: Currency, chain, now) -> ChainView:
         view.hot -= amount
         view.deposits_confirmed_uncredited += amount
         if txid in detected:
-            view.stuck.append(_stuck(f"{code} deposit {txid}", f"deposit of {amount} {code} confirmed on chain, "
-                                     "not credited", detected[txid], now, deadline))  # fmt: skip
+            what = f"deposit of {_plain(amount)} {code} confirmed on chain, not credited"
+            view.stuck.append(_stuck(f"{code} deposit {txid}", what, detected[txid], now, deadline))
     # Sweeps and refills the ledger has in transit.
     for transfer in C.objects.filter(currency=currency, status=C.Status.SENT).order_by("pk"):
         target = "cold" if transfer.direction == C.Direction.SWEEP else "hot"
         try:
             count = chain.confirmations(transfer.txid)
         except UnknownTransaction:
+            what = f"{transfer.direction} of {_plain(transfer.amount)} {code}: txid {transfer.txid}"
             view.stuck.append({"check": "stuck transfer", "subject": f"{code} custody #{transfer.pk}",
-                               "detail": f"{transfer.direction} of {transfer.amount} {code}: txid {transfer.txid} "
-                                         "is unknown to the chain"})  # fmt: skip
+                               "detail": f"{what} is unknown to the chain"})  # fmt: skip
             continue
         view.in_transit += transfer.amount
         if count >= needed:  # arrived on chain, the follow task books it next
             setattr(view, target, getattr(view, target) - transfer.amount)
         view.stuck.append(_stuck(
             f"{code} custody #{transfer.pk}",
-            f"{transfer.direction} of {transfer.amount} {code}, txid {transfer.txid}: {count} of {needed} "
+            f"{transfer.direction} of {_plain(transfer.amount)} {code}, txid {transfer.txid}: {count} of {needed} "
             f"confirmations{', arrival not booked' if count >= needed else ''}", transfer.sent_at, now, deadline,
         ))  # fmt: skip
     # Sent on chain, not yet posted (a crash between the node's answer and the commit).
@@ -138,7 +143,7 @@ def _chain_view(currency: Currency, chain, now) -> ChainView:
             source = "hot" if transfer.direction == C.Direction.SWEEP else "cold"
             setattr(view, source, getattr(view, source) + transfer.amount)
             view.sent_unbooked += transfer.amount
-            what = f"{transfer.direction} of {transfer.amount} {code} sent on chain, not booked"
+            what = f"{transfer.direction} of {_plain(transfer.amount)} {code} sent on chain, not booked"
             view.stuck.append(_stuck(f"{code} custody #{transfer.pk}", what, transfer.updated_at, now, deadline))
     reserved = Withdrawal.objects.filter(currency=currency, status=Withdrawal.Status.APPROVED,
                                          send_started_at__isnull=False).order_by("pk")  # fmt: skip
@@ -146,15 +151,15 @@ def _chain_view(currency: Currency, chain, now) -> ChainView:
         if chain.sent(reference=f"withdrawal:{withdrawal.pk}"):
             view.hot += withdrawal.amount
             view.sent_unbooked += withdrawal.amount
-            view.stuck.append(_stuck(f"{code} withdrawal #{withdrawal.pk}", f"withdrawal of {withdrawal.amount} "
-                                     f"{code} sent on chain, not booked", withdrawal.send_started_at, now,
-                                     deadline))  # fmt: skip
+            what = f"withdrawal of {_plain(withdrawal.amount)} {code} sent on chain, not booked"
+            subject = f"{code} withdrawal #{withdrawal.pk}"
+            view.stuck.append(_stuck(subject, what, withdrawal.send_started_at, now, deadline))
     # Withdrawals sent and not confirmed: no wallet of ours is off, but the user's coins are not arriving.
     late = Withdrawal.objects.filter(currency=currency, status=Withdrawal.Status.SENT, sent_at__lt=now - deadline)
     for withdrawal in late.order_by("pk"):
-        view.stuck.append(_stuck(f"{code} withdrawal #{withdrawal.pk}", f"withdrawal of {withdrawal.amount} {code}, "
-                                 f"txid {withdrawal.txid}: {withdrawal.confirmations} of {needed} confirmations",
-                                 withdrawal.sent_at, now, deadline))  # fmt: skip
+        what = (f"withdrawal of {_plain(withdrawal.amount)} {code}, txid {withdrawal.txid}: "
+                f"{withdrawal.confirmations} of {needed} confirmations")  # fmt: skip
+        view.stuck.append(_stuck(f"{code} withdrawal #{withdrawal.pk}", what, withdrawal.sent_at, now, deadline))
     view.stuck = [s for s in view.stuck if s is not None]
     return view
 
