@@ -212,7 +212,7 @@ def test_the_example_places_and_cancels_an_order(web_server, trading, capsys):
     from clients.ccxt_exchange import example
 
     host = web_server.base_url.removeprefix("http://")
-    assert example.main(["--host", host, "--key", trading["key"], "--secret", trading["secret"]]) == 0
+    assert example.main(["--host", host, "--key", trading["key"], f"--secret={trading['secret']}"]) == 0
     printed = capsys.readouterr().out
     assert "-> open (new)" in printed and "-> canceled (cancelled)" in printed
 

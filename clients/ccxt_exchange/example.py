@@ -2,7 +2,7 @@
 
     python -m clients.ccxt_exchange.example                       # alice, from var/demo-credentials.json
     python -m clients.ccxt_exchange.example --host 127.0.0.1:8000 --username bob --password ...
-    python -m clients.ccxt_exchange.example --key KEY_ID --secret SECRET
+    python -m clients.ccxt_exchange.example --key KEY_ID --secret=SECRET   (with "=": a secret may start with "-")
 
 Without --key it logs in (POST /auth/login) and creates an API key for itself (permissions read and
 trade). Then: the markets, the book and the balance; a limit buy 5 % under the best bid (or the last
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--username", default="alice")
     parser.add_argument("--password", help="default: the demo user's, from var/demo-credentials.json")
     parser.add_argument("--key", help="an API key id (instead of logging in)")
-    parser.add_argument("--secret", help="its secret")
+    parser.add_argument("--secret", help='its secret; write --secret=SECRET (a secret may start with "-")')
     parser.add_argument("--symbol", default="BTC/USDT")
     args = parser.parse_args(argv)
 
