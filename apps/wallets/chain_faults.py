@@ -31,6 +31,7 @@ from apps.wallets.models import Currency, SimChainFault, SimTransaction
 
 MAX_DELAY_SECONDS = 120.0
 REASON_MAX = SimChainFault._meta.get_field("reason").max_length
+FIELDS = ("refuse_sends", "unreachable", "drop_broadcasts", "delay_seconds")  # Faults' fields, the row's columns
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,17 @@ class Faults:
 
 def faults_for(code: str) -> Faults:
     """The currency's faults now: the admin's or the command's row, with SIMCHAIN_FAULTS on top."""
-    row = SimChainFault.objects.filter(currency=code).values(*Faults.__dataclass_fields__).first() or {}
-    configured = settings.SIMCHAIN_FAULTS.get(code, {})
+    return faults_of([code])[code]
+
+
+def faults_of(codes) -> dict[str, Faults]:
+    """`faults_for` of several currencies, in one query."""
+    stored_rows = SimChainFault.objects.filter(currency__in=list(codes)).values("currency", *FIELDS)
+    rows = {row.pop("currency"): row for row in stored_rows}
+    return {code: _merged(rows.get(code, {}), settings.SIMCHAIN_FAULTS.get(code, {})) for code in codes}
+
+
+def _merged(row: dict, configured: dict) -> Faults:
     return Faults(
         refuse_sends=bool(row.get("refuse_sends") or configured.get("refuse_sends")),
         unreachable=bool(row.get("unreachable") or configured.get("unreachable")),
@@ -68,7 +78,7 @@ def faults_for(code: str) -> Faults:
 def stored(code: str) -> SimChainFault | None:
     """The row staff set (who, when, why), if any fault of it is on."""
     row = SimChainFault.objects.filter(currency=code).select_related("set_by").first()
-    if row is None or not Faults(**{k: getattr(row, k) for k in Faults.__dataclass_fields__}).active:
+    if row is None or not Faults(**{k: getattr(row, k) for k in FIELDS}).active:
         return None
     return row
 
@@ -95,7 +105,7 @@ def set_faults(*, currency: str, faults: Faults, actor, reason: str) -> Faults:
         raise ChainFaultsRefused(f"The reason is at most {REASON_MAX} characters.")
     with transaction.atomic():
         row, _ = SimChainFault.objects.select_for_update().get_or_create(currency=code)
-        before = Faults(**{k: getattr(row, k) for k in Faults.__dataclass_fields__})
+        before = Faults(**{k: getattr(row, k) for k in FIELDS})
         for name, value in asdict(faults).items():
             setattr(row, name, value)
         row.reason, row.set_by, row.set_at = reason, actor if getattr(actor, "pk", None) else None, timezone.now()

@@ -73,10 +73,10 @@ def request_refill_if_needed(*, currency: Currency, requested_by=None, amount: D
     hot = ledger.system_account(Account.Kind.HOT, currency)
     hot.refresh_from_db()
     if amount is None:
-        arriving = in_transit(currency, direction=C.Direction.REFILL)
-        if hot.available + arriving >= currency.hot_min:
+        expected = _hot_with_arrivals(hot, currency)
+        if expected >= currency.hot_min:
             return None
-        amount = currency.hot_target - hot.available - arriving
+        amount = currency.hot_target - expected
     try:
         with transaction.atomic():
             transfer = C.objects.create(currency=currency, direction=C.Direction.REFILL, amount=amount,
@@ -85,6 +85,11 @@ def request_refill_if_needed(*, currency: Currency, requested_by=None, amount: D
             return transfer
     except IntegrityError:
         return None  # one is already open
+
+
+def _hot_with_arrivals(hot: Account, currency: Currency) -> Decimal:
+    """What hot will hold once the refills on their way arrive: what the policy's minimum is held to."""
+    return hot.available + in_transit(currency, direction=C.Direction.REFILL)
 
 
 def withdraw_unneeded_refill(*, currency: Currency) -> CustodyTransfer | None:
@@ -98,7 +103,7 @@ def withdraw_unneeded_refill(*, currency: Currency) -> CustodyTransfer | None:
             return None
         hot = ledger.system_account(Account.Kind.HOT, currency)
         hot.refresh_from_db()
-        if hot.available + in_transit(currency, direction=C.Direction.REFILL) < currency.hot_min:
+        if _hot_with_arrivals(hot, currency) < currency.hot_min:
             return None
         transfer.status = C.Status.REJECTED
         transfer.failure_reason = f"no longer needed: hot {hot.available.normalize()} is at or above its minimum"

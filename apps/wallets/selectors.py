@@ -60,9 +60,8 @@ def chain_breakers() -> dict[str, str]:
 
 def simulated_chain_faults() -> dict[str, str]:
     """The simulated chain's fault modes that are on, per active currency ({code: "refuses sends"})."""
-    codes = Currency.objects.filter(is_active=True).values_list("code", flat=True)
-    described = {code: chain_faults.faults_for(code) for code in codes}
-    return {code: faults.describe() for code, faults in described.items() if faults.active}
+    codes = list(Currency.objects.filter(is_active=True).values_list("code", flat=True))
+    return {code: faults.describe() for code, faults in chain_faults.faults_of(codes).items() if faults.active}
 
 
 def withdrawals_in_review() -> dict:

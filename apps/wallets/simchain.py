@@ -13,6 +13,7 @@ does until the transaction is abandoned or rebroadcast).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from decimal import Decimal
@@ -35,9 +36,15 @@ class SimulatedChain:
 
     # --- adapter interface ----------------------------------------------------------------------
 
+    @functools.cached_property
+    def _faults(self) -> Faults:
+        # Read once per adapter: adapter_for makes one per operation (a send, a reconciliation pass),
+        # so a change by staff applies from the next operation without a query per call.
+        return faults_for(self.currency)
+
     def _node(self) -> Faults:
         """The node answering a call: late, or not at all, as the fault modes say."""
-        faults = faults_for(self.currency)
+        faults = self._faults
         if faults.delay_seconds:
             time.sleep(faults.delay_seconds)
         if faults.unreachable:
